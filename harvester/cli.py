@@ -1,0 +1,216 @@
+"""Command line: argv -> config -> anyio.run(run_harvest); progress and summary rendering, no logic.
+
+Exit codes: 0 done, 3 done with error rows, 2 bad config or usage, 1 unexpected failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import anyio
+import orjson
+
+from harvester.config import Config, ConfigError, load_config, parse_config
+from harvester.pipeline import HarvestWindow, run_harvest
+from harvester.progress import ProgressDisplay
+from harvester.report import RunCounters, RunReport
+from harvester.routing import metrics_table
+
+log = logging.getLogger("harvester")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_WITH_ERRORS = 0, 1, 2, 3
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _setup_logging(json_lines=args.log_json)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except ConfigError as error:
+        print(f"harvester: config error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("harvester: interrupted; committed files are kept", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as error:  # the last line of defence: one readable line, no traceback spam
+        log.debug("unexpected failure", exc_info=True)
+        print(f"harvester: unexpected failure: {_describe(error)}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _describe(error: BaseException) -> str:
+    """Unwrap task-group exception groups down to the first real cause."""
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    return f"{type(error).__name__}: {error}"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="harvester", description="Instagram Insights from the Graph API into Parquet."
+    )
+    parser.add_argument("--log-json", action="store_true", help="log JSON lines (for schedulers)")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="harvest the accounts of a config file")
+    run.add_argument("config", type=Path)
+    _window_args(run)
+    run.set_defaults(handler=_cmd_run)
+
+    demo = commands.add_parser("demo", help="harvest the built-in simulated Graph API")
+    demo.add_argument("--accounts", type=_positive_int, default=50)
+    demo.add_argument("--media", type=_positive_int, default=200, help="media per account")
+    demo.add_argument("--out", type=Path, default=Path("demo-lake"), help="lake folder")
+    demo.add_argument("--api-version", default="v25.0")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.set_defaults(handler=_cmd_demo)
+
+    fake = commands.add_parser(
+        "fake-graph", help="serve the simulated Graph API (see --help)", add_help=False
+    )
+    fake.add_argument("sim_args", nargs=argparse.REMAINDER)
+    fake.set_defaults(handler=_cmd_fake_graph)
+
+    metrics = commands.add_parser("metrics", help="print the metric routing table of a version")
+    metrics.add_argument("--api-version", default="v25.0")
+    metrics.set_defaults(handler=_cmd_metrics)
+    return parser
+
+
+def _window_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--since", type=_date_arg, help="first media date (YYYY-MM-DD, UTC)")
+    parser.add_argument("--until", type=_date_arg, help="media before this date (YYYY-MM-DD)")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    return _harvest(config, HarvestWindow(args.since, args.until))
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from harvester.simulator import SimulatorSettings, run_simulator
+
+    settings = SimulatorSettings(
+        seed=args.seed,
+        accounts=args.accounts,
+        media_per_account=args.media,
+        api_version=args.api_version,
+        request_log=False,
+    )
+    out = args.out.resolve()
+    result: dict[str, Any] = {}
+
+    async def demo() -> None:
+        async with run_simulator(settings) as sim:
+            toml_text, parse_args = demo_config(sim.world_info(), out)
+            log.info("simulated Graph API on %s with %d accounts", sim.base_url, args.accounts)
+            result["report"] = await _run_with_progress(parse_config(toml_text, **parse_args))
+
+    anyio.run(demo)
+    report: RunReport = result["report"]
+    print(
+        "\nTry it in DuckDB:\n"
+        f'  duckdb -c "SELECT media_product_type, metric, count(*) AS n, sum(value) AS total '
+        f"FROM read_parquet('{out}/media_insights/**/*.parquet', hive_partitioning=true) "
+        'GROUP BY ALL ORDER BY ALL"'
+    )
+    return report.exit_code
+
+
+def demo_config(world: dict[str, Any], out: Path) -> tuple[str, dict[str, Any]]:
+    """A config (TOML text) and the env holding the simulated tokens, as a user sets them up."""
+    lines = [
+        "[graph]",
+        f'base_url = "{world["base_url"]}"',
+        f'api_version = "{world["api_version"]}"',
+        "[output]",
+        f'path = "{out.as_posix()}"',
+    ]
+    env: dict[str, str] = {}
+    for i, account in enumerate(world["accounts"]):
+        lines += ["[[accounts]]", f'id = "{account["id"]}"', f'token_env = "DEMO_TOKEN_{i}"']
+        env[f"DEMO_TOKEN_{i}"] = account["token"]
+    kwargs = {"source": "demo", "base_dir": Path(tempfile.gettempdir()), "env": env}
+    return "\n".join(lines) + "\n", kwargs
+
+
+def _cmd_fake_graph(args: argparse.Namespace) -> int:
+    from harvester.simulator.__main__ import main as simulator_main
+
+    return int(simulator_main(list(args.sim_args)))
+
+
+def _cmd_metrics(args: argparse.Namespace) -> int:
+    rows = metrics_table(args.api_version)
+    width = max((len(kind) for kind, _, _ in rows), default=4)
+    print(f"{'kind':<{width}}  metric (reply shape / breakdown) at {args.api_version}")
+    for kind, metric, detail in rows:
+        print(f"{kind:<{width}}  {metric}  ({detail})")
+    return EXIT_OK
+
+
+def _harvest(config: Config, window: HarvestWindow) -> int:
+    report = anyio.run(_run_with_progress, config, window)
+    return report.exit_code
+
+
+async def _run_with_progress(config: Config, window: HarvestWindow | None = None) -> RunReport:
+    counters = RunCounters()
+    display = ProgressDisplay(counters, interactive=sys.stderr.isatty())
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(display.run)
+        try:
+            report = await run_harvest(
+                config, window=window or HarvestWindow(), counters=counters
+            )
+        finally:
+            tg.cancel_scope.cancel()
+    display.summary(report, lake=config.output.path)
+    log.info("run finished", extra={"report": orjson.loads(report.to_json())})
+    return report
+
+
+def _setup_logging(*, json_lines: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_JsonFormatter() if json_lines else logging.Formatter("%(message)s"))
+    root = logging.getLogger("harvester")
+    root.handlers[:] = [handler]
+    root.setLevel(os.environ.get("HARVESTER_LOG_LEVEL", "INFO"))
+    root.propagate = False
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "msg": record.getMessage(),
+        }
+        for key in ("report", "progress"):
+            if hasattr(record, key):
+                entry[key] = getattr(record, key)
+        return orjson.dumps(entry).decode()
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
+    return value
+
+
+def _date_arg(text: str) -> datetime:
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2024-01-31") from None

@@ -1,0 +1,184 @@
+"""GraphClient: the only code that speaks HTTP to the Graph API.
+
+Every request goes through one order: retry loop -> rate gate -> HTTP -> usage headers -> classify.
+aiohttp exceptions and raw statuses never leave this module: callers see parsed JSON or a
+`GraphError` from `harvester.errors`. The access token travels in the Authorization header only,
+and `paging.next` URLs (which Meta fills with the token) are stripped of it before we follow them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import random
+from collections import Counter
+from collections.abc import AsyncIterator, Mapping, Sequence
+from types import TracebackType
+from typing import Any, NamedTuple, Self
+
+import aiohttp
+import orjson
+from yarl import URL
+
+from harvester.config import GraphSettings, LimitSettings, RetrySettings
+from harvester.errors import GraphError, Throttled, TransportError, decode_reply
+from harvester.limits import APP_SCOPE, RateGate
+from harvester.models import Account, Secret
+from harvester.parsing import MalformedReply
+from harvester.retry import RetryBudget, RetryPolicy, retrying
+from harvester.usage import parse_usage
+
+# Query keys that carry credentials; removed from every URL we follow, store or log.
+SECRET_PARAMS = frozenset({"access_token", "appsecret_proof", "appsecret_time"})
+
+
+class ClientStatistics(NamedTuple):
+    requests: int
+    retries: int
+    errors_by_code: dict[str, int]
+
+
+class GraphClient:
+    """One aiohttp session for the whole run, shared by every account."""
+
+    def __init__(
+        self,
+        graph: GraphSettings,
+        limits: LimitSettings,
+        retry: RetrySettings,
+        *,
+        gate: RateGate | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._graph = graph
+        self._limits = limits
+        self._root = URL(graph.base_url.rstrip("/") + "/" + graph.api_version + "/")
+        self.gate = gate or RateGate(limits)
+        self._policy = RetryPolicy(
+            max_attempts=retry.max_attempts,
+            base_delay=retry.base_delay_seconds,
+            max_delay=retry.max_delay_seconds,
+            run_budget=retry.run_budget,
+        )
+        self.retry_budget = RetryBudget(self._policy)
+        self._rng = rng or random.Random()
+        self._session: aiohttp.ClientSession | None = None
+        self._proofs: dict[Secret, str] = {}
+        self._requests = 0
+        self._retries = 0
+        self._errors: Counter[str] = Counter()
+
+    async def __aenter__(self) -> Self:
+        connector = aiohttp.TCPConnector(
+            limit=self._limits.max_requests_in_flight, keepalive_timeout=30.0
+        )
+        timeout = aiohttp.ClientTimeout(
+            total=self._graph.timeout_seconds, sock_connect=self._graph.connect_timeout_seconds
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector, timeout=timeout, json_serialize=lambda o: orjson.dumps(o).decode()
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def get(
+        self,
+        path: str,
+        params: Mapping[str, str],
+        *,
+        account: Account,
+        requested_metrics: Sequence[str] = (),
+    ) -> Any:
+        """GET `path` (relative to the version root) for `account`, with retries and pacing."""
+        url = self._root.join(URL(path)).with_query(dict(params))
+        return await self._get_url(url, account, requested_metrics)
+
+    async def paginate(
+        self, path: str, params: Mapping[str, str], *, account: Account
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Yield the `data` list of each page, following `paging.next` with the token removed."""
+        url: URL | None = self._root.join(URL(path)).with_query(dict(params))
+        while url is not None:
+            page = await self._get_url(url, account, ())
+            data = page.get("data") if isinstance(page, dict) else None
+            if not isinstance(data, list):
+                raise MalformedReply(f"{url.path}: a page without a 'data' list")
+            yield data
+            nxt = page.get("paging", {}).get("next") if isinstance(page, dict) else None
+            url = strip_secrets(URL(nxt)) if isinstance(nxt, str) and nxt else None
+
+    def statistics(self) -> ClientStatistics:
+        return ClientStatistics(self._requests, self._retries, dict(self._errors))
+
+    async def _get_url(self, url: URL, account: Account, requested_metrics: Sequence[str]) -> Any:
+        def note_retry(error: GraphError, attempt: int, delay: float) -> None:
+            self._retries += 1
+
+        async def attempt() -> Any:
+            return await self._attempt(url, account, requested_metrics)
+
+        return await retrying(
+            attempt, self._policy, self.retry_budget, self._rng, on_retry=note_retry
+        )
+
+    async def _attempt(self, url: URL, account: Account, requested_metrics: Sequence[str]) -> Any:
+        assert self._session is not None, "GraphClient used outside 'async with'"
+        headers = {"Authorization": "Bearer " + account.token.reveal()}
+        proof = self._proof(account.token)
+        if proof is not None:
+            url = url.update_query(appsecret_proof=proof)
+        minute = self._limits.regain_unit_seconds
+        async with self.gate.slot(account.id):
+            self._requests += 1
+            try:
+                async with self._session.get(url, headers=headers) as response:
+                    body = await response.read()
+                    status, reply_headers = response.status, response.headers
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                error: GraphError = TransportError.from_exception(exc)
+                self._errors[error.label] += 1
+                raise error from None
+        self.gate.observe(parse_usage(reply_headers, minute_seconds=minute))
+        try:
+            return decode_reply(
+                status,
+                reply_headers,
+                body,
+                requested_metrics=requested_metrics,
+                minute_seconds=minute,
+            )
+        except GraphError as error:
+            self._errors[error.label] += 1
+            if isinstance(error, Throttled):
+                self.gate.block(
+                    APP_SCOPE if error.scope == "app" else account.id, error.retry_after
+                )
+            raise
+
+    def _proof(self, token: Secret) -> str | None:
+        secret = self._graph.app_secret
+        if secret is None:
+            return None
+        proof = self._proofs.get(token)
+        if proof is None:
+            proof = hmac.new(
+                secret.reveal().encode(), token.reveal().encode(), hashlib.sha256
+            ).hexdigest()
+            self._proofs[token] = proof
+        return proof
+
+
+def strip_secrets(url: URL) -> URL:
+    """Drop credential parameters from a URL (Meta repeats access_token in `paging.next`)."""
+    if not SECRET_PARAMS.intersection(url.query):
+        return url
+    return url.with_query({k: v for k, v in url.query.items() if k not in SECRET_PARAMS})

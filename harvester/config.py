@@ -1,0 +1,502 @@
+"""The run configuration: TOML validated into frozen dataclasses, every error naming its key.
+
+A harvest of thousands of accounts must fail before its first request, not an hour in, so everything
+that can be checked offline is checked here: layout, types, ranges, account ids, that every token
+environment variable is set and that the output folder can be written. `ConfigError` is one line,
+`<file>: <key path>: <problem>`, so the CLI can print it and exit 2. Tokens exist only inside
+`Secret`; no message ever shows one, not even a prefix.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from harvester.models import Account, Secret
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "GraphSettings",
+    "HarvestSettings",
+    "LimitSettings",
+    "OutputSettings",
+    "RetrySettings",
+    "load_config",
+    "parse_config",
+]
+
+
+class ConfigError(Exception):
+    """A config problem, rendered as one line: `<file>: <key path>: <problem>`."""
+
+    def __init__(self, source: str, key: str, problem: str) -> None:
+        line = f"{source}: {key}: {problem}"
+        # Quoted TOML keys may hold newlines; escaping them keeps the promise of one line.
+        super().__init__("".join(c if c.isprintable() else repr(c)[1:-1] for c in line))
+        self.source = source
+        self.key = key
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class GraphSettings:
+    base_url: str = "https://graph.facebook.com"
+    api_version: str = "v21.0"
+    app_secret: Secret | None = None
+    timeout_seconds: float = 30.0
+    connect_timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class OutputSettings:
+    path: str
+    batch_rows: int = 65_536
+    row_group_rows: int = 131_072
+    target_file_mb: float = 128.0
+    compression: str = "zstd"
+
+
+@dataclass(frozen=True)
+class LimitSettings:
+    max_accounts_in_flight: int = 16
+    max_requests_in_flight: int = 64
+    account_calls_per_hour: int | None = None
+    app_calls_per_hour: int | None = None
+    slow_down_at_pct: float = 75.0
+    stop_at_pct: float = 95.0
+    # Length of Meta's "minute" in estimated_time_to_regain_access; only tests change it.
+    regain_unit_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    max_attempts: int = 6
+    base_delay_seconds: float = 0.5
+    max_delay_seconds: float = 60.0
+    run_budget: int = 10_000
+
+
+@dataclass(frozen=True)
+class HarvestSettings:
+    stories: bool = True
+    media_insights: bool = True
+    media_page_size: int = 100
+    breakdowns: bool = True
+
+
+@dataclass(frozen=True)
+class Config:
+    graph: GraphSettings
+    output: OutputSettings
+    limits: LimitSettings
+    retry: RetrySettings
+    harvest: HarvestSettings
+    accounts: tuple[Account, ...]
+    source: str  # the config file, for messages
+
+
+_VERSION = re.compile(r"v\d+\.\d+")
+_ACCOUNT_ID = re.compile(r"\d+")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_COMPRESSIONS = ("zstd", "snappy", "gzip", "brotli", "lz4", "none")
+_CSV_HEADER = ["id", "token_env"]
+# Meta documents no maximum page size for /media; 100 is the largest seen to be honoured.
+_MAX_PAGE_SIZE = 100
+
+_TABLES: dict[str, tuple[str, ...]] = {
+    "graph": (
+        "base_url",
+        "api_version",
+        "app_secret_env",
+        "timeout_seconds",
+        "connect_timeout_seconds",
+    ),
+    "output": tuple(f.name for f in fields(OutputSettings)),
+    "limits": tuple(f.name for f in fields(LimitSettings)),
+    "retry": tuple(f.name for f in fields(RetrySettings)),
+    "harvest": tuple(f.name for f in fields(HarvestSettings)),
+    "sources": ("accounts_csv",),
+}
+_ACCOUNT_KEYS = ("id", "token_env")
+
+
+def load_config(path: str | Path, *, env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate a config file; relative paths in it are relative to its folder."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(source, "file", "not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(source, "file", f"cannot be read ({type(exc).__name__})") from None
+    base_dir = Path(path).expanduser().resolve().parent
+    return parse_config(
+        text, source=source, base_dir=base_dir, env=os.environ if env is None else env
+    )
+
+
+def parse_config(text: str, *, source: str, base_dir: Path, env: Mapping[str, str]) -> Config:
+    """Validate config text; `env` supplies the token and app-secret variables the config names."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(source, "TOML syntax", str(exc)) from None
+    return _Parser(source, base_dir, env).parse(doc)
+
+
+def _type_name(value: object) -> str:
+    names = {bool: "boolean", int: "integer", float: "float", str: "string", list: "array"}
+    return names.get(type(value), "table" if isinstance(value, dict) else type(value).__name__)
+
+
+def _suggest(key: str, valid: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else f"; valid keys: {', '.join(valid)}"
+
+
+def _short(value: str) -> str:
+    """Echo a user's value in a message, but never a long one (it might be a pasted token)."""
+    return repr(value) if len(value) <= 40 else f"(a {len(value)}-character value, not shown)"
+
+
+def _looks_like_token(name: str) -> bool:
+    # Variable names are short and usually upper case; access tokens are long mixed-case runs.
+    return len(name) >= 32 and any(c.islower() for c in name) and any(c.isupper() for c in name)
+
+
+class _Table:
+    """One TOML table being read, remembering its key path for messages."""
+
+    def __init__(self, source: str, path: str, data: dict[str, Any]) -> None:
+        self.source = source
+        self.path = path
+        self.data = data
+
+    def error(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(self.source, f"{self.path}.{key}", problem)
+
+    def check_keys(self, valid: tuple[str, ...]) -> None:
+        for key in self.data:
+            if key not in valid:
+                raise self.error(key, "unknown key" + _suggest(key, valid))
+
+    def _get(self, key: str, kinds: tuple[type, ...], expected: str) -> Any:
+        value = self.data.get(key)
+        # bool is a subclass of int in Python but never a number in a config file.
+        if value is not None and (
+            isinstance(value, bool) != (bool in kinds) or not isinstance(value, kinds)
+        ):
+            raise self.error(key, f"expected {expected}, got {_type_name(value)}")
+        return value
+
+    def optional_string(self, key: str) -> str | None:
+        value: str | None = self._get(key, (str,), "a string")
+        if value is not None and not value.strip():
+            raise self.error(key, "must not be empty")
+        return value
+
+    def string(self, key: str, default: str) -> str:
+        value = self.optional_string(key)
+        return default if value is None else value
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value: bool | None = self._get(key, (bool,), "true or false")
+        return default if value is None else value
+
+    def optional_integer(self, key: str, *, minimum: int = 1) -> int | None:
+        value: int | None = self._get(key, (int,), "an integer")
+        if value is not None and value < minimum:
+            raise self.error(key, f"must be >= {minimum}, got {value}")
+        return value
+
+    def integer(self, key: str, default: int, *, minimum: int = 1) -> int:
+        value = self.optional_integer(key, minimum=minimum)
+        return default if value is None else value
+
+    def number(self, key: str, default: float, *, positive: bool = True) -> float:
+        value: int | float | None = self._get(key, (int, float), "a number")
+        if value is None:
+            return default
+        if value != value or value in (float("inf"), float("-inf")):
+            raise self.error(key, f"must be a finite number, got {value}")
+        if positive and value <= 0:
+            raise self.error(key, f"must be > 0, got {value}")
+        if not positive and value < 0:
+            raise self.error(key, f"must be >= 0, got {value}")
+        return float(value)
+
+    def percent(self, key: str, default: float) -> float:
+        value = self.number(key, default)
+        if value > 100:
+            raise self.error(key, f"must be in (0, 100], got {value:g}")
+        return value
+
+
+class _Parser:
+    def __init__(self, source: str, base_dir: Path, env: Mapping[str, str]) -> None:
+        self.source = source
+        self.base_dir = base_dir
+        self.env = env
+
+    def parse(self, doc: dict[str, Any]) -> Config:
+        valid_top = (*_TABLES, "accounts")
+        for key, value in doc.items():
+            if key not in valid_top:
+                hint = _suggest(key, valid_top)
+                raise ConfigError(self.source, f"[{key}]", "unknown table" + hint)
+            if key != "accounts" and not isinstance(value, dict):
+                raise ConfigError(
+                    self.source, f"[{key}]", f"expected a table, got {_type_name(value)}"
+                )
+        tables = {name: _Table(self.source, f"[{name}]", doc.get(name, {})) for name in _TABLES}
+        for name, table in tables.items():
+            table.check_keys(_TABLES[name])
+        return Config(
+            graph=self.graph(tables["graph"]),
+            output=self.output(tables["output"]),
+            limits=self.limits(tables["limits"]),
+            retry=self.retry(tables["retry"]),
+            harvest=self.harvest(tables["harvest"]),
+            accounts=self.accounts(doc.get("accounts"), tables["sources"]),
+            source=self.source,
+        )
+
+    def env_value(self, key: str, name: str) -> Secret:
+        """Look up the variable a config key names; the error names the variable, never a value."""
+        if not name:
+            raise ConfigError(self.source, key, "empty (name the environment variable)")
+        if _looks_like_token(name):
+            raise ConfigError(
+                self.source,
+                key,
+                "looks like a token, not an environment variable name (value not shown)",
+            )
+        if not _ENV_NAME.fullmatch(name):
+            raise ConfigError(
+                self.source, key, f"{_short(name)} is not an environment variable name"
+            )
+        value = self.env.get(name, "")
+        if not value.strip():
+            raise ConfigError(self.source, key, f"environment variable {name!r} is unset or empty")
+        return Secret(value.strip())
+
+    def graph(self, t: _Table) -> GraphSettings:
+        d = GraphSettings()
+        base_url = t.string("base_url", d.base_url)
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise t.error("base_url", f"{_short(base_url)} is not an http(s) URL")
+        if parts.path.strip("/") or parts.query or parts.fragment:
+            raise t.error(
+                "base_url",
+                f"{_short(base_url)} must be scheme and host only; "
+                "set the version in [graph].api_version",
+            )
+        api_version = t.string("api_version", d.api_version)
+        if not _VERSION.fullmatch(api_version):
+            raise t.error("api_version", f"{_short(api_version)} is not a version like 'v21.0'")
+        secret_env = t.optional_string("app_secret_env")
+        app_secret = (
+            None if secret_env is None else self.env_value("[graph].app_secret_env", secret_env)
+        )
+        return GraphSettings(
+            base_url=base_url.rstrip("/"),
+            api_version=api_version,
+            app_secret=app_secret,
+            timeout_seconds=t.number("timeout_seconds", d.timeout_seconds),
+            connect_timeout_seconds=t.number("connect_timeout_seconds", d.connect_timeout_seconds),
+        )
+
+    def output(self, t: _Table) -> OutputSettings:
+        raw = t.optional_string("path")
+        if raw is None:
+            raise t.error("path", "missing (the lake's folder or s3:// URI)")
+        path = self.output_path(t, raw)
+        compression = t.string("compression", "zstd")
+        if compression.lower() not in _COMPRESSIONS:
+            raise t.error(
+                "compression",
+                f"{_short(compression)} is not one of {', '.join(_COMPRESSIONS)}",
+            )
+        d = OutputSettings(path)
+        return OutputSettings(
+            path=path,
+            batch_rows=t.integer("batch_rows", d.batch_rows),
+            row_group_rows=t.integer("row_group_rows", d.row_group_rows),
+            target_file_mb=t.number("target_file_mb", d.target_file_mb),
+            compression=compression.lower(),
+        )
+
+    def output_path(self, t: _Table, raw: str) -> str:
+        """Return the lake root: an s3:// URI as given, or an absolute local folder we can write."""
+        if "://" in raw:
+            scheme, _, rest = raw.partition("://")
+            if scheme != "s3":
+                raise t.error("path", f"scheme {scheme!r} is not supported; use a folder or s3://")
+            if not rest.strip("/"):
+                raise t.error("path", f"{_short(raw)} names no bucket")
+            return raw.rstrip("/")
+        path = Path(raw).expanduser()
+        path = path if path.is_absolute() else self.base_dir / path
+        path = Path(os.path.normpath(path))
+        if path.exists():
+            if not path.is_dir():
+                raise t.error("path", f"'{path}' exists and is not a directory")
+            if not os.access(path, os.W_OK | os.X_OK):
+                raise t.error("path", f"'{path}' is not writable")
+            return str(path)
+        ancestor = path.parent
+        while not ancestor.exists():
+            ancestor = ancestor.parent
+        if not ancestor.is_dir():
+            raise t.error("path", f"'{ancestor}' is a file, so '{path}' cannot be created")
+        if not os.access(ancestor, os.W_OK | os.X_OK):
+            raise t.error("path", f"'{ancestor}' is not writable, so '{path}' cannot be created")
+        return str(path)
+
+    def limits(self, t: _Table) -> LimitSettings:
+        d = LimitSettings()
+        slow = t.percent("slow_down_at_pct", d.slow_down_at_pct)
+        stop = t.percent("stop_at_pct", d.stop_at_pct)
+        if stop < slow:
+            raise t.error("stop_at_pct", f"{stop:g} is below [limits].slow_down_at_pct ({slow:g})")
+        return LimitSettings(
+            max_accounts_in_flight=t.integer("max_accounts_in_flight", d.max_accounts_in_flight),
+            max_requests_in_flight=t.integer("max_requests_in_flight", d.max_requests_in_flight),
+            account_calls_per_hour=t.optional_integer("account_calls_per_hour"),
+            app_calls_per_hour=t.optional_integer("app_calls_per_hour"),
+            slow_down_at_pct=slow,
+            stop_at_pct=stop,
+            regain_unit_seconds=t.number("regain_unit_seconds", d.regain_unit_seconds),
+        )
+
+    def retry(self, t: _Table) -> RetrySettings:
+        d = RetrySettings()
+        base = t.number("base_delay_seconds", d.base_delay_seconds, positive=False)
+        cap = t.number("max_delay_seconds", d.max_delay_seconds, positive=False)
+        if cap < base:
+            raise t.error(
+                "max_delay_seconds", f"{cap:g} is below [retry].base_delay_seconds ({base:g})"
+            )
+        return RetrySettings(
+            max_attempts=t.integer("max_attempts", d.max_attempts),
+            base_delay_seconds=base,
+            max_delay_seconds=cap,
+            run_budget=t.integer("run_budget", d.run_budget, minimum=0),
+        )
+
+    def harvest(self, t: _Table) -> HarvestSettings:
+        d = HarvestSettings()
+        page = t.integer("media_page_size", d.media_page_size)
+        if page > _MAX_PAGE_SIZE:
+            raise t.error("media_page_size", f"must be <= {_MAX_PAGE_SIZE}, got {page}")
+        return HarvestSettings(
+            stories=t.boolean("stories", d.stories),
+            media_insights=t.boolean("media_insights", d.media_insights),
+            media_page_size=page,
+            breakdowns=t.boolean("breakdowns", d.breakdowns),
+        )
+
+    def accounts(self, raw: object, sources: _Table) -> tuple[Account, ...]:
+        """Merge [[accounts]] and the CSV; an id listed twice is an error naming both places."""
+        if raw is not None and not (
+            isinstance(raw, list) and all(isinstance(item, dict) for item in raw)
+        ):
+            raise ConfigError(self.source, "[[accounts]]", "expected an array of tables")
+        found: list[Account] = []
+        where: dict[str, str] = {}
+
+        def add(place: str, account_id: str, token_env: str, key: str) -> None:
+            if account_id in where:
+                raise ConfigError(
+                    self.source, place, f"account {account_id!r} is also at {where[account_id]}"
+                )
+            where[account_id] = place
+            token = self.env_value(key, token_env)
+            found.append(Account(id=account_id, token_env=token_env, token=token))
+
+        for number, item in enumerate(raw or [], start=1):
+            t = _Table(self.source, f"accounts[{number}]", item)
+            t.check_keys(_ACCOUNT_KEYS)
+            account_id = self.account_id(t, t.data.get("id"))
+            token_env = t.optional_string("token_env")
+            if token_env is None:
+                raise t.error("token_env", "missing (the environment variable holding the token)")
+            place = f"accounts[{number}]"
+            add(place, account_id, token_env.strip(), f"{place}.token_env")
+
+        csv_name = sources.optional_string("accounts_csv")
+        if csv_name is not None:
+            for line, account_id, token_env in self.read_csv(sources, csv_name):
+                place = f"[sources].accounts_csv line {line}"
+                if not _ACCOUNT_ID.fullmatch(account_id):
+                    raise ConfigError(
+                        self.source, place, f"id {_short(account_id)} is not all digits"
+                    )
+                add(place, account_id, token_env, place)
+        if not found:
+            raise ConfigError(
+                self.source,
+                "[[accounts]]",
+                "no accounts (add [[accounts]] or [sources].accounts_csv)",
+            )
+        return tuple(found)
+
+    def account_id(self, t: _Table, value: object) -> str:
+        if value is None:
+            raise t.error("id", "missing (the Instagram professional account id)")
+        if not isinstance(value, str):
+            raise t.error("id", f"expected a string of digits, got {_type_name(value)} (quote it)")
+        if not _ACCOUNT_ID.fullmatch(value.strip()):
+            raise t.error("id", f"{_short(value)} is not all digits")
+        return value.strip()
+
+    def read_csv(self, t: _Table, name: str) -> list[tuple[int, str, str]]:
+        """Rows of the accounts CSV as (line number, id, token_env); blank lines are skipped."""
+        path = Path(name).expanduser()
+        path = path if path.is_absolute() else self.base_dir / path
+        try:
+            # utf-8-sig: spreadsheets export CSV with a byte-order mark.
+            text = path.read_text(encoding="utf-8-sig")
+        except FileNotFoundError:
+            raise t.error("accounts_csv", f"file '{path}' not found") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise t.error(
+                "accounts_csv", f"'{path}' cannot be read ({type(exc).__name__})"
+            ) from None
+        reader = csv.reader(text.splitlines())
+        rows: list[tuple[int, str, str]] = []
+        header_seen = False
+        for record in reader:
+            cells = [cell.strip() for cell in record]
+            if not any(cells):
+                continue
+            line = reader.line_num
+            if not header_seen:
+                if [c.lower() for c in cells] != _CSV_HEADER:
+                    raise ConfigError(
+                        self.source,
+                        f"[sources].accounts_csv line {line}",
+                        f"header must be 'id,token_env', got {_short(','.join(cells))}",
+                    )
+                header_seen = True
+                continue
+            if len(cells) != 2:
+                raise ConfigError(
+                    self.source,
+                    f"[sources].accounts_csv line {line}",
+                    f"expected 2 fields (id,token_env), got {len(cells)}",
+                )
+            rows.append((line, cells[0], cells[1]))
+        if not header_seen:
+            raise t.error("accounts_csv", f"'{path}' is empty (expected header 'id,token_env')")
+        return rows

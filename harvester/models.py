@@ -1,0 +1,70 @@
+"""Small frozen value types passed between the pipeline's stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from harvester.schema import Dataset
+
+
+class Secret:
+    """A token or app secret. Its repr and str are masked so it cannot leak into logs or reports."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """One Instagram professional account: its id, the env var named in config, and its token."""
+
+    id: str
+    token_env: str
+    token: Secret
+
+
+@dataclass(frozen=True, slots=True)
+class Media:
+    """A media object as listed; `parent_id` is set only for carousel children."""
+
+    account_id: str
+    id: str
+    media_type: str
+    media_product_type: str
+    timestamp: datetime | None
+    permalink: str | None
+    parent_id: str | None = None
+
+    @property
+    def is_child(self) -> bool:
+        return self.parent_id is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Rows:
+    """A block of rows for one dataset, each row a tuple in the dataset's schema column order.
+
+    Stages emit blocks (one per media or per account request) instead of single rows so that the
+    stream carries few large messages and the sink builds Arrow columns with one transpose.
+    """
+
+    dataset: Dataset
+    rows: list[tuple[Any, ...]]

@@ -1,0 +1,140 @@
+"""Pure parsers for Graph API reply bodies: media objects and insights in both reply shapes.
+
+Replies are untrusted input. Every parser here is total: a reply of an unexpected shape raises
+`MalformedReply` naming what was wrong, never a KeyError or TypeError from deep inside.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from harvester.models import Media
+
+
+class MalformedReply(ValueError):
+    """A 2xx reply whose JSON does not have the shape the Graph API documents."""
+
+
+# One parsed insight value: (metric, period, breakdown, value). breakdown is None for the total,
+# else "key=value" pairs joined by "," in the order Meta lists the dimension keys.
+InsightValue = tuple[str, str | None, str | None, int | None]
+
+
+def parse_timestamp(text: object) -> datetime | None:
+    """Meta's `2019-04-05T07:56:32+0000` (also accepts `Z` and `+00:00`), as aware UTC."""
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        raise MalformedReply(f"timestamp is not a string: {text!r:.80}")
+    try:
+        parsed = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S%z")
+    except ValueError:
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise MalformedReply(f"unreadable timestamp {text!r:.80}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def parse_media(item: object, account_id: str, parent_id: str | None = None) -> Iterator[Media]:
+    """One listed media object, then its carousel children (if the listing expanded them)."""
+    if not isinstance(item, dict):
+        raise MalformedReply(f"media item is not an object: {item!r:.80}")
+    media_id = item.get("id")
+    if not isinstance(media_id, str) or not media_id:
+        raise MalformedReply(f"media item without an id: {item!r:.120}")
+    media_type = _optional_str(item, "media_type")
+    product = _optional_str(item, "media_product_type")
+    yield Media(
+        account_id=account_id,
+        id=media_id,
+        media_type=media_type or "",
+        media_product_type=product or ("FEED" if parent_id is None else ""),
+        timestamp=parse_timestamp(item.get("timestamp")),
+        permalink=_optional_str(item, "permalink"),
+        parent_id=parent_id,
+    )
+    children = item.get("children")
+    if children is not None:
+        if not isinstance(children, dict) or not isinstance(children.get("data"), list):
+            raise MalformedReply(f"children of {media_id} is not a list of objects")
+        for child in children["data"]:
+            yield from parse_media(child, account_id, parent_id=media_id)
+
+
+def parse_insights(
+    reply: object, requested: Sequence[str], *, with_totals: bool = True
+) -> list[InsightValue]:
+    """Insight values of one `/insights` reply, one entry per requested metric at least.
+
+    A requested metric the reply leaves out (Meta answers `{"data": []}` when it has nothing yet) is
+    returned with value None: "no data" must stay distinguishable from a real zero.
+    """
+    if not isinstance(reply, dict) or not isinstance(reply.get("data"), list):
+        raise MalformedReply(f"insights reply without a 'data' list: {reply!r:.120}")
+    out: list[InsightValue] = []
+    seen: set[str] = set()
+    for entry in reply["data"]:
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise MalformedReply(f"insights entry without a name: {entry!r:.120}")
+        name: str = entry["name"]
+        period = _optional_str(entry, "period")
+        seen.add(name)
+        total = entry.get("total_value")
+        if total is not None:
+            out.extend(_total_value(name, period, total, with_totals))
+        elif with_totals:
+            out.append((name, period, None, _first_value(name, entry.get("values"))))
+    if with_totals:
+        out.extend((name, "lifetime", None, None) for name in requested if name not in seen)
+    return out
+
+
+def _total_value(
+    name: str, period: str | None, total: object, with_totals: bool
+) -> Iterator[InsightValue]:
+    if not isinstance(total, dict):
+        raise MalformedReply(f"{name}: total_value is not an object")
+    if with_totals:
+        yield (name, period, None, _int_value(name, total.get("value")))
+    breakdowns = total.get("breakdowns") or []
+    if not isinstance(breakdowns, list):
+        raise MalformedReply(f"{name}: breakdowns is not a list")
+    for breakdown in breakdowns:
+        keys = breakdown.get("dimension_keys") if isinstance(breakdown, dict) else None
+        results = breakdown.get("results") if isinstance(breakdown, dict) else None
+        if not isinstance(keys, list) or not isinstance(results, list):
+            raise MalformedReply(f"{name}: breakdown without dimension_keys/results")
+        for result in results:
+            values = result.get("dimension_values") if isinstance(result, dict) else None
+            if not isinstance(values, list) or len(values) != len(keys):
+                raise MalformedReply(f"{name}: breakdown result does not match its keys")
+            label = ",".join(f"{k}={v}" for k, v in zip(keys, values, strict=True))
+            yield (name, period, label, _int_value(name, result.get("value")))
+
+
+def _first_value(name: str, values: object) -> int | None:
+    if values is None or values == []:
+        return None
+    if not isinstance(values, list) or not isinstance(values[0], dict):
+        raise MalformedReply(f"{name}: values is not a list of objects")
+    return _int_value(name, values[0].get("value"))
+
+
+def _int_value(name: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise MalformedReply(f"{name}: value is not a number: {value!r:.80}")
+    return round(value)
+
+
+def _optional_str(item: dict[str, Any], key: str) -> str | None:
+    value = item.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise MalformedReply(f"{key} is not a string: {value!r:.80}")
