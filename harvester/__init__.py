@@ -1,3 +1,20 @@
-"""harvester: bulk Instagram Insights from Meta's Graph API into a Parquet data lake."""
+"""harvester: bulk Instagram Insights from Meta's Graph API into a Parquet data lake.
 
-__all__: list[str] = []
+The public Python API for orchestrators (Airflow, Dagster, notebooks)::
+
+    report = anyio.run(run_harvest, load_config("my.toml"))
+"""
+
+from harvester.config import Config, ConfigError, load_config, parse_config
+from harvester.pipeline import HarvestWindow, run_harvest
+from harvester.report import RunReport
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "HarvestWindow",
+    "RunReport",
+    "load_config",
+    "parse_config",
+    "run_harvest",
+]

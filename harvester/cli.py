@@ -170,9 +170,7 @@ async def _run_with_progress(config: Config, window: HarvestWindow | None = None
     async with anyio.create_task_group() as tg:
         tg.start_soon(display.run)
         try:
-            report = await run_harvest(
-                config, window=window or HarvestWindow(), counters=counters
-            )
+            report = await run_harvest(config, window=window or HarvestWindow(), counters=counters)
         finally:
             tg.cancel_scope.cancel()
     display.summary(report, lake=config.output.path)

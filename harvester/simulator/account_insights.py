@@ -1,0 +1,316 @@
+"""Account insights (`/{ig-user-id}/insights`): time series, total values, maps and demographics.
+
+Day boundaries sit at 07:00 UTC like Meta's recorded `end_time`s; a value belongs to the day whose
+boundary ends it. Windows longer than 30 days are refused, data older than about two years comes
+back empty, and time-series replies page by shifting since/until (no cursors), as Meta does.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, date, datetime
+from typing import Any
+
+from harvester.simulator import replies, validity, values
+from harvester.simulator.call import Call
+from harvester.simulator.ids import name_key
+from harvester.simulator.objects import int_param
+from harvester.simulator.world import SimAccount, World
+
+DAY = 86_400
+MAX_WINDOW = 30 * DAY
+RETENTION_DAYS = 730
+BOUNDARY_OFFSET = 7 * 3600  # end_time is 07:00:00+0000
+TOP_SEGMENTS = 45
+MIN_FOLLOWERS_FOR_DEMOGRAPHICS = 100
+
+DIMENSION_VALUES: dict[str, tuple[str, ...]] = {
+    "media_product_type": ("POST", "REEL", "STORY", "CAROUSEL_CONTAINER", "AD"),
+    "follow_type": ("FOLLOWER", "NON_FOLLOWER"),
+    "follower_type": ("FOLLOWER", "NON_FOLLOWER"),
+    "contact_button_type": ("BOOK_NOW", "CALL", "DIRECTION", "EMAIL", "TEXT", "UNDEFINED"),
+    "age": ("13-17", "18-24", "25-34", "35-44", "45-54", "55-64", "65+"),
+    "gender": ("F", "M", "U"),
+    "country": tuple(
+        [
+            "US",
+            "BR",
+            "IN",
+            "GB",
+            "DE",
+            "FR",
+            "IT",
+            "ES",
+            "MX",
+            "CA",
+            "AU",
+            "JP",
+            "KR",
+            "ID",
+            "TR",
+            "NL",
+            "PL",
+            "AR",
+            "CO",
+            "RU",
+            "SE",
+            "CH",
+            "BE",
+            "AT",
+            "PT",
+            "IE",
+            "NO",
+            "DK",
+            "FI",
+            "NZ",
+            "ZA",
+            "NG",
+            "EG",
+        ]
+    ),
+    "city": (
+        "London, England",
+        "New York, New York",
+        "Los Angeles, California",
+        "Paris, Ile-de-France",
+        "Berlin, Berlin",
+        "Madrid, Comunidad de Madrid",
+        "Sao Paulo, Sao Paulo State",
+        "Mexico City, Distrito Federal",
+        "Toronto, Ontario",
+        "Sydney, New South Wales",
+        "Mumbai, Maharashtra",
+        "Istanbul, Istanbul Province",
+        "Rome, Lazio",
+        "Tokyo, Tokyo",
+        "Seoul, Seoul",
+        "Jakarta, Jakarta",
+        "Chicago, Illinois",
+        "Amsterdam, North Holland",
+        "Buenos Aires, Buenos Aires",
+        "Milan, Lombardy",
+        "Barcelona, Catalonia",
+    ),
+    "locale": ("en_US", "en_GB", "pt_BR", "es_ES", "es_LA", "fr_FR", "de_DE", "it_IT", "tr_TR"),
+}
+_AUDIENCE_KEYS = {
+    "audience_country": lambda: list(DIMENSION_VALUES["country"]),
+    "audience_city": lambda: list(DIMENSION_VALUES["city"]),
+    "audience_locale": lambda: list(DIMENSION_VALUES["locale"]),
+    "audience_gender_age": lambda: [
+        f"{g}.{a}" for g in DIMENSION_VALUES["gender"] for a in DIMENSION_VALUES["age"][1:]
+    ],
+}
+
+
+def boundary(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, 7, tzinfo=UTC)
+
+
+def _title(metric: str) -> tuple[str, str]:
+    words = metric.replace("_", " ")
+    return words.capitalize(), f"The {words} of this profile in the period"
+
+
+class AccountInsights:
+    def __init__(self, world: World, as_of: date | None) -> None:
+        self.world = world
+        self.as_of = as_of
+
+    def _rows(self, names: list[str], version: int) -> list[validity.AccountMetric]:
+        rows = []
+        for i, name in enumerate(names):
+            row = validity.account_metric(name, version, self.as_of)
+            if row is None:
+                removed_in = validity.account_removal_version(name, version)
+                if removed_in is not None:
+                    raise replies.account_metric_removed(name, removed_in)
+                raise replies.metric_not_one_of(
+                    i, validity.known_account_metrics(version, self.as_of)
+                )
+            rows.append(row)
+        return rows
+
+    def reply(self, acc: SimAccount, version: int, call: Call) -> dict[str, Any]:
+        p = call.params
+        text = p.get("metric")
+        if text is None or not text.strip():
+            raise replies.bad_param("The parameter metric is required")
+        names = list(dict.fromkeys(m.strip() for m in text.split(",")))
+        rows = self._rows(names, version)
+        period = p.get("period")
+        if period is None:
+            raise replies.bad_param("The parameter period is required")
+        metric_type = p.get("metric_type")
+        if metric_type not in (None, "default", "time_series", "total_value"):
+            raise replies.bad_param(
+                "metric_type must be one of the following values: default, time_series, total_value"
+            )
+        total = metric_type == "total_value"
+        breakdown = [k.strip() for k in p["breakdown"].split(",")] if p.get("breakdown") else []
+        for row in rows:
+            self._check(row, period, total, breakdown, version, p.get("timeframe"))
+        since, until = self._window(call)
+        data = [
+            entry
+            for row in rows
+            if (entry := self._entry(acc, row, period, total, breakdown, since, until, p))
+            is not None
+        ]
+        body: dict[str, Any] = {"data": data}
+        if any(row.style in ("series", "either", "total") for row in rows) or (
+            any(r.metric == "online_followers" for r in rows)
+        ):
+            span = until - since
+            body["paging"] = {
+                "previous": call.url_with(since=str(since - span), until=str(until - span)),
+                "next": call.url_with(since=str(since + span), until=str(until + span)),
+            }
+        return body
+
+    def _check(
+        self,
+        row: validity.AccountMetric,
+        period: str,
+        total: bool,
+        breakdown: list[str],
+        version: int,
+        timeframe: str | None,
+    ) -> None:
+        if period not in row.periods:
+            raise replies.bad_param(
+                f"Incompatible metric ({row.metric}) with period ({period}): "
+                f"supported periods are {', '.join(sorted(row.periods))}"
+            )
+        if row.style in ("total", "demographics") and not total:
+            raise replies.bad_param(
+                f"The following metrics ({row.metric}) should be specified with parameter "
+                "metric_type=total_value"
+            )
+        if row.style in ("series", "map") and total:
+            raise replies.bad_param(
+                f"The metric {row.metric} does not support metric_type=total_value"
+            )
+        for key in breakdown:
+            if key not in row.breakdowns or not total:
+                raise replies.bad_param(
+                    f"The breakdown {key} is not supported for the metric {row.metric}"
+                )
+        if row.style == "demographics":
+            if not breakdown:
+                raise replies.bad_param(f"The metric {row.metric} requires the breakdown parameter")
+            frames = validity.demographic_timeframes(version)
+            if timeframe not in frames:
+                raise replies.bad_param(
+                    f"timeframe must be one of the following values: {', '.join(sorted(frames))}"
+                )
+
+    def _window(self, call: Call) -> tuple[int, int]:
+        since, until = int_param(call, "since"), int_param(call, "until")
+        now = self.world.now_ts
+        if until is None:
+            until = now if since is None else min(now, since + 2 * DAY)
+        if since is None:
+            since = until - 2 * DAY
+        if since > until:
+            raise replies.bad_param("The since parameter must be earlier than the until parameter")
+        if until - since > MAX_WINDOW:
+            raise replies.too_many_days()
+        return since, until
+
+    def _days(self, since: int, until: int) -> list[date]:
+        """Days whose 07:00 UTC boundary falls in (since, until], within retention, not future."""
+        now = self.world.now_ts
+        oldest = now - RETENTION_DAYS * DAY
+        first = (since - BOUNDARY_OFFSET) // DAY + 1
+        last = (min(until, now) - BOUNDARY_OFFSET) // DAY
+        out = []
+        for n in range(first, last + 1):
+            ts = n * DAY + BOUNDARY_OFFSET
+            if ts >= oldest:
+                out.append(datetime.fromtimestamp(ts, UTC).date())
+        return out
+
+    def _entry(
+        self,
+        acc: SimAccount,
+        row: validity.AccountMetric,
+        period: str,
+        total: bool,
+        breakdown: list[str],
+        since: int,
+        until: int,
+        params: dict[str, str],
+    ) -> dict[str, Any] | None:
+        seed = self.world.seed
+        name = row.metric
+        title, description = _title(name)
+        entry: dict[str, Any] = {"name": name, "period": period}
+        if row.style == "demographics":
+            if acc.followers_count < MIN_FOLLOWERS_FOR_DEMOGRAPHICS:
+                return None
+            timeframe = params.get("timeframe", "")
+            entry.update(title=title, description=description)
+            entry["total_value"] = {
+                "breakdowns": [self._demographics(acc, name, breakdown, timeframe)]
+            }
+        elif row.style == "map":
+            entry["values"] = self._maps(acc, name, since, until)
+            entry.update(title=title, description=description)
+        elif total:
+            days = self._days(since, until)
+            value = sum(self.world.account_metric_value(acc.id, name, period, d) for d in days)
+            entry.update(title=title, description=description)
+            tv: dict[str, Any] = {"value": value}
+            if breakdown:
+                combos = [
+                    "|".join(c)
+                    for c in itertools.product(*(DIMENSION_VALUES[k] for k in breakdown))
+                ]
+                parts = values.split(value, tuple(combos), seed, acc.index, name_key(name), since)
+                tv["breakdowns"] = [
+                    {
+                        "dimension_keys": breakdown,
+                        "results": [
+                            {"dimension_values": k.split("|"), "value": v} for k, v in parts.items()
+                        ],
+                    }
+                ]
+            entry["total_value"] = tv
+        else:
+            entry["values"] = [
+                {
+                    "value": self.world.account_metric_value(acc.id, name, period, d),
+                    "end_time": replies.fmt_ts(boundary(d)),
+                }
+                for d in self._days(since, until)
+            ]
+            entry.update(title=title, description=description)
+        entry["id"] = f"{acc.id}/insights/{name}/{period}"
+        return entry
+
+    def _maps(self, acc: SimAccount, name: str, since: int, until: int) -> list[dict[str, Any]]:
+        seed = self.world.seed
+        if name == "online_followers":
+            return [
+                {"value": values.hour_map(seed, acc, d), "end_time": replies.fmt_ts(boundary(d))}
+                for d in self._days(since, until)
+            ]
+        keys = _AUDIENCE_KEYS[name]()
+        today = self.world.day_floor(self.world.now)
+        counts = values.segment_counts(seed, acc, name_key(name), keys, acc.followers_count)
+        return [{"value": counts, "end_time": replies.fmt_ts(boundary(today))}]
+
+    def _demographics(
+        self, acc: SimAccount, name: str, breakdown: list[str], timeframe: str
+    ) -> dict[str, Any]:
+        combos = ["|".join(c) for c in itertools.product(*(DIMENSION_VALUES[k] for k in breakdown))]
+        base = acc.followers_count if name == "follower_demographics" else acc.followers_count // 3
+        counts = values.segment_counts(
+            self.world.seed, acc, name_key(name + timeframe), combos, base
+        )
+        top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_SEGMENTS]
+        return {
+            "dimension_keys": breakdown,
+            "results": [{"dimension_values": k.split("|"), "value": v} for k, v in top],
+        }

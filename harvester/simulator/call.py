@@ -1,0 +1,44 @@
+"""One API call as the router sees it, whether it came over HTTP or as a batch op."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+# Parameters that authenticate a call: never logged, never part of a fault's identity.
+AUTH_PARAMS = frozenset({"access_token", "appsecret_proof", "appsecret_time"})
+
+
+@dataclass(slots=True)
+class Call:
+    """The request, plus what the router learns while serving it (for the log and headers)."""
+
+    method: str
+    path: str  # with the version prefix, no query: "/v25.0/1789.../insights"
+    query: list[tuple[str, str]]  # every parameter in order, auth ones included (paging URLs)
+    params: dict[str, str]  # last value of each parameter, auth ones included
+    token: str | None
+    base_url: str  # "http://127.0.0.1:PORT": `paging.next` is built from the request's own host
+    batch: bool = False
+    account_id: str | None = None
+    object_id: str | None = None
+    edge: str | None = None
+    token_sha256: str | None = None
+
+    def public_params(self) -> dict[str, str]:
+        return {k: v for k, v in self.params.items() if k not in AUTH_PARAMS}
+
+    def url_with(self, **changes: str | None) -> str:
+        """This call's absolute URL with some parameters replaced or removed (None)."""
+        items = [(k, v) for k, v in self.query if k not in changes]
+        items += [(k, v) for k, v in changes.items() if v is not None]
+        return f"{self.base_url}{self.path}?{urlencode(items)}"
+
+
+@dataclass(slots=True)
+class Reply:
+    status: int
+    body: Any
+    error_code: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)

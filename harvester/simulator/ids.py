@@ -1,0 +1,163 @@
+"""Seeded hashing and the numeric-ID codec that lets the world find any object without tables.
+
+Every generated number comes from `mix` over (seed, indexes, salt) so a world is a pure function of
+its seed. IDs carry their indexes plus three check digits, so a lookup is arithmetic, and a made-up
+or foreign ID almost never decodes to a real object.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from typing import NamedTuple
+
+M64 = (1 << 64) - 1
+
+ACCOUNT_BASE = 17_841_400_000_000_000
+PAGE_BASE = 100_000_000_000_000
+MEDIA_BASE = 17_900_000_000_000_000
+USER_ID = "10158000000000001"
+
+MAX_ACCOUNTS = 9_999
+MAX_MEDIA = 999_999
+SLOT_MEDIA = 0  # a top-level media (what /media lists)
+SLOT_CHILD_MAX = 10  # slots 1..10: carousel children
+SLOT_STORY = 50  # story number `m` of the account
+
+_MULTIPLIER = 0x5DEECE66D  # odd and not a multiple of 5: invertible modulo powers of ten
+_ACCOUNT_SPAN = 10**9
+_PAGE_SPAN = 10**12
+_MEDIA_SPAN = 10**15
+
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+_SHORTCODE_ALPHABET = _ALPHABET + "-_"
+TOKEN_BODY_CHARS = 150
+
+
+def _splitmix(x: int) -> int:
+    x = (x + 0x9E3779B97F4A7C15) & M64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & M64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & M64
+    return x ^ (x >> 31)
+
+
+def mix(*parts: int) -> int:
+    """A 64-bit hash of integers, stable across processes and Python versions."""
+    x = 0
+    for p in parts:
+        x = _splitmix(x ^ (p & M64))
+    return x
+
+
+def unit(*parts: int) -> float:
+    """A uniform float in [0, 1) drawn from `mix`."""
+    return mix(*parts) / 18446744073709551616.0
+
+
+def name_key(name: str) -> int:
+    """A stable integer for a string (metric names, salts): crc32 is stable, `hash()` is not."""
+    return zlib.crc32(name.encode())
+
+
+def token_for(seed: int, kind: str, index: int) -> str:
+    """A token shaped like Meta's (`EAAG` + ~150 alphanumerics), derived from the seed."""
+    digest = hashlib.blake2b(f"{seed}:{kind}:{index}".encode(), digest_size=64).digest()
+    n = int.from_bytes(digest + hashlib.sha512(digest).digest(), "big")
+    chars = []
+    for _ in range(TOKEN_BODY_CHARS):
+        n, r = divmod(n, 62)
+        chars.append(_ALPHABET[r])
+    return "EAAG" + "".join(chars)
+
+
+def shortcode(*parts: int) -> str:
+    n = mix(*parts)
+    chars = []
+    for _ in range(11):
+        n, r = divmod(n, 64)
+        chars.append(_SHORTCODE_ALPHABET[r])
+        if not n:
+            n = mix(n, len(chars), *parts)
+    return "".join(chars)
+
+
+def _check(seed: int, a: int, m: int, slot: int) -> int:
+    return mix(seed, a, m, slot) % 1000
+
+
+def _scramble(n: int, modulus: int) -> int:
+    """A bijection on [0, modulus) so that IDs look random while staying decodable."""
+    return (n * _MULTIPLIER) % modulus
+
+
+_INVERSES: dict[int, int] = {}
+
+
+def _unscramble(n: int, modulus: int) -> int:
+    inverse = _INVERSES.get(modulus)
+    if inverse is None:
+        inverse = _INVERSES[modulus] = pow(_MULTIPLIER, -1, modulus)
+    return (n * inverse) % modulus
+
+
+def account_id(seed: int, a: int) -> str:
+    n = (a + 1) * 1000 + _check(seed, a, -1, -1)
+    return str(ACCOUNT_BASE + _scramble(n, _ACCOUNT_SPAN))
+
+
+def decode_account(seed: int, ident: str) -> int | None:
+    """The account index an IG user id encodes, or None for anything else."""
+    if not ident.isdigit() or len(ident) != 17:
+        return None
+    n = int(ident) - ACCOUNT_BASE
+    if not 0 <= n < _ACCOUNT_SPAN:
+        return None
+    n = _unscramble(n, _ACCOUNT_SPAN)
+    a = n // 1000 - 1
+    if not 0 <= a < MAX_ACCOUNTS or n % 1000 != _check(seed, a, -1, -1):
+        return None
+    return a
+
+
+def page_id(seed: int, a: int) -> str:
+    n = (a + 1) * 1000 + _check(seed, a, -2, -2)
+    return str(PAGE_BASE + _scramble(n, _PAGE_SPAN))
+
+
+def decode_page(seed: int, ident: str) -> int | None:
+    if not ident.isdigit() or len(ident) != 15:
+        return None
+    n = int(ident) - PAGE_BASE
+    if not 0 <= n < _PAGE_SPAN:
+        return None
+    n = _unscramble(n, _PAGE_SPAN)
+    a = n // 1000 - 1
+    if not 0 <= a <= MAX_ACCOUNTS or n % 1000 != _check(seed, a, -2, -2):
+        return None
+    return a
+
+
+class MediaKey(NamedTuple):
+    account: int
+    position: int
+    slot: int
+
+
+def media_id(seed: int, a: int, m: int, slot: int) -> str:
+    n = ((a * 1_000_000 + m) * 100 + slot) * 1000 + _check(seed, a, m, slot)
+    return str(MEDIA_BASE + _scramble(n, _MEDIA_SPAN))
+
+
+def decode_media(seed: int, ident: str) -> MediaKey | None:
+    """(account, media index, slot) for a media id, or None when the id is not one of ours."""
+    if not ident.isdigit() or len(ident) != 17:
+        return None
+    n = int(ident) - MEDIA_BASE
+    if not 0 <= n < _MEDIA_SPAN:
+        return None
+    n, check = divmod(_unscramble(n, _MEDIA_SPAN), 1000)
+    n, slot = divmod(n, 100)
+    a, m = divmod(n, 1_000_000)
+    if check != _check(seed, a, m, slot):
+        return None
+    return MediaKey(a, m, slot)

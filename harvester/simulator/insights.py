@@ -1,0 +1,148 @@
+"""Media insights (`/{media-id}/insights` and the `insights.metric(...)` field expansion).
+
+Validation runs before any value is computed and one bad metric fails the whole request, as at
+Meta: there is no partial reply. Troubles planted in the world (deleted, pre-conversion, few
+viewers, no data) answer with the exact envelopes Meta uses for them.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from harvester.simulator import replies, validity
+from harvester.simulator.values import BREAKDOWN_KEYS, MEDIA_BREAKDOWN_DIMENSION
+from harvester.simulator.world import SimMedia, World
+
+TITLES: dict[str, tuple[str, str]] = {
+    "impressions": ("Impressions", "Total number of times the media object has been seen"),
+    "reach": ("Reach", "Total number of unique accounts that have seen the media object"),
+    "saved": ("Saved", "Total number of unique accounts that have saved the media object"),
+    "engagement": ("Engagement", "Total number of likes and comments on the media object"),
+    "video_views": ("Video Views", "Total number of times the video has been seen"),
+    "likes": ("Likes", "The number of likes on the media object"),
+    "comments": ("Comments", "The number of comments on the media object"),
+    "shares": ("Shares", "The number of shares of the media object"),
+    "total_interactions": ("Interactions", "The number of likes, saves, comments and shares"),
+    "views": ("Views", "The number of times the media was played or displayed"),
+    "profile_activity": ("Profile activity", "The sum of all profile actions people take"),
+    "profile_visits": ("Profile visits", "The number of times the profile was visited"),
+    "follows": ("Follows", "The number of accounts that started following"),
+    "navigation": ("Navigation", "The number of actions taken from the story"),
+    "replies": ("Replies", "The number of replies to the story"),
+    "plays": ("Plays", "The number of times the reel started to play"),
+}
+
+
+def _title(metric: str) -> tuple[str, str]:
+    found = TITLES.get(metric)
+    if found is not None:
+        return found
+    words = metric.replace("_", " ")
+    return words.capitalize(), f"The {words} of the media object"
+
+
+def split_metrics(text: str | None) -> list[str]:
+    if text is None or not text.strip():
+        raise replies.bad_param("The parameter metric is required")
+    return [m.strip() for m in text.split(",")]
+
+
+class MediaInsights:
+    """Serves media insights for one world under one default version and `as_of` date."""
+
+    def __init__(self, world: World, as_of: date | None) -> None:
+        self.world = world
+        self.as_of = as_of
+
+    def validate(
+        self, media: SimMedia, version: int, metrics: list[str], breakdown: str | None
+    ) -> None:
+        """Raise the GraphError Meta returns for this metric list, if any."""
+        if media.is_child:
+            raise replies.carousel_child_insights()
+        kind = validity.kind_of(media.media_type, media.media_product_type)
+        known = validity.known_media_metrics(version, self.as_of)
+        valid = (
+            frozenset()
+            if kind is None
+            else validity.media_metrics_for(version, kind, self.as_of, media.timestamp)
+        )
+        for i, metric in enumerate(metrics):
+            if metric not in known:
+                raise replies.metric_not_one_of(i, known)
+            if metric not in valid:
+                raise replies.unsupported_metric(metric)
+        if breakdown is not None:
+            for i, key in enumerate(breakdown.split(",")):
+                supported = validity.MEDIA_BREAKDOWNS.get(key.strip())
+                if supported is None:
+                    choices = ", ".join(sorted(validity.MEDIA_BREAKDOWNS))
+                    raise replies.bad_param(
+                        f"breakdown[{i}] must be one of the following values: {choices}"
+                    )
+                for metric in metrics:
+                    if metric not in supported:
+                        raise replies.bad_param(
+                            f"The metric {metric} does not support the breakdown {key.strip()}"
+                        )
+
+    def reply(
+        self,
+        media: SimMedia,
+        version: int,
+        metrics: list[str],
+        period: str | None = None,
+        breakdown: str | None = None,
+    ) -> dict[str, Any]:
+        """The body of `/{media-id}/insights`, or the GraphError Meta would send instead."""
+        if media.trouble == "deleted":
+            raise replies.insights_object_missing(media.id)
+        if period is not None and period != "lifetime":
+            raise replies.bad_param(
+                f"Invalid period '{period}': media insights only support the lifetime period"
+            )
+        self.validate(media, version, metrics, breakdown)
+        if media.trouble == "pre_conversion":
+            raise replies.pre_conversion()
+        if media.trouble == "few_viewers":
+            raise replies.few_viewers()
+        if media.trouble == "no_data":
+            return {"data": []}
+        seen: set[str] = set()
+        data = []
+        for metric in metrics:
+            if metric not in seen:
+                seen.add(metric)
+                data.append(self._entry(media, version, metric, breakdown is not None))
+        return {"data": data}
+
+    def _entry(
+        self, media: SimMedia, version: int, metric: str, with_breakdown: bool
+    ) -> dict[str, Any]:
+        value = self.world.value_of(media, metric)
+        title, description = _title(metric)
+        entry: dict[str, Any] = {"name": metric, "period": "lifetime"}
+        if validity.reply_shape(metric, version) == "values":
+            entry["values"] = [{"value": value}]
+            entry["title"] = title
+            entry["description"] = description
+        else:
+            total: dict[str, Any] = {"value": value}
+            if with_breakdown and metric in BREAKDOWN_KEYS:
+                # Meta's recorded breakdown reply carries `values` next to `total_value`.
+                entry["values"] = [{"value": value}]
+                parts = self.world.media_metric_breakdown(media.id, metric)
+                total["breakdowns"] = [
+                    {
+                        "dimension_keys": [MEDIA_BREAKDOWN_DIMENSION[metric]],
+                        "results": [
+                            {"dimension_values": [k], "value": v} for k, v in parts.items()
+                        ],
+                    }
+                ]
+            entry["title"] = title
+            entry["description"] = description
+            entry["total_value"] = total
+        entry["id"] = f"{media.id}/insights/{metric}/lifetime"
+        return entry

@@ -1,0 +1,285 @@
+"""Node and edge reads: IG users, media, pages, `/media`, `/stories`, `/children`, `me/accounts`.
+
+Fields are rendered in the order the client asked for them, with `id` appended when not asked,
+as Meta does; a field Meta knows but has no value for (an empty caption) is simply absent.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from harvester.simulator import replies, validity
+from harvester.simulator.call import Call
+from harvester.simulator.fields import Field, check_known, parse_fields
+from harvester.simulator.world import SimAccount, SimMedia, World
+
+DEFAULT_LIMIT = 25
+MAX_LIMIT = 100
+ID_ONLY = parse_fields("id")
+PAGE_DEFAULT = parse_fields("access_token,category,category_list,name,id,tasks")
+TASKS = ["ANALYZE", "ADVERTISE", "MESSAGING", "MODERATE", "CREATE_CONTENT", "MANAGE"]
+USER_NODE = "IGUser"  # node names as they appear in Meta's "nonexisting field" errors
+MEDIA_NODE = "IGMedia"
+CHILD_NODE = "IGMedia"
+PAGE_NODE = "Page"
+
+InsightsRenderer = Callable[[SimMedia, Field], dict[str, Any]]
+
+
+def requested(call: Call, default: tuple[Field, ...] = ID_ONLY) -> tuple[Field, ...]:
+    text = call.params.get("fields")
+    if text is None:
+        return default
+    specs = parse_fields(text)
+    return specs or default
+
+
+def int_param(call: Call, name: str) -> int | None:
+    raw = call.params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise replies.bad_param(f"Param {name} must be a valid integer") from None
+
+
+def page_limit(call: Call) -> int:
+    limit = int_param(call, "limit")
+    if limit is None or limit <= 0:
+        return DEFAULT_LIMIT
+    return min(limit, MAX_LIMIT)
+
+
+def cursor(key: str, position: int) -> str:
+    raw = f"sim:{key}:{position}".encode()
+    return base64.urlsafe_b64encode(b"QVFI" + raw).decode().rstrip("=")
+
+
+def decode_cursor(key: str, text: str) -> int:
+    """The list position a cursor points at; a foreign or mangled cursor is a code-100 error."""
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        prefix, _, pos = raw[4:].decode().rpartition(":")
+        if raw[:4] == b"QVFI" and prefix == f"sim:{key}" and pos.isdigit():
+            return int(pos)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        pass
+    raise replies.bad_param("Invalid cursor")
+
+
+def paginate(call: Call, key: str, lo: int, hi: int) -> tuple[range, dict[str, Any] | None]:
+    """The positions of this page within [lo, hi) and its `paging` object (None when empty)."""
+    limit = page_limit(call)
+    after, before = call.params.get("after"), call.params.get("before")
+    if after:
+        start = max(lo, decode_cursor(key, after) + 1)
+        end = min(hi, start + limit)
+    elif before:
+        end = min(hi, decode_cursor(key, before))
+        start = max(lo, end - limit)
+    else:
+        start, end = lo, min(hi, lo + limit)
+    if start >= end:
+        return range(0), None
+    first, last = cursor(key, start), cursor(key, end - 1)
+    page: dict[str, Any] = {"cursors": {"before": first, "after": last}}
+    if (after or before) and start > lo:
+        page["previous"] = call.url_with(after=None, before=first)
+    if end < hi:
+        page["next"] = call.url_with(before=None, after=last)
+    return range(start, end), page
+
+
+class ObjectReader:
+    """Renders nodes and edges of one world; insights expansion is delegated to the caller."""
+
+    def __init__(self, world: World, insights: InsightsRenderer) -> None:
+        self.world = world
+        self._insights = insights
+
+    # -- media ----------------------------------------------------------------------------
+
+    def media_fields(self, media: SimMedia, specs: Sequence[Field]) -> dict[str, Any]:
+        allowed = validity.CHILD_FIELDS if media.is_child else validity.IG_MEDIA_FIELDS
+        check_known(tuple(specs), allowed, CHILD_NODE if media.is_child else MEDIA_NODE)
+        out: dict[str, Any] = {}
+        for spec in specs:
+            value = self._media_value(media, spec)
+            if value is not None:
+                out[spec.name] = value
+        out.setdefault("id", media.id)
+        return out
+
+    def _media_value(self, media: SimMedia, spec: Field) -> Any:
+        name = spec.name
+        acc = self.world.accounts[media.account_index]
+        if name == "id":
+            return media.id
+        if name == "media_type":
+            return media.media_type
+        if name == "media_product_type":
+            return media.media_product_type
+        if name == "timestamp":
+            return replies.fmt_ts(media.timestamp)
+        if name == "permalink":
+            return media.permalink
+        if name == "shortcode":
+            return media.shortcode
+        if name in ("ig_id", "legacy_instagram_media_id"):
+            return str(2_500_000_000_000_000_000 + int(media.id) % 10**17)
+        if name == "owner":
+            return {"id": acc.id}
+        if name == "username":
+            return acc.username
+        if name == "media_url":
+            ext = "mp4" if media.media_type == "VIDEO" else "jpg"
+            return f"https://scontent.cdninstagram.com/v/t51.29350-15/{media.id}_n.{ext}"
+        if name == "thumbnail_url":
+            if media.media_type != "VIDEO":
+                return None
+            return f"https://scontent.cdninstagram.com/v/t51.29350-15/{media.id}_thumb.jpg"
+        if media.is_child:
+            return None
+        if name == "caption":
+            return self.world.caption(media)
+        if name == "like_count":
+            return self.world.value_of(media, "likes")
+        if name == "comments_count":
+            return self.world.value_of(media, "comments")
+        if name == "is_comment_enabled":
+            return True
+        if name == "is_shared_to_feed":
+            return True if media.media_product_type == "REELS" else None
+        if name == "children":
+            if not media.children_ids:
+                return None
+            sub = spec.sub or ID_ONLY
+            kids = self.world.children(media.id)
+            return {"data": [self.media_fields(child, sub) for child in kids]}
+        if name == "insights":
+            return self._insights(media, spec)
+        return None
+
+    def media_node(self, media: SimMedia, call: Call) -> dict[str, Any]:
+        if media.trouble == "deleted":
+            raise replies.object_missing(media.id)
+        return self.media_fields(media, requested(call))
+
+    def children_edge(self, media: SimMedia, call: Call) -> dict[str, Any]:
+        if media.trouble == "deleted":
+            raise replies.object_missing(media.id)
+        specs = requested(call)
+        return {"data": [self.media_fields(c, specs) for c in self.world.children(media.id)]}
+
+    def media_edge(self, acc: SimAccount, call: Call) -> dict[str, Any]:
+        since, until = int_param(call, "since"), int_param(call, "until")
+        lo, hi = self.world.index_range(acc.index, since, until)
+        positions, page = paginate(call, f"m{acc.index}", lo, hi)
+        specs = requested(call)
+        data = [self.media_fields(self.world.media_at(acc.index, m), specs) for m in positions]
+        return {"data": data} if page is None else {"data": data, "paging": page}
+
+    def stories_edge(self, acc: SimAccount, call: Call) -> dict[str, Any]:
+        stories = self.world.stories(acc.id)
+        positions, page = paginate(call, f"s{acc.index}", 0, len(stories))
+        specs = requested(call)
+        data = [self.media_fields(stories[i], specs) for i in positions]
+        return {"data": data} if page is None else {"data": data, "paging": page}
+
+    # -- IG users -------------------------------------------------------------------------
+
+    def user_fields(self, acc: SimAccount, specs: Sequence[Field], call: Call) -> dict[str, Any]:
+        check_known(tuple(specs), validity.IG_USER_FIELDS, USER_NODE)
+        out: dict[str, Any] = {}
+        for spec in specs:
+            value = self._user_value(acc, spec, call)
+            if value is not None:
+                out[spec.name] = value
+        out.setdefault("id", acc.id)
+        return out
+
+    def _user_value(self, acc: SimAccount, spec: Field, call: Call) -> Any:
+        values: dict[str, Any] = {
+            "id": acc.id,
+            "username": acc.username,
+            "name": acc.name,
+            "biography": f"Simulated business account #{acc.index}.",
+            "followers_count": acc.followers_count,
+            "follows_count": acc.follows_count,
+            "media_count": self.world.media_per_account,
+            "profile_picture_url": f"https://scontent.xx.fbcdn.net/v/t51.2885-15/{acc.id}_n.jpg",
+            "website": f"https://example.com/{acc.username}",
+            "ig_id": 7_000_000_000 + acc.index,
+            "legacy_instagram_user_id": str(7_000_000_000 + acc.index),
+            "has_profile_pic": True,
+            "shopping_product_tag_eligibility": False,
+        }
+        if spec.name in values:
+            return values[spec.name]
+        if spec.name in ("media", "stories"):
+            return self._expanded_edge(acc, spec, call)
+        return None
+
+    def _expanded_edge(self, acc: SimAccount, spec: Field, call: Call) -> dict[str, Any]:
+        sub_params: dict[str, str] = {"fields": _unparse(spec.sub or ID_ONLY)}
+        limit = spec.modifier("limit")
+        if limit is not None:
+            sub_params["limit"] = limit
+        sub = Call("GET", f"{call.path}/{spec.name}", [], sub_params, None, call.base_url)
+        body = self.media_edge(acc, sub) if spec.name == "media" else self.stories_edge(acc, sub)
+        body.get("paging", {}).pop("next", None)  # an expanded edge has no usable next URL here
+        return body
+
+    def user_node(self, acc: SimAccount, call: Call) -> dict[str, Any]:
+        return self.user_fields(acc, requested(call), call)
+
+    # -- pages and discovery --------------------------------------------------------------
+
+    def page_fields(self, a: int, specs: Sequence[Field], call: Call) -> dict[str, Any]:
+        check_known(tuple(specs), validity.PAGE_FIELDS, PAGE_NODE)
+        world = self.world
+        orphan = a >= len(world.accounts)
+        acc = None if orphan else world.accounts[a]
+        out: dict[str, Any] = {}
+        for spec in specs:
+            name = spec.name
+            if name == "id":
+                out["id"] = world.orphan_page_id if acc is None else acc.page_id
+            elif name == "name":
+                out["name"] = "Simulated page without Instagram" if acc is None else acc.name
+            elif name == "access_token":
+                out["access_token"] = world.orphan_page_token if acc is None else acc.token
+            elif name == "category":
+                out["category"] = "Business Service"
+            elif name == "category_list":
+                out["category_list"] = [{"id": "2500", "name": "Business Service"}]
+            elif name == "tasks":
+                out["tasks"] = list(TASKS)
+            elif acc is not None:  # instagram_business_account / connected_instagram_account
+                out[name] = self.user_fields(acc, spec.sub or ID_ONLY, call)
+        out.setdefault("id", world.orphan_page_id if acc is None else acc.page_id)
+        return out
+
+    def page_node(self, a: int, call: Call) -> dict[str, Any]:
+        return self.page_fields(a, requested(call), call)
+
+    def me_accounts(self, call: Call) -> dict[str, Any]:
+        total = len(self.world.accounts) + 1  # the last page has no linked IG account
+        positions, page = paginate(call, "pages", 0, total)
+        specs = requested(call, PAGE_DEFAULT)
+        data = [self.page_fields(a, specs, call) for a in positions]
+        return {"data": data} if page is None else {"data": data, "paging": page}
+
+
+def _unparse(specs: Sequence[Field]) -> str:
+    parts = []
+    for spec in specs:
+        text = spec.name + "".join(f".{k}({v})" for k, v in spec.modifiers)
+        if spec.sub:
+            text += "{" + _unparse(spec.sub) + "}"
+        parts.append(text)
+    return ",".join(parts)

@@ -1,0 +1,181 @@
+"""Serves one call: version, auth, ownership, budget, then the node or edge handler.
+
+Transport-free on purpose: HTTP requests and batch ops both arrive here as a `Call`, so they
+share every rule (and every counter). Errors are GraphErrors turned into Meta's envelope here;
+anything else escaping a handler is a simulator bug, answered as Meta's code 1 and counted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harvester.simulator import ids, replies, validity
+from harvester.simulator.account_insights import AccountInsights
+from harvester.simulator.auth import Authenticator, Principal, token_sha256
+from harvester.simulator.call import Call, Reply
+from harvester.simulator.fields import Field
+from harvester.simulator.insights import MediaInsights, split_metrics
+from harvester.simulator.objects import ObjectReader
+from harvester.simulator.ratelimit import RateLimiter
+from harvester.simulator.settings import SimulatorSettings
+from harvester.simulator.world import SimMedia, World
+
+EDGE_OF_ACCOUNT = {"media": "media", "stories": "stories", "insights": "account_insights"}
+EDGE_OF_MEDIA = {"children": "children", "insights": "insights"}
+
+
+class Router:
+    def __init__(self, world: World, settings: SimulatorSettings, limiter: RateLimiter) -> None:
+        self.world = world
+        self.settings = settings
+        self.limiter = limiter
+        self.auth = Authenticator(world, settings.app_secret, settings.require_appsecret_proof)
+        self.insights = MediaInsights(world, settings.as_of)
+        self.account_insights = AccountInsights(world, settings.as_of)
+        self.objects = ObjectReader(world, self._expand_insights)
+        default = validity.parse_version(settings.api_version)
+        self.default_version = default if default is not None else validity.MAX_VERSION
+        self.unhandled = 0
+        # The version of the call being served, for `insights.metric(...)` expansion. Safe as
+        # instance state: `handle` is synchronous, so calls never interleave inside it.
+        self._version = self.default_version
+
+    def handle(self, call: Call) -> Reply:
+        try:
+            body = self._serve(call)
+        except replies.GraphError as err:
+            return Reply(err.status, err.body(), err.code)
+        except Exception:
+            self.unhandled += 1
+            crash = replies.server_error(1)
+            return Reply(crash.status, crash.body(), crash.code)
+        return Reply(200, body)
+
+    def _serve(self, call: Call) -> Any:
+        parts = [p for p in call.path.split("/") if p]
+        version = self.default_version
+        if parts and parts[0][:1] == "v" and parts[0][1:2].isdigit():
+            parsed = validity.parse_version(parts[0])
+            if parsed is None:
+                raise replies.unknown_path(f"/{parts[0]}/")
+            version = parsed
+            parts = parts[1:]
+        if not parts:
+            raise replies.unsupported_method(call.method)
+        if call.method != "GET":
+            raise replies.unsupported_method(call.method)
+        self._version = version
+        head, rest = parts[0], parts[1:]
+        call.object_id = None if head == "me" else head
+        call.edge = _edge_guess(head, rest)
+        known = self.auth.principal(call.token)
+        call.token_sha256 = known.token_sha256 if known is not None else sha(call.token)
+        who = self.auth.authenticate(call.token, call.params)
+        if head == "me":
+            return self._me(call, who, rest)
+        owner, media = self._resolve(head)
+        if owner is not None:
+            call.account_id = self.world.accounts[owner].id
+        readable = owner is not None and (who.account is None or who.account == owner)
+        self.limiter.charge(call.account_id if readable else None, who.token_sha256)
+        if not readable:
+            if owner is None and ids.decode_page(self.world.seed, head) is not None:
+                return self._page(call, who, head, rest)
+            raise replies.object_missing(head)
+        assert owner is not None
+        if len(rest) > 1:
+            raise replies.unknown_path("/" + "/".join(rest[1:]))
+        if media is None:
+            acc = self.world.accounts[owner]
+            edge = rest[0] if rest else None
+            call.edge = EDGE_OF_ACCOUNT.get(edge, edge) if edge else "object"
+            if edge is None:
+                return self.objects.user_node(acc, call)
+            if edge == "media":
+                return self.objects.media_edge(acc, call)
+            if edge == "stories":
+                return self.objects.stories_edge(acc, call)
+            if edge == "insights":
+                return self.account_insights.reply(acc, version, call)
+            raise replies.unknown_path(f"/{edge}")
+        edge = rest[0] if rest else None
+        call.edge = EDGE_OF_MEDIA.get(edge, edge) if edge else "object"
+        if edge is None:
+            return self.objects.media_node(media, call)
+        if edge == "insights":
+            p = call.params
+            metrics = split_metrics(p.get("metric"))
+            return self.insights.reply(media, version, metrics, p.get("period"), p.get("breakdown"))
+        if edge == "children":
+            return self.objects.children_edge(media, call)
+        raise replies.unknown_path(f"/{edge}")
+
+    def _resolve(self, head: str) -> tuple[int | None, SimMedia | None]:
+        """(owning account index, media) for an IG user or media id; (None, None) otherwise."""
+        seed = self.world.seed
+        n_accounts = len(self.world.accounts)
+        if head.startswith("178414"):
+            a = ids.decode_account(seed, head)
+            if a is not None and a < n_accounts:
+                return a, None
+        media = self.world.media(head)
+        if media is not None:
+            return media.account_index, media
+        return None, None
+
+    def _page(self, call: Call, who: Principal, head: str, rest: list[str]) -> Any:
+        a = ids.decode_page(self.world.seed, head)
+        assert a is not None
+        mine = (
+            who.account is None
+            or who.account == a
+            or (who.account == -1 and a == len(self.world.accounts))
+        )
+        if rest or a > len(self.world.accounts) or not mine:
+            raise replies.object_missing(head)
+        call.edge = "object"
+        return self.objects.page_node(a, call)
+
+    def _me(self, call: Call, who: Principal, rest: list[str]) -> Any:
+        self.limiter.charge(None, who.token_sha256)
+        if rest == ["accounts"]:
+            call.edge = "me_accounts"
+            if who.kind != "user":
+                raise replies.nonexisting_field("accounts", "Page")
+            return self.objects.me_accounts(call)
+        if rest:
+            raise replies.unknown_path("/" + "/".join(rest))
+        call.edge = "object"
+        if who.kind == "user":
+            return {"id": ids.USER_ID, "name": "Simulated User"}
+        a = len(self.world.accounts) if who.account in (None, -1) else who.account
+        assert a is not None
+        return self.objects.page_node(a, call)
+
+    def _expand_insights(self, media: SimMedia, spec: Field) -> dict[str, Any]:
+        metrics = split_metrics(spec.modifier("metric"))
+        try:
+            return self.insights.reply(
+                media, self._version, metrics, spec.modifier("period"), spec.modifier("breakdown")
+            )
+        except replies.GraphError as err:
+            # A metric the media rejects fails the whole page, as at Meta; a media-level trouble
+            # (deleted, pre-conversion, few viewers) only leaves that item without insights.
+            if err.code == 100 and err.error.get("error_subcode") is None:
+                raise
+            return {"data": []}
+
+
+def _edge_guess(head: str, rest: list[str]) -> str:
+    """The edge name for stats, known before auth so rejected calls are counted where they aimed."""
+    if head == "me":
+        return "me_accounts" if rest == ["accounts"] else "object"
+    if not rest:
+        return "object"
+    if rest[0] == "insights":
+        return "account_insights" if head.startswith("178414") else "insights"
+    return rest[0]
+
+
+def sha(token: str | None) -> str | None:
+    return None if token is None else token_sha256(token)

@@ -1,0 +1,158 @@
+"""Deterministic metric values: pure functions of (seed, object, metric, period, day).
+
+Values are plausible rather than modelled: a media's reach scales with its account's followers,
+other metrics are seeded fractions of reach, and sums (total_interactions) agree with their parts,
+so a harvester test can compute any expected number through `World` without a recording.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING
+
+from harvester.simulator.ids import mix, name_key, unit
+
+if TYPE_CHECKING:
+    from harvester.simulator.world import SimAccount, SimMedia
+
+# Multipliers of reach: value = reach * (lo + (hi - lo) * u).
+_MEDIA_FACTORS: dict[str, tuple[float, float]] = {
+    "impressions": (1.1, 1.8),
+    "views": (1.2, 2.6),
+    "plays": (1.3, 3.0),
+    "ig_reels_aggregated_all_plays_count": (1.4, 3.2),
+    "clips_replays_count": (0.1, 0.5),
+    "video_views": (0.5, 1.2),
+    "saved": (0.0, 0.05),
+    "likes": (0.02, 0.15),
+    "comments": (0.0, 0.02),
+    "shares": (0.0, 0.03),
+    "follows": (0.0, 0.01),
+    "profile_visits": (0.0, 0.05),
+    "profile_activity": (0.0, 0.03),
+    "navigation": (0.5, 1.5),
+    "exits": (0.05, 0.2),
+    "taps_forward": (0.2, 0.9),
+    "taps_back": (0.02, 0.2),
+    "replies": (0.0, 0.02),
+    "reposts": (0.0, 0.01),
+}
+_ALIASES = {
+    "carousel_album_engagement": "engagement",
+    "carousel_album_impressions": "impressions",
+    "carousel_album_reach": "reach",
+    "carousel_album_saved": "saved",
+    "carousel_album_video_views": "video_views",
+}
+
+BREAKDOWN_KEYS: dict[str, tuple[str, ...]] = {
+    "profile_activity": ("bio_link_clicked", "call", "direction", "email", "text", "other"),
+    "navigation": ("tap_forward", "tap_back", "tap_exit", "swipe_forward"),
+}
+MEDIA_BREAKDOWN_DIMENSION = {
+    "profile_activity": "action_type",
+    "navigation": "story_navigation_action_type",
+}
+
+_REACH = name_key("reach")
+
+
+def media_reach(seed: int, media: SimMedia, account: SimAccount) -> int:
+    u = unit(seed, media.account_index, media.index, media.slot, _REACH)
+    if media.trouble == "few_viewers":
+        return int(u * 5)
+    share = (0.02, 0.12) if media.is_story else (0.05, 0.55)
+    return 5 + int(account.followers_count * (share[0] + (share[1] - share[0]) * u))
+
+
+def media_value(seed: int, media: SimMedia, account: SimAccount, metric: str) -> int:
+    """The lifetime value of `metric` for `media`, whether or not the API would serve it."""
+    metric = _ALIASES.get(metric, metric)
+    reach = media_reach(seed, media, account)
+    if metric == "reach":
+        return reach
+    if metric == "total_interactions":
+        if media.is_story:
+            return media_value(seed, media, account, "replies") + media_value(
+                seed, media, account, "shares"
+            )
+        parts: tuple[str, ...] = ("likes", "comments", "shares", "saved")
+        return sum(media_value(seed, media, account, p) for p in parts)
+    if metric == "engagement":
+        return sum(media_value(seed, media, account, p) for p in ("likes", "comments", "saved"))
+    u = unit(seed, media.account_index, media.index, media.slot, name_key(metric))
+    if metric == "ig_reels_avg_watch_time":
+        return 1500 + int(u * 28_500)
+    if metric == "ig_reels_video_view_total_time":
+        avg = media_value(seed, media, account, "ig_reels_avg_watch_time")
+        return avg * media_value(seed, media, account, "plays")
+    lo, hi = _MEDIA_FACTORS.get(metric, (0.0, 0.1))
+    return int(reach * (lo + (hi - lo) * u))
+
+
+def media_breakdown(seed: int, media_id: str, metric: str, total: int) -> dict[str, int]:
+    """Split `total` over the metric's breakdown keys; only non-zero keys appear, as at Meta."""
+    keys = BREAKDOWN_KEYS.get(metric)
+    if not keys or total <= 0:
+        return {}
+    return split(total, keys, seed, int(media_id), name_key(metric))
+
+
+def split(total: int, keys: tuple[str, ...], *salt: int) -> dict[str, int]:
+    """Deterministically divide `total` among `keys` (skewed weights), dropping zero parts."""
+    weights = [(unit(*salt, i) + 0.05) ** 2 for i in range(len(keys))]
+    scale = sum(weights)
+    shares = [int(total * w / scale) for w in weights]
+    shares[max(range(len(keys)), key=lambda i: weights[i])] += total - sum(shares)
+    return {k: v for k, v in zip(keys, shares, strict=True) if v > 0}
+
+
+# Daily account values, as fractions of followers: value = followers * (lo + (hi - lo) * u).
+_ACCOUNT_DAILY: dict[str, tuple[float, float]] = {
+    "impressions": (0.2, 0.9),
+    "reach": (0.1, 0.4),
+    "views": (0.3, 1.2),
+    "follower_count": (0.0, 0.004),
+    "profile_views": (0.005, 0.03),
+    "website_clicks": (0.0, 0.004),
+    "email_contacts": (0.0, 0.001),
+    "phone_call_clicks": (0.0, 0.001),
+    "text_message_clicks": (0.0, 0.001),
+    "get_directions_clicks": (0.0, 0.001),
+    "accounts_engaged": (0.01, 0.06),
+    "total_interactions": (0.02, 0.1),
+    "likes": (0.015, 0.08),
+    "comments": (0.0, 0.01),
+    "shares": (0.0, 0.01),
+    "saves": (0.0, 0.01),
+    "replies": (0.0, 0.005),
+    "follows_and_unfollows": (0.0, 0.005),
+    "profile_links_taps": (0.0, 0.006),
+}
+# A week's or 28 days' reach is less than the sum of days: the same people come back.
+_PERIOD_SCALE = {"day": 1.0, "week": 4.2, "days_28": 11.0, "lifetime": 1.0}
+
+
+def account_value(seed: int, account: SimAccount, metric: str, period: str, day: date) -> int:
+    """The value for the period ending at `day`'s 07:00 UTC boundary (Meta's end_time)."""
+    u = unit(seed, account.index, name_key(metric), name_key(period), day.toordinal())
+    lo, hi = _ACCOUNT_DAILY.get(metric, (0.0, 0.02))
+    base = account.followers_count * (lo + (hi - lo) * u)
+    return int(base * _PERIOD_SCALE.get(period, 1.0))
+
+
+def hour_map(seed: int, account: SimAccount, day: date) -> dict[str, int]:
+    """online_followers for one day: followers online in each hour, keys "0".."23"."""
+    out = {}
+    for h in range(24):
+        daylight = 0.25 + 0.55 * (1 - abs(h - 14) / 14)
+        jitter = 0.85 + 0.3 * unit(seed, account.index, day.toordinal(), h, 7)
+        out[str(h)] = int(account.followers_count * 0.4 * daylight * jitter)
+    return out
+
+
+def segment_counts(
+    seed: int, account: SimAccount, salt: int, keys: list[str], total: int
+) -> dict[str, int]:
+    """Audience sizes for demographic segments, deterministic per (account, metric)."""
+    return split(total, tuple(keys), seed, account.index, salt, mix(len(keys)))

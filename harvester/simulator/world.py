@@ -1,0 +1,339 @@
+"""The simulated Instagram world: accounts, media, children and stories, lazily from a seed.
+
+Nothing per media is stored: every attribute is a pure function of (seed, account, index), and IDs
+encode their indexes (see `ids`), so a world of 1,000 accounts x 1,000 media starts instantly and
+costs almost no memory. Tests of the harvester call the same functions to compute expectations.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from harvester.simulator import ids, values
+from harvester.simulator.ids import mix, name_key, unit
+
+if TYPE_CHECKING:
+    from harvester.simulator.settings import SimulatorSettings
+
+YEAR_SECONDS = 365 * 86_400
+HISTORY_SECONDS = 3 * YEAR_SECONDS
+STORY_LIFETIME_SECONDS = 86_400
+PRE_CONVERSION_SHARE = 0.03
+DELETED_PER_MILLE = 20
+NO_DATA_PER_MILLE = 20
+FEW_VIEWERS_PERCENT = 15
+
+_KIND = name_key("kind")
+_CHILDREN = name_key("children")
+_TROUBLE = name_key("trouble")
+_STORIES = name_key("stories")
+_TS = name_key("timestamp")
+_FOLLOWERS = name_key("followers")
+_CAPTION = name_key("caption")
+
+Trouble = str  # None | "pre_conversion" | "deleted" | "few_viewers" | "no_data"
+
+
+@dataclass(frozen=True, slots=True)
+class SimAccount:
+    index: int
+    id: str
+    token: str
+    page_id: str
+    username: str
+    name: str
+    followers_count: int
+    follows_count: int
+    token_expired: bool
+    converted_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SimMedia:
+    id: str
+    account_id: str
+    media_type: str
+    media_product_type: str
+    timestamp: datetime
+    permalink: str
+    parent_id: str | None
+    children_ids: tuple[str, ...]
+    trouble: Trouble | None
+    account_index: int
+    index: int
+    slot: int
+    shortcode: str
+
+    @property
+    def is_child(self) -> bool:
+        return self.parent_id is not None
+
+    @property
+    def is_story(self) -> bool:
+        return self.media_product_type == "STORY"
+
+
+class World:
+    """A deterministic population of IG business accounts; all reads are O(1) or O(log n)."""
+
+    def __init__(
+        self,
+        seed: int,
+        accounts: int,
+        media_per_account: int,
+        now: datetime | None = None,
+        troubles: bool = True,
+    ) -> None:
+        if not 1 <= accounts <= ids.MAX_ACCOUNTS:
+            raise ValueError(f"accounts must be in 1..{ids.MAX_ACCOUNTS}")
+        if not 0 <= media_per_account <= ids.MAX_MEDIA:
+            raise ValueError(f"media_per_account must be in 0..{ids.MAX_MEDIA}")
+        self.seed = seed
+        self.media_per_account = media_per_account
+        self.troubles = troubles
+        anchor = now if now is not None else datetime.now(UTC)
+        if anchor.tzinfo is None:
+            raise ValueError("now must be timezone-aware")
+        self.now = anchor.astimezone(UTC).replace(microsecond=0)
+        self.now_ts = int(self.now.timestamp())
+        # Seconds between consecutive media of one account: media spread over three years.
+        self._slot = HISTORY_SECONDS / max(media_per_account, 1)
+        self.user_token = ids.token_for(seed, "user", 0)
+        self.orphan_page_id = ids.page_id(seed, accounts)
+        self.orphan_page_token = ids.token_for(seed, "page", accounts)
+        self._accounts = [self._make_account(a, accounts) for a in range(accounts)]
+        self._by_id = {acc.id: acc for acc in self._accounts}
+
+    @classmethod
+    def from_settings(cls, settings: SimulatorSettings) -> World:
+        """The world a simulator started with `settings` serves (same seed, size, clock)."""
+        return cls(
+            settings.seed,
+            settings.accounts,
+            settings.media_per_account,
+            settings.now,
+            settings.troubles,
+        )
+
+    # -- accounts ---------------------------------------------------------------------------
+
+    def _make_account(self, a: int, total: int) -> SimAccount:
+        seed = self.seed
+        followers = int(80 * (10 ** (unit(seed, a, _FOLLOWERS) * 3.5)))
+        pre = max(1, round(self.media_per_account * PRE_CONVERSION_SHARE))
+        if self.troubles and self.media_per_account >= 2:
+            first_pre = self.media_per_account - pre
+            converted = self.media_timestamp_ts(a, first_pre) + 1
+        else:
+            converted = self.now_ts - HISTORY_SECONDS - YEAR_SECONDS
+        return SimAccount(
+            index=a,
+            id=ids.account_id(seed, a),
+            token=ids.token_for(seed, "account", a),
+            page_id=ids.page_id(seed, a),
+            username=f"sim_account_{a}",
+            name=f"Simulated Business {a}",
+            followers_count=followers,
+            follows_count=int(unit(seed, a, _FOLLOWERS, 1) * 900),
+            token_expired=self.troubles and total >= 2 and a == total - 1,
+            converted_at=datetime.fromtimestamp(converted, UTC),
+        )
+
+    @property
+    def accounts(self) -> Sequence[SimAccount]:
+        return self._accounts
+
+    def account(self, ig_id: str) -> SimAccount | None:
+        return self._by_id.get(ig_id)
+
+    # -- media ------------------------------------------------------------------------------
+
+    def media_timestamp_ts(self, a: int, m: int) -> int:
+        """Unix time of media `m` of account `a`; strictly decreasing in m (newest first)."""
+        jitter = 0.05 + 0.9 * unit(self.seed, a, m, _TS)
+        return self.now_ts - int((m + jitter) * self._slot)
+
+    def _kind(self, a: int, m: int) -> tuple[str, str]:
+        r = mix(self.seed, a, m, _KIND) % 100
+        if r < 40:
+            return "IMAGE", "FEED"
+        if r < 52:
+            return "VIDEO", "FEED"
+        if r < 77:
+            return "CAROUSEL_ALBUM", "FEED"
+        return "VIDEO", "REELS"
+
+    def _child_count(self, a: int, m: int) -> int:
+        return 2 + mix(self.seed, a, m, _CHILDREN) % 9
+
+    def _media_trouble(self, a: int, m: int) -> Trouble | None:
+        if not self.troubles:
+            return None
+        acc = self._accounts[a]
+        if self.media_timestamp_ts(a, m) < acc.converted_at.timestamp():
+            return "pre_conversion"
+        if a == 0 and self.media_per_account > 4:
+            # Planted on the first page of the first account so small test worlds always have them.
+            if m == 1:
+                return "deleted"
+            if m == 2:
+                return "no_data"
+        r = mix(self.seed, a, m, _TROUBLE) % 1000
+        if r < DELETED_PER_MILLE:
+            return "deleted"
+        if r < DELETED_PER_MILLE + NO_DATA_PER_MILLE:
+            return "no_data"
+        return None
+
+    def _story_count(self, a: int) -> int:
+        return 2 + mix(self.seed, a, _STORIES) % 3
+
+    def _story_trouble(self, a: int, s: int, count: int) -> Trouble | None:
+        if not self.troubles:
+            return None
+        if a == 0 and s == count - 1:
+            return "few_viewers"
+        if mix(self.seed, a, s, _STORIES, _TROUBLE) % 100 < FEW_VIEWERS_PERCENT:
+            return "few_viewers"
+        return None
+
+    def _build(self, a: int, m: int, slot: int) -> SimMedia | None:
+        seed = self.seed
+        acc = self._accounts[a]
+        mid = ids.media_id(seed, a, m, slot)
+        sc = ids.shortcode(seed, a, m, slot)
+        if slot == ids.SLOT_STORY:
+            count = self._story_count(a)
+            if m >= count:
+                return None
+            ts = self.now_ts - int((m + 0.2 + 0.6 * unit(seed, a, m, _TS, 1)) * 80_000 / count)
+            mtype = "IMAGE" if mix(seed, a, m, _KIND, 1) % 2 else "VIDEO"
+            ig_id = 2_600_000_000_000_000_000 + mix(seed, a, m, slot) % 10**17
+            return SimMedia(
+                mid, acc.id, mtype, "STORY", datetime.fromtimestamp(ts, UTC),
+                f"https://instagram.com/stories/{acc.username}/{ig_id}", None, (),
+                self._story_trouble(a, m, count), a, m, slot, sc,
+            )  # fmt: skip
+        if m >= self.media_per_account:
+            return None
+        ts = self.media_timestamp_ts(a, m)
+        mtype, ptype = self._kind(a, m)
+        when = datetime.fromtimestamp(ts, UTC)
+        if slot == ids.SLOT_MEDIA:
+            children: tuple[str, ...] = ()
+            if mtype == "CAROUSEL_ALBUM":
+                n = self._child_count(a, m)
+                children = tuple(ids.media_id(seed, a, m, c) for c in range(1, n + 1))
+            kind = "reel" if ptype == "REELS" else "p"
+            return SimMedia(
+                mid, acc.id, mtype, ptype, when, f"https://www.instagram.com/{kind}/{sc}/",
+                None, children, self._media_trouble(a, m), a, m, slot, sc,
+            )  # fmt: skip
+        if mtype != "CAROUSEL_ALBUM" or slot > self._child_count(a, m):
+            return None
+        ctype = "VIDEO" if mix(seed, a, m, slot, _KIND) % 10 < 3 else "IMAGE"
+        parent = ids.media_id(seed, a, m, ids.SLOT_MEDIA)
+        return SimMedia(
+            mid, acc.id, ctype, "FEED", when, f"https://www.instagram.com/p/{sc}/",
+            parent, (), None, a, m, slot, sc,
+        )  # fmt: skip
+
+    def media(self, media_id: str) -> SimMedia | None:
+        """Any media by id: top-level media, carousel children and live stories."""
+        key = ids.decode_media(self.seed, media_id)
+        if key is None or key.account >= len(self._accounts):
+            return None
+        if key.slot > ids.SLOT_CHILD_MAX and key.slot != ids.SLOT_STORY:
+            return None
+        return self._build(key.account, key.position, key.slot)
+
+    def media_at(self, a: int, m: int) -> SimMedia:
+        built = self._build(a, m, ids.SLOT_MEDIA)
+        assert built is not None
+        return built
+
+    def iter_media(self, account_id: str) -> Iterator[SimMedia]:
+        """What /media lists for the account, newest first (no stories, no children)."""
+        acc = self.account(account_id)
+        if acc is None:
+            return
+        for m in range(self.media_per_account):
+            yield self.media_at(acc.index, m)
+
+    def media_count(self, account_id: str) -> int:
+        return self.media_per_account if self.account(account_id) else 0
+
+    def index_range(self, a: int, since: int | None, until: int | None) -> tuple[int, int]:
+        """Media indexes [lo, hi) whose timestamps fall in [since, until], found by bisection."""
+        n = self.media_per_account
+        keys = _DescendingTimes(self, a)
+        lo = 0 if until is None else bisect.bisect_left(keys, -until)
+        hi = n if since is None else bisect.bisect_right(keys, -since)
+        return lo, max(lo, hi)
+
+    def stories(self, account_id: str) -> list[SimMedia]:
+        """Live stories (posted within 24 h of `now`), newest first."""
+        acc = self.account(account_id)
+        if acc is None:
+            return []
+        out = []
+        for s in range(self._story_count(acc.index)):
+            story = self._build(acc.index, s, ids.SLOT_STORY)
+            if story is not None and self.now_ts - story.timestamp.timestamp() < 86_400:
+                out.append(story)
+        return out
+
+    def children(self, album_id: str) -> list[SimMedia]:
+        album = self.media(album_id)
+        if album is None:
+            return []
+        found = (self.media(cid) for cid in album.children_ids)
+        return [child for child in found if child is not None]
+
+    def caption(self, media: SimMedia) -> str:
+        return f"Simulated post {media.index} #{mix(self.seed, media.account_index, _CAPTION) % 97}"
+
+    # -- metric values (delegated to `values`, kept here as the public surface) -------------
+
+    def media_metric_value(self, media_id: str, metric: str) -> int:
+        media = self.media(media_id)
+        if media is None:
+            raise KeyError(media_id)
+        return self.value_of(media, metric)
+
+    def value_of(self, media: SimMedia, metric: str) -> int:
+        """`media_metric_value` for an already resolved media (the hot path of insights)."""
+        return values.media_value(self.seed, media, self._accounts[media.account_index], metric)
+
+    def media_metric_breakdown(self, media_id: str, metric: str) -> dict[str, int]:
+        total = self.media_metric_value(media_id, metric)
+        return values.media_breakdown(self.seed, media_id, metric, total)
+
+    def account_metric_value(
+        self, account_id: str, metric: str, period: str, end_time_day: date
+    ) -> int:
+        acc = self.account(account_id)
+        if acc is None:
+            raise KeyError(account_id)
+        return values.account_value(self.seed, acc, metric, period, end_time_day)
+
+    def day_floor(self, when: datetime) -> date:
+        return (when - timedelta(hours=7)).date()
+
+
+class _DescendingTimes(Sequence[int]):
+    """Negated timestamps of one account's media: ascending, so `bisect` can search them lazily."""
+
+    def __init__(self, world: World, a: int) -> None:
+        self._world = world
+        self._a = a
+
+    def __len__(self) -> int:
+        return self._world.media_per_account
+
+    def __getitem__(self, m: int) -> int:  # type: ignore[override]
+        return -self._world.media_timestamp_ts(self._a, m)

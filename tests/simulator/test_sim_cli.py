@@ -1,0 +1,70 @@
+"""`python -m harvester.simulator`: argument mapping, --world-out, and a clean stop on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import urllib.request
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from harvester.simulator.__main__ import build_parser, settings_from_args
+
+
+def test_arguments_map_to_settings() -> None:
+    args = build_parser().parse_args(
+        [
+            "--accounts", "4", "--media", "9", "--seed", "3", "--as-of", "2025-01-08",
+            "--app-secret", "s", "--require-proof", "--account-budget", "10",
+            "--window-seconds", "2", "--minute-seconds", "0.1", "--fault-rate", "stall=0.1",
+            "--fault-rate", "server_error=0.2", "--no-troubles", "--latency-ms", "5",
+        ]
+    )  # fmt: skip
+    s = settings_from_args(args)
+    assert (s.accounts, s.media_per_account, s.seed) == (4, 9, 3)
+    assert s.as_of == date(2025, 1, 8)
+    assert (s.app_secret, s.require_appsecret_proof, s.troubles) == ("s", True, False)
+    assert (s.limits.account_budget, s.limits.window_seconds, s.limits.minute_seconds) == (
+        10,
+        2.0,
+        0.1,
+    )
+    assert (s.faults.stall, s.faults.server_error) == (0.1, 0.2)
+    assert s.latency_ms == 5.0
+
+
+@pytest.mark.parametrize("bad", ["nope=0.1", "stall", "stall=2", "stall=x"])
+def test_bad_fault_rate_is_a_usage_error(bad: str) -> None:
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["--fault-rate", bad])
+    assert exc.value.code == 2
+
+
+def test_serves_writes_world_and_stops_on_sigterm(tmp_path: Path) -> None:
+    out = tmp_path / "world.json"
+    cmd = [sys.executable, "-m", "harvester.simulator", "--accounts", "2", "--media", "5",
+           "--world-out", str(out)]  # fmt: skip
+    with subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True) as proc:
+        assert proc.stderr is not None
+        try:
+            _exercise(proc.stderr.readline(), out)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=10) == 0
+
+
+def _exercise(line: str, out: Path) -> None:
+    """Checks on a running simulator; `line` is its first stderr line, printed once listening."""
+    assert "listening on" in line
+    info = json.loads(out.read_text())
+    assert set(info) == {"base_url", "api_version", "app_secret", "accounts", "user_token"}
+    assert info["app_secret"] is None
+    acc = info["accounts"][0]
+    assert set(acc) == {"id", "token", "page_id"}
+    url = f"{info['base_url']}/v25.0/{acc['id']}?access_token={acc['token']}"
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        assert json.loads(resp.read()) == {"id": acc["id"]}
