@@ -30,6 +30,12 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_WITH_ERRORS = 0, 1, 2, 3
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["fake-graph"]:
+        # Every option after the command belongs to the simulator's own parser.
+        from harvester.simulator.__main__ import main as simulator_main
+
+        return int(simulator_main(argv[1:]))
     parser = _parser()
     args = parser.parse_args(argv)
     _setup_logging(json_lines=args.log_json)
@@ -75,11 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7)
     demo.set_defaults(handler=_cmd_demo)
 
-    fake = commands.add_parser(
-        "fake-graph", help="serve the simulated Graph API (see --help)", add_help=False
-    )
-    fake.add_argument("sim_args", nargs=argparse.REMAINDER)
-    fake.set_defaults(handler=_cmd_fake_graph)
+    # Dispatched in main() before parsing; listed here so that --help shows it.
+    commands.add_parser("fake-graph", help="serve the simulated Graph API (fake-graph --help)")
 
     metrics = commands.add_parser("metrics", help="print the metric routing table of a version")
     metrics.add_argument("--api-version", default="v25.0")
@@ -144,12 +147,6 @@ def demo_config(world: dict[str, Any], out: Path) -> tuple[str, dict[str, Any]]:
     return "\n".join(lines) + "\n", kwargs
 
 
-def _cmd_fake_graph(args: argparse.Namespace) -> int:
-    from harvester.simulator.__main__ import main as simulator_main
-
-    return int(simulator_main(list(args.sim_args)))
-
-
 def _cmd_metrics(args: argparse.Namespace) -> int:
     rows = metrics_table(args.api_version)
     width = max((len(kind) for kind, _, _ in rows), default=4)
@@ -174,7 +171,12 @@ async def _run_with_progress(config: Config, window: HarvestWindow | None = None
         finally:
             tg.cancel_scope.cancel()
     display.summary(report, lake=config.output.path)
-    log.info("run finished", extra={"report": orjson.loads(report.to_json())})
+    log.info(
+        "run %s finished with exit code %d",
+        report.run_id,
+        report.exit_code,
+        extra={"report": orjson.loads(report.to_json())},
+    )
     return report
 
 

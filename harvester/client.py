@@ -25,6 +25,7 @@ from harvester.errors import GraphError, Throttled, TransportError, decode_reply
 from harvester.limits import APP_SCOPE, RateGate
 from harvester.models import Account, Secret
 from harvester.parsing import MalformedReply
+from harvester.report import RunCounters
 from harvester.retry import RetryBudget, RetryPolicy, retrying
 from harvester.usage import parse_usage
 
@@ -49,6 +50,7 @@ class GraphClient:
         *,
         gate: RateGate | None = None,
         rng: random.Random | None = None,
+        counters: RunCounters | None = None,
     ) -> None:
         self._graph = graph
         self._limits = limits
@@ -64,7 +66,7 @@ class GraphClient:
         self._rng = rng or random.Random()
         self._session: aiohttp.ClientSession | None = None
         self._proofs: dict[Secret, str] = {}
-        self._requests = 0
+        self._counters = counters or RunCounters()
         self._retries = 0
         self._errors: Counter[str] = Counter()
 
@@ -117,7 +119,7 @@ class GraphClient:
             url = strip_secrets(URL(nxt)) if isinstance(nxt, str) and nxt else None
 
     def statistics(self) -> ClientStatistics:
-        return ClientStatistics(self._requests, self._retries, dict(self._errors))
+        return ClientStatistics(self._counters.requests, self._retries, dict(self._errors))
 
     async def _get_url(self, url: URL, account: Account, requested_metrics: Sequence[str]) -> Any:
         def note_retry(error: GraphError, attempt: int, delay: float) -> None:
@@ -138,7 +140,7 @@ class GraphClient:
             url = url.update_query(appsecret_proof=proof)
         minute = self._limits.regain_unit_seconds
         async with self.gate.slot(account.id):
-            self._requests += 1
+            self._counters.requests += 1
             try:
                 async with self._session.get(url, headers=headers) as response:
                     body = await response.read()

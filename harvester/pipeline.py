@@ -72,7 +72,8 @@ async def run_harvest(
     sink = ParquetSink(
         config.output.path, run_id=run_id, snapshot_date=started.date(), settings=config.output
     )
-    async with GraphClient(config.graph, config.limits, config.retry) as client:
+    client = GraphClient(config.graph, config.limits, config.retry, counters=counters)
+    async with client:
         stage = InsightsStage(
             client,
             api_version=config.graph.api_version,

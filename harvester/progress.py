@@ -52,7 +52,7 @@ class ProgressDisplay:
             media = bars.add_task("media insights", total=None, detail="")
             started = time.perf_counter()
             while True:
-                rate = c.media_done / max(time.perf_counter() - started, 1e-9)
+                elapsed = max(time.perf_counter() - started, 1e-9)
                 bars.update(
                     accounts,
                     completed=c.accounts_done,
@@ -64,7 +64,8 @@ class ProgressDisplay:
                     completed=c.media_done,
                     total=max(c.media_listed, 1),
                     detail=(
-                        f"{c.insight_rows:,} rows  {rate:,.0f} media/s  errors {c.error_rows:,}"
+                        f"{c.insight_rows:,} rows  {c.requests / elapsed:,.0f} req/s  "
+                        f"{c.media_done / elapsed:,.0f} media/s  errors {c.error_rows:,}"
                     ),
                 )
                 await anyio.sleep(TERMINAL_REFRESH_SECONDS)
@@ -74,7 +75,8 @@ class ProgressDisplay:
         while True:
             await anyio.sleep(LOG_LINE_SECONDS)
             log.info(
-                "progress: accounts %d/%d (failed %d), media %d/%d, insight rows %d, errors %d",
+                "progress: accounts %d/%d (failed %d), media %d/%d, insight rows %d, errors %d, "
+                "requests %d",
                 c.accounts_done,
                 c.accounts_total,
                 c.accounts_failed,
@@ -82,6 +84,7 @@ class ProgressDisplay:
                 c.media_listed,
                 c.insight_rows,
                 c.error_rows,
+                c.requests,
                 extra={"progress": _snapshot(c)},
             )
 
@@ -105,4 +108,5 @@ def _snapshot(c: RunCounters) -> dict[str, int]:
         "media_done": c.media_done,
         "insight_rows": c.insight_rows,
         "error_rows": c.error_rows,
+        "requests": c.requests,
     }

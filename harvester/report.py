@@ -24,6 +24,7 @@ class RunCounters:
     media_done: int = 0
     insight_rows: int = 0
     error_rows: int = 0
+    requests: int = 0
     errors_by_code: Counter[str] = field(default_factory=Counter)
 
     def count_error(self, error: BaseException) -> None:

@@ -63,7 +63,13 @@ def test_metrics_table_for_the_brief_version(capsys: pytest.CaptureFixture[str])
 @pytest.mark.anyio
 async def test_no_token_appears_anywhere(tmp_path: Path) -> None:
     """A real `harvester run` subprocess: grep the lake, the report, the logs and the terminal."""
-    settings = SimulatorSettings(seed=5, accounts=3, media_per_account=20, app_secret="s3cr3t-app")
+    settings = SimulatorSettings(
+        seed=5,
+        accounts=3,
+        media_per_account=20,
+        app_secret="s3cr3t-app",
+        require_appsecret_proof=True,
+    )
     lake = tmp_path / "lake"
     async with run_simulator(settings) as sim:
         info = sim.world_info()
