@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -87,7 +87,53 @@ def _parser() -> argparse.ArgumentParser:
     metrics = commands.add_parser("metrics", help="print the metric routing table of a version")
     metrics.add_argument("--api-version", default="v25.0")
     metrics.set_defaults(handler=_cmd_metrics)
+
+    check = commands.add_parser("check", help="check the config and every account's token")
+    check.add_argument("config", type=Path)
+    check.set_defaults(handler=_cmd_check)
+
+    webhook = commands.add_parser("webhook", help="receive story_insights webhooks into the lake")
+    webhook.add_argument("config", type=Path)
+    webhook.add_argument("--host", default="0.0.0.0", help="address to listen on")
+    webhook.add_argument("--port", type=int, default=8080, help="0 picks a free port")
+    webhook.set_defaults(handler=_cmd_webhook)
     return parser
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    """Exit 0 when every account is usable (warnings allowed), 3 when any is not."""
+    from harvester.preflight import render_table, run_preflight
+
+    config = load_config(args.config)
+    print(f"{args.config}: config OK ({len(config.accounts)} accounts)")
+    checks = anyio.run(run_preflight, config)
+    print(render_table(checks))
+    unusable = sum(not c.usable for c in checks)
+    if unusable:
+        print(f"{unusable} of {len(checks)} accounts unusable", file=sys.stderr)
+        return EXIT_WITH_ERRORS
+    return EXIT_OK
+
+
+def _cmd_webhook(args: argparse.Namespace) -> int:
+    from harvester.webhook import WebhookStatistics, run_webhook
+
+    config = load_config(args.config)
+
+    def ready(url: str) -> None:
+        print(f"harvester: story_insights webhook listening on {url}", file=sys.stderr, flush=True)
+
+    async def serve() -> WebhookStatistics:
+        return await run_webhook(config, host=args.host, port=args.port, on_ready=ready)
+
+    stats = anyio.run(serve)
+    print(
+        f"harvester: webhook stopped; {stats.events_accepted} events accepted, "
+        f"{stats.rows_written} rows in {stats.files_written} files, "
+        f"{stats.bad_signatures} bad signatures, {stats.malformed} malformed",
+        file=sys.stderr,
+    )
+    return EXIT_OK if not stats.rows_pending else EXIT_FAILED
 
 
 def _window_args(parser: argparse.ArgumentParser) -> None:
@@ -130,15 +176,23 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
-def demo_config(world: dict[str, Any], out: Path) -> tuple[str, dict[str, Any]]:
-    """A config (TOML text) and the env holding the simulated tokens, as a user sets them up."""
-    lines = [
-        "[graph]",
-        f'base_url = "{world["base_url"]}"',
-        f'api_version = "{world["api_version"]}"',
-        "[output]",
-        f'path = "{out.as_posix()}"',
-    ]
+def demo_config(
+    world: Mapping[str, Any],
+    out: Path,
+    settings: Mapping[str, Mapping[str, str | int | float | bool]] | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """A config (TOML text) for a simulated world, and `parse_config`'s other arguments with the
+    env holding the simulated tokens, as a user would set them up. `settings` adds keys by table."""
+    tables: dict[str, dict[str, str | int | float | bool]] = {
+        "graph": {"base_url": world["base_url"], "api_version": world["api_version"]},
+        "output": {"path": out.as_posix()},
+    }
+    for table, values in (settings or {}).items():
+        tables.setdefault(table, {}).update(values)
+    lines: list[str] = []
+    for table, values in tables.items():
+        lines.append(f"[{table}]")
+        lines += [f"{key} = {orjson.dumps(value).decode()}" for key, value in values.items()]
     env: dict[str, str] = {}
     for i, account in enumerate(world["accounts"]):
         lines += ["[[accounts]]", f'id = "{account["id"]}"', f'token_env = "DEMO_TOKEN_{i}"']

@@ -21,7 +21,7 @@ import orjson
 from yarl import URL
 
 from harvester.config import GraphSettings, LimitSettings, RetrySettings
-from harvester.errors import GraphError, Throttled, TransportError, decode_reply
+from harvester.errors import AccountFatal, GraphError, Throttled, TransportError, decode_reply
 from harvester.limits import APP_SCOPE, RateGate
 from harvester.models import Account, Secret
 from harvester.parsing import MalformedReply
@@ -139,6 +139,8 @@ class GraphClient:
         if proof is not None:
             url = url.update_query(appsecret_proof=proof)
         minute = self._limits.regain_unit_seconds
+        # Everything up to classification happens inside the slot: a hot scope's next call must
+        # see the usage and any block this reply reports before it is sent.
         async with self.gate.slot(account.id):
             self._counters.requests += 1
             try:
@@ -149,22 +151,24 @@ class GraphClient:
                 error: GraphError = TransportError.from_exception(exc)
                 self._errors[error.label] += 1
                 raise error from None
-        self.gate.observe(parse_usage(reply_headers, minute_seconds=minute))
-        try:
-            return decode_reply(
-                status,
-                reply_headers,
-                body,
-                requested_metrics=requested_metrics,
-                minute_seconds=minute,
-            )
-        except GraphError as error:
-            self._errors[error.label] += 1
-            if isinstance(error, Throttled):
-                self.gate.block(
-                    APP_SCOPE if error.scope == "app" else account.id, error.retry_after
+            self.gate.observe(parse_usage(reply_headers, minute_seconds=minute))
+            try:
+                return decode_reply(
+                    status,
+                    reply_headers,
+                    body,
+                    requested_metrics=requested_metrics,
+                    minute_seconds=minute,
                 )
-            raise
+            except GraphError as error:
+                self._errors[error.label] += 1
+                if isinstance(error, Throttled):
+                    scope = APP_SCOPE if error.scope == "app" else account.id
+                    self.gate.block(scope, error.retry_after)
+                elif isinstance(error, AccountFatal) and self.gate.closed(account.id) is None:
+                    self._counters.accounts_failed += 1
+                    self.gate.close(account.id, error)
+                raise
 
     def _proof(self, token: Secret) -> str | None:
         secret = self._graph.app_secret

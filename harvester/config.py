@@ -25,11 +25,13 @@ from harvester.models import Account, Secret
 __all__ = [
     "Config",
     "ConfigError",
+    "DiscoverySettings",
     "GraphSettings",
     "HarvestSettings",
     "LimitSettings",
     "OutputSettings",
     "RetrySettings",
+    "WebhookSettings",
     "load_config",
     "parse_config",
 ]
@@ -69,12 +71,17 @@ class OutputSettings:
 class LimitSettings:
     max_accounts_in_flight: int = 16
     max_requests_in_flight: int = 64
+    max_requests_per_account: int = 16
     account_calls_per_hour: int | None = None
     app_calls_per_hour: int | None = None
     slow_down_at_pct: float = 75.0
     stop_at_pct: float = 95.0
     # Length of Meta's "minute" in estimated_time_to_regain_access; only tests change it.
     regain_unit_seconds: float = 60.0
+    # At or above stop_at_pct a scope waits this long before each call, doubling up to the max
+    # while usage stays high: Meta's windows are rolling, so capacity comes back gradually.
+    probe_seconds: float = 5.0
+    probe_max_seconds: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -91,6 +98,27 @@ class HarvestSettings:
     media_insights: bool = True
     media_page_size: int = 100
     breakdowns: bool = True
+    account_insights: bool = True
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """The story_insights receiver (`harvester webhook`); the app secret is [graph]'s."""
+
+    verify_token: Secret | None = None
+    path: str = "/webhook"
+    # Rows are committed as a Parquet file once this many are waiting, or after this many seconds.
+    batch_rows: int = 10_000
+    flush_interval_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class DiscoverySettings:
+    """Find accounts through `me/accounts` with a user token (None: discovery is off)."""
+
+    token: Secret | None = None
+    token_env: str | None = None
+    page_size: int = 100
 
 
 @dataclass(frozen=True)
@@ -102,6 +130,8 @@ class Config:
     harvest: HarvestSettings
     accounts: tuple[Account, ...]
     source: str  # the config file, for messages
+    webhook: WebhookSettings = WebhookSettings()
+    discovery: DiscoverySettings = DiscoverySettings()
 
 
 _VERSION = re.compile(r"v\d+\.\d+")
@@ -125,6 +155,8 @@ _TABLES: dict[str, tuple[str, ...]] = {
     "retry": tuple(f.name for f in fields(RetrySettings)),
     "harvest": tuple(f.name for f in fields(HarvestSettings)),
     "sources": ("accounts_csv",),
+    "webhook": ("verify_token_env", "path", "batch_rows", "flush_interval_seconds"),
+    "discovery": ("token_env", "page_size"),
 }
 _ACCOUNT_KEYS = ("id", "token_env")
 
@@ -260,15 +292,45 @@ class _Parser:
         tables = {name: _Table(self.source, f"[{name}]", doc.get(name, {})) for name in _TABLES}
         for name, table in tables.items():
             table.check_keys(_TABLES[name])
+        discovery = self.discovery(tables["discovery"])
         return Config(
             graph=self.graph(tables["graph"]),
             output=self.output(tables["output"]),
             limits=self.limits(tables["limits"]),
             retry=self.retry(tables["retry"]),
             harvest=self.harvest(tables["harvest"]),
-            accounts=self.accounts(doc.get("accounts"), tables["sources"]),
+            accounts=self.accounts(
+                doc.get("accounts"), tables["sources"], discovered=discovery.token is not None
+            ),
             source=self.source,
+            webhook=self.webhook(tables["webhook"]),
+            discovery=discovery,
         )
+
+    def webhook(self, t: _Table) -> WebhookSettings:
+        d = WebhookSettings()
+        env = t.optional_string("verify_token_env")
+        token = None if env is None else self.env_value("[webhook].verify_token_env", env.strip())
+        path = t.string("path", d.path)
+        if not path.startswith("/") or any(c in path for c in "?# "):
+            raise t.error("path", f"{_short(path)} is not a URL path like '/webhook'")
+        return WebhookSettings(
+            verify_token=token,
+            path=path,
+            batch_rows=t.integer("batch_rows", d.batch_rows),
+            flush_interval_seconds=t.number("flush_interval_seconds", d.flush_interval_seconds),
+        )
+
+    def discovery(self, t: _Table) -> DiscoverySettings:
+        d = DiscoverySettings()
+        env = t.optional_string("token_env")
+        page = t.integer("page_size", d.page_size)
+        if page > _MAX_PAGE_SIZE:
+            raise t.error("page_size", f"must be <= {_MAX_PAGE_SIZE}, got {page}")
+        if env is None:
+            return DiscoverySettings(page_size=page)
+        token = self.env_value("[discovery].token_env", env.strip())
+        return DiscoverySettings(token=token, token_env=env.strip(), page_size=page)
 
     def env_value(self, key: str, name: str) -> Secret:
         """Look up the variable a config key names; the error names the variable, never a value."""
@@ -372,11 +434,16 @@ class _Parser:
         return LimitSettings(
             max_accounts_in_flight=t.integer("max_accounts_in_flight", d.max_accounts_in_flight),
             max_requests_in_flight=t.integer("max_requests_in_flight", d.max_requests_in_flight),
+            max_requests_per_account=t.integer(
+                "max_requests_per_account", d.max_requests_per_account
+            ),
             account_calls_per_hour=t.optional_integer("account_calls_per_hour"),
             app_calls_per_hour=t.optional_integer("app_calls_per_hour"),
             slow_down_at_pct=slow,
             stop_at_pct=stop,
             regain_unit_seconds=t.number("regain_unit_seconds", d.regain_unit_seconds),
+            probe_seconds=t.number("probe_seconds", d.probe_seconds),
+            probe_max_seconds=t.number("probe_max_seconds", d.probe_max_seconds),
         )
 
     def retry(self, t: _Table) -> RetrySettings:
@@ -404,10 +471,16 @@ class _Parser:
             media_insights=t.boolean("media_insights", d.media_insights),
             media_page_size=page,
             breakdowns=t.boolean("breakdowns", d.breakdowns),
+            account_insights=t.boolean("account_insights", d.account_insights),
         )
 
-    def accounts(self, raw: object, sources: _Table) -> tuple[Account, ...]:
-        """Merge [[accounts]] and the CSV; an id listed twice is an error naming both places."""
+    def accounts(
+        self, raw: object, sources: _Table, *, discovered: bool = False
+    ) -> tuple[Account, ...]:
+        """Merge [[accounts]] and the CSV; an id listed twice is an error naming both places.
+
+        With discovery on, listing none is fine: the run finds its accounts through `me/accounts`.
+        """
         if raw is not None and not (
             isinstance(raw, list) and all(isinstance(item, dict) for item in raw)
         ):
@@ -443,7 +516,7 @@ class _Parser:
                         self.source, place, f"id {_short(account_id)} is not all digits"
                     )
                 add(place, account_id, token_env, place)
-        if not found:
+        if not found and not discovered:
             raise ConfigError(
                 self.source,
                 "[[accounts]]",

@@ -41,7 +41,6 @@ class InsightsStage:
         self._counters = counters
         self._breakdowns = breakdowns
         self._dropped: defaultdict[MediaKind, set[str]] = defaultdict(set)
-        self.failed_accounts: dict[str, GraphError] = {}
 
     def route_for(self, media: Media) -> Route:
         kind = media_kind(media.media_type, media.media_product_type)
@@ -54,14 +53,11 @@ class InsightsStage:
             dropped=dropped,
         )
 
-    def account_failed(self, account: Account, error: GraphError) -> None:
-        self.failed_accounts.setdefault(account.id, error)
-
     async def harvest(self, account: Account, media: Media) -> list[Rows]:
         """Rows for one (non-child) media: its insights, and an error row for each problem met."""
         errors: list[tuple[Any, ...]] = []
         while True:
-            stopped = self.failed_accounts.get(account.id)
+            stopped = self._client.gate.closed(account.id)
             if stopped is not None:
                 errors.append(self.error_row(account.id, media.id, "media_insights", stopped))
                 return [Rows(Dataset.ERRORS, errors)]
@@ -84,7 +80,6 @@ class InsightsStage:
                 self._dropped[kind].add(error.metric)
                 continue
             except AccountFatal as error:
-                self.account_failed(account, error)
                 errors.append(self.error_row(account.id, media.id, "media_insights", error))
                 return [Rows(Dataset.ERRORS, errors)]
             except (Skippable, GraphError, MalformedReply) as error:

@@ -1,21 +1,28 @@
-"""RateGate: the one place that decides *when* a request may go out.
+"""RateGate: the one place that decides *when* a request may go out, per scope (app, account).
 
-Three independent brakes, all per scope so a throttled account never slows the others:
-- an in-flight cap for the whole run (bounded sockets, bounded memory);
-- optional static leaky buckets (aiolimiter) per account and per app, off unless configured, because
-  Meta's real budgets differ by account and are not known in advance;
-- adaptive pacing from Meta's own signals: `X-App-Usage` / `X-Business-Use-Case-Usage`
-  percentages slow a scope down from `slow_down_at_pct` and block it at `stop_at_pct`; a throttling
-  error blocks it until `estimated_time_to_regain_access` (or a backoff when none is given). Meta
-  extends a block for every call made while blocked, so no call goes to a blocked scope until its
-  time has passed.
+Meta's budgets differ by account and are not known in advance, and Meta extends a block for every
+call made while blocked. So the gate steers by Meta's own signals, never into a known block:
+
+- in-flight caps for the whole run (bounded sockets, bounded memory) and per account (a burst
+  to one account can overshoot its budget before the first usage header comes back);
+- optional static leaky buckets (aiolimiter) per account and per app, off unless configured;
+- usage headers (`X-App-Usage`, `X-Business-Use-Case-Usage`): from `slow_down_at_pct` a scope is
+  *hot* and gets one call in flight at a time, so the reply that reports the next percentage arrives
+  before another call is sent and the scope cannot overshoot; from `stop_at_pct` each call waits a
+  probe interval first (doubling while the usage stays high, reset once it falls), so the scope
+  spends what its rolling window frees and no more;
+- throttling errors and `estimated_time_to_regain_access`: the scope is blocked for that long (or a
+  probe interval when Meta gives no time), and no call goes to it before then;
+- account-fatal errors (an expired token): the account is closed; nothing is sent with it again.
+
+A throttled account never slows the others: every wait is per scope, except the app's own.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import anyio
@@ -26,16 +33,25 @@ from harvester.usage import Usage
 
 APP_SCOPE = "app"
 
-# When Meta says "stop" without saying for how long, wait this long before probing again.
-DEFAULT_BLOCK_SECONDS = 60.0
-
 
 class GateStatistics(NamedTuple):
-    in_flight: int
     acquired: int
     blocks: int
-    paced_seconds: float
-    blocked_scopes: int
+    waited_seconds: float
+    hot_scopes: int
+    closed_accounts: int
+
+
+@dataclass
+class _Scope:
+    blocked_until: float = 0.0
+    hot: bool = False
+    probe_wait: float = 0.0  # > 0 while usage is at or above the stop mark
+    backoff: float = 0.0  # the last block that came without a time; doubles until usage falls
+    closed: BaseException | None = None
+    lock: anyio.Lock = field(default_factory=anyio.Lock)
+    bucket: AsyncLimiter | None = None
+    in_flight: anyio.CapacityLimiter | None = None
 
 
 class RateGate:
@@ -46,107 +62,127 @@ class RateGate:
         settings: LimitSettings,
         *,
         clock: Callable[[], float] = anyio.current_time,
-        sleep: Callable[[float], Awaitable[None]] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
         self._settings = settings
         self._clock = clock
-        self._sleep = sleep or anyio.sleep
+        self._sleep = sleep
         self._in_flight = anyio.CapacityLimiter(settings.max_requests_in_flight)
-        self._app_bucket = _bucket(settings.app_calls_per_hour)
-        self._account_buckets: dict[str, AsyncLimiter] = {}
-        # scope -> monotonic time before which nothing may be sent to it
-        self._blocked_until: dict[str, float] = {}
-        # scope -> extra spacing between calls (seconds) while usage is high
-        self._pace: dict[str, float] = {}
-        self._next_slot: dict[str, float] = {}
+        self._scopes: dict[str, _Scope] = {}
+        self._app = self._scope(APP_SCOPE)
+        self._app.bucket = _bucket(settings.app_calls_per_hour)
         self._acquired = 0
         self._blocks = 0
-        self._paced_seconds = 0.0
+        self._waited = 0.0
 
     @asynccontextmanager
     async def slot(self, account_id: str) -> AsyncIterator[None]:
-        """Wait until both scopes may be called, then hold one in-flight slot for the request."""
-        await self._wait_scope(APP_SCOPE)
-        await self._wait_scope(account_id)
-        if self._app_bucket is not None:
-            await self._app_bucket.acquire()
-        bucket = self._account_bucket(account_id)
-        if bucket is not None:
-            await bucket.acquire()
-        async with self._in_flight:
-            # A block may have started while we queued for a slot: never send into it.
-            await self._wait_scope(APP_SCOPE)
-            await self._wait_scope(account_id)
+        """Hold the right to one call for `account_id` while the body sends it and reads the reply.
+
+        Feed the reply's usage (`observe`) and any throttling (`block`) *inside* the body, so a hot
+        scope's next call waits for what this one learned. Raises the account's closing error if
+        the account was closed, even while this call was queued.
+        """
+        account = self._scope(account_id)
+        async with AsyncExitStack() as held:
+            for scope in (self._app, account):
+                if scope.bucket is not None:
+                    await scope.bucket.acquire()
+            for scope in (self._app, account):
+                await self._clear(scope)
+                if scope.hot:
+                    await held.enter_async_context(scope.lock)
+                    if scope.probe_wait > 0:
+                        await self._wait(scope.probe_wait)
+            if account.in_flight is not None:
+                await held.enter_async_context(account.in_flight)
+            await held.enter_async_context(self._in_flight)
+            # Blocks and closures may have begun while we queued: never send into one.
+            for scope in (self._app, account):
+                await self._clear(scope)
             self._acquired += 1
             yield
 
     def observe(self, usage: Usage) -> None:
-        """Feed the usage headers of a reply: pace or block the scopes they describe."""
+        """Feed the usage headers of a reply: make scopes hot, probe them, or block them."""
         if usage.app_pct is not None:
-            self._apply_pct(APP_SCOPE, usage.app_pct, None)
+            self._apply(self._app, usage.app_pct, None)
         for account_id, pct in usage.account_pct.items():
-            self._apply_pct(account_id, pct, usage.regain_seconds.get(account_id))
+            self._apply(self._scope(account_id), pct, usage.regain_seconds.get(account_id))
 
-    def block(self, scope: str, seconds: float | None) -> None:
-        """Stop calling `scope` for `seconds` (a throttling error or a high-water mark)."""
-        delay = seconds if seconds is not None and seconds > 0 else DEFAULT_BLOCK_SECONDS
-        until = self._clock() + delay
-        if until > self._blocked_until.get(scope, 0.0):
-            self._blocked_until[scope] = until
-            self._blocks += 1
+    def block(self, scope_name: str, seconds: float | None) -> None:
+        """Send nothing to a scope for `seconds` (a throttling error); a probe interval if None."""
+        scope = self._scope(scope_name)
+        if seconds is None or seconds <= 0:
+            seconds = scope.backoff = self._double(scope.backoff)
+        self._block(scope, seconds)
 
-    def blocked_until(self, scope: str) -> float:
-        return self._blocked_until.get(scope, 0.0)
+    def close(self, account_id: str, error: BaseException) -> None:
+        """Never call this account again (its token is dead); queued calls raise `error`."""
+        scope = self._scope(account_id)
+        if scope.closed is None:
+            scope.closed = error
+
+    def closed(self, account_id: str) -> BaseException | None:
+        scope = self._scopes.get(account_id)
+        return None if scope is None else scope.closed
+
+    def blocked_until(self, scope_name: str) -> float:
+        scope = self._scopes.get(scope_name)
+        return 0.0 if scope is None else scope.blocked_until
 
     def statistics(self) -> GateStatistics:
-        now = self._clock()
         return GateStatistics(
-            in_flight=int(self._in_flight.borrowed_tokens),
             acquired=self._acquired,
             blocks=self._blocks,
-            paced_seconds=self._paced_seconds,
-            blocked_scopes=sum(1 for t in self._blocked_until.values() if t > now),
+            waited_seconds=round(self._waited, 3),
+            hot_scopes=sum(1 for s in self._scopes.values() if s.hot),
+            closed_accounts=sum(1 for s in self._scopes.values() if s.closed is not None),
         )
 
-    def _account_bucket(self, account_id: str) -> AsyncLimiter | None:
-        if self._settings.account_calls_per_hour is None:
-            return None
-        bucket = self._account_buckets.get(account_id)
-        if bucket is None:
-            bucket = self._account_buckets[account_id] = AsyncLimiter(
-                self._settings.account_calls_per_hour, 3600
-            )
-        return bucket
+    def _scope(self, name: str) -> _Scope:
+        scope = self._scopes.get(name)
+        if scope is None:
+            scope = self._scopes[name] = _Scope()
+            if name != APP_SCOPE:
+                scope.bucket = _bucket(self._settings.account_calls_per_hour)
+                scope.in_flight = anyio.CapacityLimiter(self._settings.max_requests_per_account)
+        return scope
 
-    def _apply_pct(self, scope: str, pct: float, regain_seconds: float | None) -> None:
-        stop, slow = self._settings.stop_at_pct, self._settings.slow_down_at_pct
-        if (regain_seconds is not None and regain_seconds > 0) or pct >= stop:
-            self.block(scope, regain_seconds)
-        elif pct >= slow:
-            # Spread the remaining headroom: the closer to the stop mark, the longer the spacing.
-            fraction = (pct - slow) / max(stop - slow, 1e-9)
-            self._pace[scope] = 0.05 + 2.0 * fraction * fraction
+    def _apply(self, scope: _Scope, pct: float, regain_seconds: float | None) -> None:
+        if regain_seconds is not None and regain_seconds > 0:
+            self._block(scope, regain_seconds)
+        elif pct >= self._settings.stop_at_pct:
+            scope.hot = True
+            scope.probe_wait = self._double(scope.probe_wait)
         else:
-            self._pace.pop(scope, None)
+            scope.hot = pct >= self._settings.slow_down_at_pct
+            scope.probe_wait = scope.backoff = 0.0
 
-    async def _wait_scope(self, scope: str) -> None:
+    def _block(self, scope: _Scope, seconds: float) -> None:
+        scope.hot = True
+        until = self._clock() + seconds
+        if until > scope.blocked_until:
+            scope.blocked_until = until
+            self._blocks += 1
+
+    def _double(self, previous: float) -> float:
+        first, most = self._settings.probe_seconds, self._settings.probe_max_seconds
+        return min(most, previous * 2) if previous > 0 else first
+
+    async def _clear(self, scope: _Scope) -> None:
         while True:
-            now = self._clock()
-            wait = self._blocked_until.get(scope, 0.0) - now
-            pace = self._pace.get(scope)
-            if pace is not None:
-                slot = max(self._next_slot.get(scope, now), now)
-                self._next_slot[scope] = slot + pace
-                wait = max(wait, slot - now)
+            if scope.closed is not None:
+                raise scope.closed
+            wait = scope.blocked_until - self._clock()
             if wait <= 0:
                 return
-            self._paced_seconds += wait
-            await self._sleep(wait)
-            if pace is not None:
-                return
+            await self._wait(wait)
+
+    async def _wait(self, seconds: float) -> None:
+        self._waited += seconds
+        await self._sleep(seconds)
 
 
 def _bucket(calls_per_hour: int | None) -> AsyncLimiter | None:
-    if calls_per_hour is None:
-        return None
-    return AsyncLimiter(max(1, math.floor(calls_per_hour)), 3600)
+    return None if calls_per_hour is None else AsyncLimiter(calls_per_hour, 3600)

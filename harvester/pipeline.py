@@ -14,7 +14,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,8 +22,10 @@ import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 from anyio.streams.memory import MemoryObjectSendStream
 
+from harvester.account import AccountInsightsStage
 from harvester.client import GraphClient
 from harvester.config import Config
+from harvester.discovery import discover_into
 from harvester.errors import AccountFatal, GraphError
 from harvester.insights import InsightsStage, error_row
 from harvester.listing import list_media, list_stories
@@ -74,6 +76,14 @@ async def run_harvest(
     )
     client = GraphClient(config.graph, config.limits, config.retry, counters=counters)
     async with client:
+        if config.discovery.token is not None:
+            accounts, reported = await discover_into(
+                client, config, run_id=run_id, counters=counters
+            )
+            config = replace(config, accounts=accounts)
+            counters.accounts_total = len(accounts)
+            for block in reported:
+                sink.write(block)
         stage = InsightsStage(
             client,
             api_version=config.graph.api_version,
@@ -93,7 +103,7 @@ async def run_harvest(
             with anyio.CancelScope(shield=True):
                 stats = await anyio.to_thread.run_sync(sink.close)
         client_stats = client.statistics()
-    failed = {a: _describe(e) for a, e in stage.failed_accounts.items()}
+    failed = {a.id: _describe(e) for a in config.accounts if (e := client.gate.closed(a.id))}
     report = RunReport(
         run_id=run_id,
         api_version=config.graph.api_version,
@@ -133,6 +143,13 @@ class _Harvest:
         self._stage = stage
         self._counters = counters
         self._run_id = run_id
+        self._account_stage = AccountInsightsStage(
+            client,
+            api_version=config.graph.api_version,
+            run_id=run_id,
+            counters=counters,
+            breakdowns=config.harvest.breakdowns,
+        )
 
     async def produce(self, rows: MemoryObjectSendStream[Rows]) -> None:
         limits = self._config.limits
@@ -188,12 +205,14 @@ class _Harvest:
                     account, await list_stories(self._client, account), media_out, rows
                 )
         except AccountFatal as error:
-            self._stage.account_failed(account, error)
-            self._counters.accounts_failed += 1
             await rows.send(self._error(account.id, account.id, "listing", error))
         except (GraphError, MalformedReply) as error:
             # The account's listing broke off; what was listed before stays harvested.
             await rows.send(self._error(account.id, account.id, "listing", error))
+        if harvest.account_insights and self._client.gate.closed(account.id) is None:
+            window = self._window
+            async for block in self._account_stage.harvest(account, window.since, window.until):
+                await rows.send(block)
 
     async def _emit_media(
         self,
@@ -261,8 +280,9 @@ async def _drain(rows: ObjectReceiveStream[Rows], sink: ParquetSink) -> None:
             await anyio.to_thread.run_sync(write_all, chunk)
 
 
-def _describe(error: GraphError) -> str:
-    return f"{type(error).__name__}: {error.message}"
+def _describe(error: BaseException) -> str:
+    message = error.message if isinstance(error, GraphError) else str(error)
+    return f"{type(error).__name__}: {message}"
 
 
 __all__ = ["AccountFatal", "HarvestWindow", "new_run_id", "run_harvest"]

@@ -216,11 +216,14 @@ compression = "SNAPPY"
 [limits]
 max_accounts_in_flight = 2
 max_requests_in_flight = 3
+max_requests_per_account = 4
 account_calls_per_hour = 200
 app_calls_per_hour = 5000
 slow_down_at_pct = 50
 stop_at_pct = 50
 regain_unit_seconds = 0.01
+probe_seconds = 0.5
+probe_max_seconds = 9
 [retry]
 max_attempts = 1
 base_delay_seconds = 0
@@ -237,7 +240,7 @@ breakdowns = false
     config = parse(text, base_dir)
     assert config.graph == GraphSettings("http://127.0.0.1:8080", "v17.0", Secret(SECRET), 5.0, 2.5)
     assert dataclasses.astuple(config.output) == ("s3://bucket/prefix", 10, 20, 0.5, "snappy")
-    assert config.limits == LimitSettings(2, 3, 200, 5000, 50.0, 50.0, 0.01)
+    assert config.limits == LimitSettings(2, 3, 4, 200, 5000, 50.0, 50.0, 0.01, 0.5, 9.0)
     assert config.retry == RetrySettings(1, 0.0, 0.0, 0)
     assert config.harvest == HarvestSettings(False, False, 25, False)
 

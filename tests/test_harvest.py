@@ -69,7 +69,9 @@ def expected_insights(world: World, version: str) -> tuple[set[tuple[Any, ...]],
 
 
 async def harvest(world_info: dict[str, Any], lake: Path, version: str) -> RunReport:
-    toml_text, kwargs = demo_config({**world_info, "api_version": version}, lake)
+    # Media only: account insights have their own tests (tests/test_account_insights.py).
+    media_only = {"harvest": {"account_insights": False}}
+    toml_text, kwargs = demo_config({**world_info, "api_version": version}, lake, media_only)
     return await run_harvest(parse_config(toml_text, **kwargs))
 
 

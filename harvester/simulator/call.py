@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 # Parameters that authenticate a call: never logged, never part of a fault's identity.
-AUTH_PARAMS = frozenset({"access_token", "appsecret_proof", "appsecret_time"})
+AUTH_PARAMS = frozenset({"access_token", "appsecret_proof", "appsecret_time", "input_token"})
 
 
 @dataclass(slots=True)

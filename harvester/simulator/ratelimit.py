@@ -19,13 +19,15 @@ from harvester.simulator.settings import LimitSettings
 
 
 class _Window:
-    __slots__ = ("blocked_until", "budget", "calls", "rejected")
+    __slots__ = ("blocked_until", "budget", "calls", "rejected", "rejected_while_blocked")
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
         self.calls: deque[float] = deque()
         self.blocked_until = 0.0
         self.rejected = 0
+        # Calls that arrived during a block (each extends it): what a well-behaved client avoids.
+        self.rejected_while_blocked = 0
 
     def prune(self, now: float, window: float) -> None:
         calls = self.calls
@@ -37,6 +39,7 @@ class _Window:
         if now < self.blocked_until:
             self.blocked_until += limits.block_extension_minutes * limits.minute_seconds
             self.rejected += 1
+            self.rejected_while_blocked += 1
             return False
         self.prune(now, limits.window_seconds)
         if len(self.calls) >= self.budget:
@@ -62,7 +65,6 @@ class RateLimiter:
         self._accounts: dict[str, _Window] = {}
         self._tokens: dict[str, _Window] = {}
         self._idle_buc: dict[str, str] = {}
-        self.blocked_rejections = 0
 
     def charge(self, account_id: str | None, token_hash: str | None) -> None:
         """Count one call, or raise the rate-limit GraphError (4, 17 or 80002) of the scope."""
@@ -72,7 +74,6 @@ class RateLimiter:
         now = self._clock()
         app = self._app
         if app is not None and not app.admits(now, limits):
-            self.blocked_rejections += 1
             raise replies.rate_app()
         tok = None
         if limits.token_budget is not None and token_hash is not None:
@@ -80,17 +81,21 @@ class RateLimiter:
             if tok is None:
                 tok = self._tokens[token_hash] = _Window(limits.token_budget)
             if not tok.admits(now, limits):
-                self.blocked_rejections += 1
                 raise replies.rate_user()
         acc = None
         if limits.account_budget is not None and account_id is not None:
             acc = self._account(account_id)
             if not acc.admits(now, limits):
-                self.blocked_rejections += 1
                 raise replies.rate_account()
         for scope in (app, tok, acc):
             if scope is not None:
                 scope.calls.append(now)
+
+    @property
+    def blocked_rejections(self) -> int:
+        """Calls rejected because they arrived while their scope was already blocked."""
+        windows = [self._app, *self._tokens.values(), *self._accounts.values()]
+        return sum(w.rejected_while_blocked for w in windows if w is not None)
 
     def _account(self, account_id: str) -> _Window:
         win = self._accounts.get(account_id)

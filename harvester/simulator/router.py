@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harvester.simulator import ids, replies, validity
+from harvester.simulator import ids, replies, tokens, validity
 from harvester.simulator.account_insights import AccountInsights
 from harvester.simulator.auth import Authenticator, Principal, token_sha256
 from harvester.simulator.call import Call, Reply
@@ -73,6 +73,10 @@ class Router:
         who = self.auth.authenticate(call.token, call.params)
         if head == "me":
             return self._me(call, who, rest)
+        if head == "debug_token" and not rest:
+            call.edge = "debug_token"
+            self.limiter.charge(None, who.token_sha256)
+            return tokens.debug_token(self.world, self.auth, call.params.get("input_token"))
         owner, media = self._resolve(head)
         if owner is not None:
             call.account_id = self.world.accounts[owner].id
@@ -143,6 +147,9 @@ class Router:
             if who.kind != "user":
                 raise replies.nonexisting_field("accounts", "Page")
             return self.objects.me_accounts(call)
+        if rest == ["permissions"]:
+            call.edge = "me_permissions"
+            return tokens.permissions(self.world, who)
         if rest:
             raise replies.unknown_path("/" + "/".join(rest))
         call.edge = "object"

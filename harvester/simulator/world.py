@@ -107,6 +107,12 @@ class World:
         self.orphan_page_token = ids.token_for(seed, "page", accounts)
         self._accounts = [self._make_account(a, accounts) for a in range(accounts)]
         self._by_id = {acc.id: acc for acc in self._accounts}
+        # Token troubles for preflight (served by `tokens`), never on account 0: the last account's
+        # token is expired, the one before lacks instagram_manage_insights (only debug_token and
+        # me/permissions say so), the one before that expires in three days.
+        planted = troubles and accounts >= 3
+        self.permission_missing_account = self._accounts[-2] if planted else None
+        self.expiring_token_account = self._accounts[-3] if planted and accounts >= 4 else None
 
     @classmethod
     def from_settings(cls, settings: SimulatorSettings) -> World:
@@ -149,6 +155,10 @@ class World:
 
     def account(self, ig_id: str) -> SimAccount | None:
         return self._by_id.get(ig_id)
+
+    @property
+    def expired_token_account(self) -> SimAccount | None:
+        return next((acc for acc in self._accounts if acc.token_expired), None)
 
     # -- media ------------------------------------------------------------------------------
 

@@ -1,0 +1,90 @@
+"""Benchmark results as a markdown table and a PNG chart (media/s against accounts)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+LABELS = {
+    "batch": "harvester, batching",
+    "nobatch": "harvester, no batching",
+    "sdk": "facebook-business SDK loop",
+}
+COLUMNS = (
+    ("latency_ms", "latency ms"),
+    ("accounts", "accounts"),
+    ("variant", "variant"),
+    ("media", "media"),
+    ("media_per_s", "media/s"),
+    ("x_sdk", "x SDK"),
+    ("http_requests_per_s", "HTTP req/s"),
+    ("calls_per_s", "calls/s"),
+    ("client_cpu_us_per_media", "client CPU us/media"),
+    ("server_cpu_pct", "server CPU %"),
+    ("peak_rss_mb", "peak RSS MB"),
+    ("calls_per_media", "calls/media"),
+    ("max_calls_per_account", "max calls/account"),
+    ("note", "note"),
+)
+
+
+def with_ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each row plus `x_sdk`: its media/s over the SDK's at the same latency and accounts."""
+    sdk = {
+        (r["latency_ms"], r["accounts"]): r["media_per_s"] for r in results if r["variant"] == "sdk"
+    }
+    out = []
+    for r in results:
+        base = sdk.get((r["latency_ms"], r["accounts"]))
+        ratio = round(r["media_per_s"] / base, 1) if base else ""
+        out.append({**r, "x_sdk": ratio})
+    return out
+
+
+def write_table(doc: dict[str, Any], path: Path) -> None:
+    lines = [
+        f"# Benchmark results ({doc['started_at']})",
+        "",
+        f"Command: `{doc['command']}`  ",
+        f"Machine: {doc['machine']['cpus']} CPUs, Python {doc['machine']['python']}; "
+        "simulator in its own process; rates over each variant's harvest wall time.",
+        "",
+        "| " + " | ".join(title for _, title in COLUMNS) + " |",
+        "|" + "---|" * len(COLUMNS),
+    ]
+    for row in with_ratios(doc["results"]):
+        cells = [
+            LABELS.get(row[key], row[key]) if key == "variant" else row[key] for key, _ in COLUMNS
+        ]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def write_chart(doc: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    latencies = sorted({r["latency_ms"] for r in doc["results"]})
+    fig, axes = plt.subplots(1, len(latencies), figsize=(5.5 * len(latencies), 4.2), squeeze=False)
+    for ax, latency in zip(axes[0], latencies, strict=True):
+        series: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        for r in doc["results"]:
+            if r["latency_ms"] == latency:
+                series[r["variant"]].append((r["accounts"], r["media_per_s"]))
+        for variant, points in series.items():
+            points.sort()
+            xs, ys = zip(*points, strict=True)
+            ax.plot(xs, ys, marker="o", label=LABELS.get(variant, variant))
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("accounts")
+        ax.set_ylabel("media/s")
+        ax.set_title(f"latency {latency:g} ms")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

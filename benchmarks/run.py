@@ -1,0 +1,136 @@
+"""Side-by-side throughput: the harvester with and without Graph batching, and the official SDK.
+
+    python benchmarks/run.py --latency-ms 0,50 --accounts 1,10,50 --media 200 [--quick]
+
+For each latency one simulator process serves a trouble-free world of max(accounts) accounts;
+each (accounts, variant) pair then runs in a child process of its own (see measure.py), so CPU
+and peak RSS are the client's alone. Results: benchmarks/results/<stamp>.json, latest.json,
+latest.md (table) and latest.png (media/s against accounts). See benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shlex
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from harvest_variant import batching_wired
+from measure import figures, run_child
+from report import write_chart, write_table
+from simproc import SimulatorProcess
+
+RESULTS = Path(__file__).resolve().parent / "results"
+VARIANTS = ("batch", "nobatch", "sdk")
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def _floats(text: str) -> list[float]:
+    return [float(x) for x in text.split(",") if x.strip()]
+
+
+def variant_cmd(variant: str, accounts: int, args: argparse.Namespace) -> list[str]:
+    if variant == "sdk":
+        return [
+            "benchmarks/sdk_baseline.py", "--accounts", str(accounts),
+            "--max-media", str(args.sdk_max_media), "--max-seconds", str(args.sdk_max_seconds),
+        ]  # fmt: skip
+    size = args.batch_size if variant == "batch" else 0
+    return ["benchmarks/harvest_variant.py", "--accounts", str(accounts), "--batch-size", str(size)]
+
+
+def note_for(variant: str, accounts: int, media: int, fig: dict[str, Any]) -> str:
+    if variant == "batch" and not batching_wired():
+        return "batching: not yet wired (ran without batching)"
+    if variant == "sdk" and fig["media"] < accounts * media:
+        return (
+            f"capped: {fig['media']} of {accounts * media} media; rates measured on the capped "
+            "run (a sequential loop's rate does not depend on the total)"
+        )
+    return ""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency-ms", type=_floats, default=[0.0, 50.0])
+    parser.add_argument("--accounts", type=_ints, default=[1, 10, 50])
+    parser.add_argument("--media", type=int, default=200, help="media per account")
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--batch-size", type=int, default=50, help="ops per batch in 'batch'")
+    parser.add_argument("--sdk-max-media", type=int, default=400)
+    parser.add_argument("--sdk-max-seconds", type=float, default=20.0)
+    parser.add_argument("--quick", action="store_true", help="SDK capped at 150 media / 8 s")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.sdk_max_media, args.sdk_max_seconds = 150, 8.0
+    variants = [v for v in args.variants.split(",") if v]
+    unknown = set(variants) - set(VARIANTS)
+    if unknown:
+        parser.error(f"unknown variants {sorted(unknown)}; choose from {', '.join(VARIANTS)}")
+
+    started = datetime.now(UTC)
+    results: list[dict[str, Any]] = []
+    for latency in args.latency_ms:
+        with SimulatorProcess(
+            accounts=max(args.accounts), media=args.media, latency_ms=latency
+        ) as sim:
+            for accounts in args.accounts:
+                for variant in variants:
+                    raw = run_child(variant_cmd(variant, accounts, args), sim)
+                    fig = figures(raw)
+                    entry = {
+                        "latency_ms": latency,
+                        "accounts": accounts,
+                        "media_per_account": args.media,
+                        "variant": variant,
+                        **fig,
+                        "note": note_for(variant, accounts, args.media, fig),
+                    }
+                    results.append(entry)
+                    print(
+                        f"latency={latency:g}ms accounts={accounts} {variant:8s} "
+                        f"{fig['media_per_s']:>9.1f} media/s {fig['http_requests_per_s']:>8.1f} "
+                        f"req/s {fig['client_cpu_us_per_media']:>8.1f} us/media "
+                        f"rss={fig['peak_rss_mb']} MB {entry['note']}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+    doc = {
+        "command": "python " + shlex.join(["benchmarks/run.py", *(argv or sys.argv[1:])]),
+        "started_at": started.isoformat(timespec="seconds"),
+        "seconds": round((datetime.now(UTC) - started).total_seconds(), 1),
+        "machine": {"python": platform.python_version(), "cpus": _cpus(), "system": _system()},
+        "batching_wired": batching_wired(),
+        "results": results,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(doc, indent=1)
+    (args.out / f"{started.strftime('%Y%m%dT%H%M%SZ')}.json").write_text(text)
+    (args.out / "latest.json").write_text(text)
+    write_table(doc, args.out / "latest.md")
+    write_chart(doc, args.out / "latest.png")
+    print(f"wrote {args.out}/latest.json, latest.md, latest.png", file=sys.stderr)
+    return 0
+
+
+def _cpus() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0))
+
+
+def _system() -> str:
+    return f"{platform.system()} {platform.machine()} {time.tzname[0]}"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

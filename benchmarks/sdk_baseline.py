@@ -1,0 +1,112 @@
+"""The baseline: Instagram insights harvested the way users write it today, with the official SDK.
+
+A plain loop over accounts, the media edge walked with the SDK's cursor, and one insights call per
+media (plus the breakdown call the harvester also makes), rows gathered in a list and written to
+Parquet at the end. Run by `run.py` in a process of its own; prints one JSON line of figures:
+
+    python benchmarks/sdk_baseline.py --world WORLD.json --accounts 10 --max-media 300
+
+The SDK talks to `FacebookSession.GRAPH` (documented as "the graph url without an ending
+forward-slash"); pointing a session's GRAPH at the simulator is the only change to user code.
+`--max-media` / `--max-seconds` bound the run: the loop is sequential, so its media/s does not
+depend on how many media it is given, and a short run measures the same rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from facebook_business.adobjects.igmedia import IGMedia
+from facebook_business.adobjects.iguser import IGUser
+from facebook_business.api import FacebookAdsApi
+from facebook_business.session import FacebookSession
+
+# What a user's script hardcodes for v25 (the same metrics the harvester routes to each kind).
+FEED = (
+    "reach,saved,total_interactions,shares,likes,comments,follows,profile_visits,"
+    "profile_activity,views,reposts"
+)
+REELS = (
+    "reach,saved,comments,likes,shares,total_interactions,ig_reels_avg_watch_time,"
+    "ig_reels_video_view_total_time,views,reposts"
+)
+METRICS = {"FEED": FEED, "REELS": REELS}
+MEDIA_FIELDS = ["id", "media_type", "media_product_type", "timestamp", "permalink"]
+
+
+def harvest(
+    world: dict[str, Any], accounts: int, max_media: int, max_seconds: float
+) -> dict[str, Any]:
+    rows: list[dict[str, Any]] = []
+    media_done = 0
+    calls = 0
+    deadline = time.perf_counter() + max_seconds
+    for account in world["accounts"][:accounts]:
+        session = FacebookSession(access_token=account["token"])
+        session.GRAPH = world["base_url"]
+        api = FacebookAdsApi(session, api_version=world["api_version"])
+        for media in IGUser(account["id"], api=api).get_media(
+            fields=MEDIA_FIELDS, params={"limit": 100}
+        ):
+            if media_done >= max_media or time.perf_counter() > deadline:
+                break
+            metrics = METRICS.get(media["media_product_type"], FEED)
+            # The SDK JSON-encodes list parameters; a comma-joined string is what users pass.
+            for insight in IGMedia(media["id"], api=api).get_insights(params={"metric": metrics}):
+                value = insight.get("total_value", {}).get("value")
+                if value is None and insight.get("values"):
+                    value = insight["values"][0].get("value")
+                rows.append({"media_id": media["id"], "metric": insight["name"], "value": value})
+            if "profile_activity" in metrics:
+                for insight in IGMedia(media["id"], api=api).get_insights(
+                    params={"metric": "profile_activity", "breakdown": "action_type"}
+                ):
+                    for group in insight.get("total_value", {}).get("breakdowns", []):
+                        for result in group["results"]:
+                            rows.append(
+                                {
+                                    "media_id": media["id"],
+                                    "metric": "profile_activity:" + result["dimension_values"][0],
+                                    "value": result["value"],
+                                }
+                            )
+            media_done += 1
+        calls += api.get_num_requests_attempted()
+        if media_done >= max_media or time.perf_counter() > deadline:
+            break
+    with tempfile.TemporaryDirectory() as tmp:
+        pq.write_table(pa.Table.from_pylist(rows), Path(tmp) / "insights.parquet")
+    return {"media": media_done, "rows": len(rows), "client_requests": calls}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--world", type=Path, required=True)
+    parser.add_argument("--accounts", type=int, required=True)
+    parser.add_argument("--max-media", type=int, default=300)
+    parser.add_argument("--max-seconds", type=float, default=15.0)
+    args = parser.parse_args()
+    # The SDK warns that a string is "not compatible" with list<metric_enum> on every call.
+    warnings.simplefilter("ignore", UserWarning)
+    world = json.loads(args.world.read_text())
+    t0, c0 = time.perf_counter(), time.process_time()
+    result = harvest(world, args.accounts, args.max_media, args.max_seconds)
+    result["wall_seconds"] = time.perf_counter() - t0
+    result["cpu_seconds"] = time.process_time() - c0
+    result["peak_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps(result), file=sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
