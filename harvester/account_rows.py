@@ -18,6 +18,7 @@ Replies are untrusted: anything off-shape raises `MalformedReply` naming what wa
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Iterator
 from datetime import datetime
 from typing import Any, TypeGuard
@@ -166,6 +167,6 @@ def _map(name: str, value: object) -> dict[str, int]:
 def _number(name: str, value: Any) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise MalformedReply(f"{name}: value is not a number: {value!r:.80}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise MalformedReply(f"{name}: value is not a finite number: {value!r:.80}")
     return round(value)

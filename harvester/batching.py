@@ -25,7 +25,16 @@ import orjson
 from harvester.errors import scrub
 from harvester.parsing import MalformedReply
 
-__all__ = ["MAX_OPS", "BatchOp", "OpResult", "decode_batch", "encode_batch", "insights_op"]
+__all__ = [
+    "FORM_CONTENT_TYPE",
+    "MAX_OPS",
+    "BatchOp",
+    "OpResult",
+    "decode_batch",
+    "encode_batch",
+    "encode_batch_body",
+    "insights_op",
+]
 
 # Meta's documented cap; the 51st op fails the whole POST with code 100.
 MAX_OPS = 50
@@ -35,6 +44,14 @@ MAX_OPS = 50
 _CREDENTIALS = frozenset({"access_token", "appsecret_proof", "appsecret_time"})
 # Kept literal in relative_url: metric lists stay readable and Meta splits on the comma either way.
 _SAFE = ",_.-~"
+
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+# A relative_url holds only letters, digits, _SAFE, "/", "?", "=", "&" and %XX escapes, so it needs
+# no JSON escaping and only these characters form-encoded ("%" first, or it would be doubled).
+_FORM_ESCAPES = (("%", "%25"), ("/", "%2F"), (",", "%2C"), ("?", "%3F"), ("=", "%3D"), ("&", "%26"))
+# `{"method":"GET","relative_url":"` and `"}`, form-encoded once.
+_OP_HEAD = "%7B%22method%22%3A%22GET%22%2C%22relative_url%22%3A%22"
+_OP_TAIL = "%22%7D"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +108,25 @@ def encode_batch(ops: Sequence[BatchOp], *, include_headers: bool) -> dict[str, 
         "batch": orjson.dumps(entries).decode(),
         "include_headers": "true" if include_headers else "false",
     }
+
+
+def encode_batch_body(ops: Sequence[BatchOp], *, include_headers: bool) -> bytes:
+    """`encode_batch` as a ready form body (send with `Content-Type: FORM_CONTENT_TYPE`).
+
+    The same bytes as `urlencode(encode_batch(...))`, built without it: urlencode escapes the
+    batch JSON one Python call per byte, which costs more client CPU per op than decoding its reply.
+    """
+    form = encode_batch(ops, include_headers=include_headers)  # validates; cheap next to urlencode
+    del form
+    parts = []
+    for op in ops:
+        url = op.relative_url
+        for char, escape in _FORM_ESCAPES:
+            if char in url:
+                url = url.replace(char, escape)
+        parts.append(_OP_HEAD + url + _OP_TAIL)
+    flag = "true" if include_headers else "false"
+    return f"batch=%5B{'%2C'.join(parts)}%5D&include_headers={flag}".encode()
 
 
 def decode_batch(reply: object, n_ops: int) -> list[OpResult | None]:

@@ -73,6 +73,11 @@ def _parser() -> argparse.ArgumentParser:
     _window_args(run)
     run.set_defaults(handler=_cmd_run)
 
+    plan = commands.add_parser("plan", help="list what a run would do and what it would cost")
+    plan.add_argument("config", type=Path)
+    _window_args(plan)
+    plan.set_defaults(handler=_cmd_plan)
+
     demo = commands.add_parser("demo", help="harvest the built-in simulated Graph API")
     demo.add_argument("--accounts", type=_positive_int, default=50)
     demo.add_argument("--media", type=_positive_int, default=200, help="media per account")
@@ -144,6 +149,15 @@ def _window_args(parser: argparse.ArgumentParser) -> None:
 def _cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     return _harvest(config, HarvestWindow(args.since, args.until))
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from harvester.plan import make_plan
+
+    config = load_config(args.config)
+    plan = anyio.run(make_plan, config, HarvestWindow(args.since, args.until))
+    print(plan.render())
+    return EXIT_WITH_ERRORS if any(p.problem for p in plan.accounts) else EXIT_OK
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

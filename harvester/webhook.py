@@ -165,6 +165,7 @@ class StoryInsightsReceiver:
         # Made in the event loop (serve/flush): anyio primitives need a running backend.
         self._wake: anyio.Event | None = None
         self._flush_lock: anyio.Lock | None = None
+        self._committed: anyio.Event | None = None  # set (and replaced) at each committed file
         self._flushes = 0
         self._counts = dict.fromkeys(WebhookStatistics._fields, 0)
 
@@ -254,6 +255,16 @@ class StoryInsightsReceiver:
                 return
             self._counts["rows_written"] += stats[0]
             self._counts["files_written"] += stats[1]
+            if self._committed is not None:
+                self._committed.set()
+                self._committed = None
+
+    async def wait_for_files(self, count: int) -> None:
+        """Return once `count` files have been committed (for supervisors and tests)."""
+        while self._counts["files_written"] < count:
+            if self._committed is None:
+                self._committed = anyio.Event()
+            await self._committed.wait()
 
     async def _flusher(self) -> None:
         while True:
