@@ -10,6 +10,7 @@ LABELS = {
     "batch": "harvester, batching",
     "nobatch": "harvester, no batching",
     "sdk": "facebook-business SDK loop",
+    "codec": "batch codec floor (no pipeline)",
 }
 COLUMNS = (
     ("latency_ms", "latency ms"),

@@ -39,8 +39,9 @@ def main() -> int:
     parser.add_argument("--media-per-account", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
     rows: list[dict[str, Any]] = []
-    for size in (int(s) for s in args.sizes.split(",")):
+    for size in sizes:
         accounts = max(1, size // args.media_per_account)
         with SimulatorProcess(accounts=accounts, media=args.media_per_account, latency_ms=0) as sim:
             raw = run_child(
@@ -66,7 +67,8 @@ def main() -> int:
         "results": rows,
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "rss_scaling_latest.json").write_text(json.dumps(doc, indent=1))
+    name = "rss_scaling_" + "_".join(str(size) for size in sizes) + ".json"
+    (args.out / name).write_text(json.dumps(doc, indent=1))
     print(json.dumps(doc, indent=1))
     return 0
 

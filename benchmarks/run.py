@@ -26,7 +26,7 @@ from report import write_chart, write_table
 from simproc import SimulatorProcess
 
 RESULTS = Path(__file__).resolve().parent / "results"
-VARIANTS = ("batch", "nobatch", "sdk")
+VARIANTS = ("batch", "nobatch", "sdk", "codec")
 
 
 def _ints(text: str) -> list[int]:
@@ -43,11 +43,18 @@ def variant_cmd(variant: str, accounts: int, args: argparse.Namespace) -> list[s
             "benchmarks/sdk_baseline.py", "--accounts", str(accounts),
             "--max-media", str(args.sdk_max_media), "--max-seconds", str(args.sdk_max_seconds),
         ]  # fmt: skip
+    if variant == "codec":
+        return [
+            "benchmarks/batch_ceiling.py", "--accounts", str(accounts), "--media", str(args.media),
+            "--batch-size", str(args.batch_size),
+        ]  # fmt: skip
     size = args.batch_size if variant == "batch" else 0
     return ["benchmarks/harvest_variant.py", "--accounts", str(accounts), "--batch-size", str(size)]
 
 
 def note_for(variant: str, accounts: int, media: int, fig: dict[str, Any]) -> str:
+    if variant == "codec":
+        return "floor: batch POSTs + codec + parse only (no listing, rows, sink)"
     if variant == "batch" and not batching_wired():
         return "batching: not yet wired (ran without batching)"
     if variant == "sdk" and fig["media"] < accounts * media:

@@ -238,10 +238,7 @@ class AccountInsightsStage:
             request = replace(request, metrics=metrics, skip_totals=skip)
             try:
                 reply = await self._client.get(
-                    f"{account.id}/insights",
-                    request.params(),
-                    account=account,
-                    requested_metrics=request.metrics,
+                    f"{account.id}/insights", request.params(), account=account
                 )
                 values = parse_account_reply(
                     reply,

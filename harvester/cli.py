@@ -142,8 +142,13 @@ def _cmd_webhook(args: argparse.Namespace) -> int:
 
 
 def _window_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--since", type=_date_arg, help="first media date (YYYY-MM-DD, UTC)")
-    parser.add_argument("--until", type=_date_arg, help="media before this date (YYYY-MM-DD)")
+    # Account insights use the same window; without one they take the last 30 days.
+    parser.add_argument(
+        "--since", type=_date_arg, help="first media/insights date (YYYY-MM-DD, UTC)"
+    )
+    parser.add_argument(
+        "--until", type=_date_arg, help="media/insights before this date (YYYY-MM-DD)"
+    )
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

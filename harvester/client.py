@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import random
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping
 from types import TracebackType
 from typing import Any, NamedTuple, Self
 
@@ -95,14 +95,21 @@ class GraphClient:
     async def get(
         self,
         path: str,
-        params: Mapping[str, str],
+        params: Mapping[str, str] | Callable[[], Mapping[str, str]],
         *,
         account: Account,
-        requested_metrics: Sequence[str] = (),
     ) -> Any:
-        """GET `path` (relative to the version root) for `account`, with retries and pacing."""
-        url = self._root.join(URL(path)).with_query(dict(params))
-        return await self._get_url(url, account, requested_metrics)
+        """GET `path` (relative to the version root) for `account`, with retries and pacing.
+
+        `params` may be a function: it is then called once the rate gate lets the request go,
+        so a request that queued behind a block is built from what the run knows by then (for
+        instance, metrics Meta rejected meanwhile are no longer asked).
+        """
+        base = self._root.join(URL(path))
+        if callable(params):
+            make = params
+            return await self._get_url(lambda: base.with_query(dict(make())), account)
+        return await self._get_url(base.with_query(dict(params)), account)
 
     async def paginate(
         self, path: str, params: Mapping[str, str], *, account: Account
@@ -110,7 +117,7 @@ class GraphClient:
         """Yield the `data` list of each page, following `paging.next` with the token removed."""
         url: URL | None = self._root.join(URL(path)).with_query(dict(params))
         while url is not None:
-            page = await self._get_url(url, account, ())
+            page = await self._get_url(url, account)
             data = page.get("data") if isinstance(page, dict) else None
             if not isinstance(data, list):
                 raise MalformedReply(f"{url.path}: a page without a 'data' list")
@@ -121,27 +128,30 @@ class GraphClient:
     def statistics(self) -> ClientStatistics:
         return ClientStatistics(self._counters.requests, self._retries, dict(self._errors))
 
-    async def _get_url(self, url: URL, account: Account, requested_metrics: Sequence[str]) -> Any:
+    async def _get_url(self, target: URL | Callable[[], URL], account: Account) -> Any:
         def note_retry(error: GraphError, attempt: int, delay: float) -> None:
             self._retries += 1
 
         async def attempt() -> Any:
-            return await self._attempt(url, account, requested_metrics)
+            return await self._attempt(target, account)
 
         return await retrying(
             attempt, self._policy, self.retry_budget, self._rng, on_retry=note_retry
         )
 
-    async def _attempt(self, url: URL, account: Account, requested_metrics: Sequence[str]) -> Any:
+    async def _attempt(self, target: URL | Callable[[], URL], account: Account) -> Any:
         assert self._session is not None, "GraphClient used outside 'async with'"
         headers = {"Authorization": "Bearer " + account.token.reveal()}
         proof = self._proof(account.token)
-        if proof is not None:
-            url = url.update_query(appsecret_proof=proof)
         minute = self._limits.regain_unit_seconds
         # Everything up to classification happens inside the slot: a hot scope's next call must
         # see the usage and any block this reply reports before it is sent.
         async with self.gate.slot(account.id):
+            url = target() if callable(target) else target
+            # Meta names a rejected metric by its index in the request: keep the list to map it.
+            requested_metrics = url.query.get("metric", "").split(",")
+            if proof is not None:
+                url = url.update_query(appsecret_proof=proof)
             self._counters.requests += 1
             try:
                 async with self._session.get(url, headers=headers) as response:

@@ -82,6 +82,10 @@ class LimitSettings:
     # while usage stays high: Meta's windows are rolling, so capacity comes back gradually.
     probe_seconds: float = 5.0
     probe_max_seconds: float = 300.0
+    # Meta's rolling windows: 24 h for an account's Business Use Case budget, an hour for the
+    # app's. The gate models them from its own calls to know when a full budget frees up.
+    account_window_seconds: float = 86_400.0
+    app_window_seconds: float = 3_600.0
 
 
 @dataclass(frozen=True)
@@ -444,6 +448,8 @@ class _Parser:
             regain_unit_seconds=t.number("regain_unit_seconds", d.regain_unit_seconds),
             probe_seconds=t.number("probe_seconds", d.probe_seconds),
             probe_max_seconds=t.number("probe_max_seconds", d.probe_max_seconds),
+            account_window_seconds=t.number("account_window_seconds", d.account_window_seconds),
+            app_window_seconds=t.number("app_window_seconds", d.app_window_seconds),
         )
 
     def retry(self, t: _Table) -> RetrySettings:

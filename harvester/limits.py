@@ -1,18 +1,19 @@
 """RateGate: the one place that decides *when* a request may go out, per scope (app, account).
 
 Meta's budgets differ by account and are not known in advance, and Meta extends a block for every
-call made while blocked. So the gate steers by Meta's own signals, never into a known block:
+call made while blocked. So the gate steers by Meta's own signals and never sends into a block:
 
-- in-flight caps for the whole run (bounded sockets, bounded memory) and per account (a burst
-  to one account can overshoot its budget before the first usage header comes back);
+- in-flight caps for the whole run (bounded sockets and memory) and per account (until the first
+  usage header returns, a burst to one account could overshoot its budget);
 - optional static leaky buckets (aiolimiter) per account and per app, off unless configured;
 - usage headers (`X-App-Usage`, `X-Business-Use-Case-Usage`): from `slow_down_at_pct` a scope is
-  *hot* and gets one call in flight at a time, so the reply that reports the next percentage arrives
-  before another call is sent and the scope cannot overshoot; from `stop_at_pct` each call waits a
-  probe interval first (doubling while the usage stays high, reset once it falls), so the scope
-  spends what its rolling window frees and no more;
+  *hot* and gets one call in flight at a time, so each reply reports the usage before the next
+  call goes. From `stop_at_pct` the scope is *full*: the gate estimates the budget from its own
+  calls (Meta counts them in a rolling window: `N` of ours showing as `p` % means a budget of at
+  least `100 N / (p + 1)`), and once that many are inside the window, the next call waits until
+  the oldest one leaves it. Without calls of its own to go by, it probes at doubling intervals;
 - throttling errors and `estimated_time_to_regain_access`: the scope is blocked for that long (or a
-  probe interval when Meta gives no time), and no call goes to it before then;
+  doubling backoff when Meta gives no time), and nothing is sent to it before then;
 - account-fatal errors (an expired token): the account is closed; nothing is sent with it again.
 
 A throttled account never slows the others: every wait is per scope, except the app's own.
@@ -20,6 +21,7 @@ A throttled account never slows the others: every wait is per scope, except the 
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -32,6 +34,11 @@ from harvester.config import LimitSettings
 from harvester.usage import Usage
 
 APP_SCOPE = "app"
+# Own calls remembered per scope to model its rolling window: enough for any budget a full scope
+# can reach in practice, bounded so a huge backfill's app scope cannot grow without limit.
+MAX_REMEMBERED_CALLS = 100_000
+# Below this many calls, an estimated budget is mostly rounding error or other callers' usage.
+MIN_MODELLED_BUDGET = 10
 
 
 class GateStatistics(NamedTuple):
@@ -42,16 +49,24 @@ class GateStatistics(NamedTuple):
     closed_accounts: int
 
 
-@dataclass
+@dataclass(eq=False)  # scopes are compared by identity
 class _Scope:
+    window: float  # Meta's rolling window for this scope, seconds
     blocked_until: float = 0.0
     hot: bool = False
-    probe_wait: float = 0.0  # > 0 while usage is at or above the stop mark
+    capacity: int | None = None  # estimated budget while full; None while below the stop mark
+    probe_wait: float = 0.0  # full, with no own calls to go by: the doubling probe interval
     backoff: float = 0.0  # the last block that came without a time; doubles until usage falls
     closed: BaseException | None = None
+    sent: deque[float] = field(default_factory=lambda: deque(maxlen=MAX_REMEMBERED_CALLS))
     lock: anyio.Lock = field(default_factory=anyio.Lock)
     bucket: AsyncLimiter | None = None
     in_flight: anyio.CapacityLimiter | None = None
+
+    def prune(self, now: float) -> int:
+        while self.sent and self.sent[0] <= now - self.window:
+            self.sent.popleft()
+        return len(self.sent)
 
 
 class RateGate:
@@ -69,8 +84,9 @@ class RateGate:
         self._sleep = sleep
         self._in_flight = anyio.CapacityLimiter(settings.max_requests_in_flight)
         self._scopes: dict[str, _Scope] = {}
-        self._app = self._scope(APP_SCOPE)
-        self._app.bucket = _bucket(settings.app_calls_per_hour)
+        self._app = self._scopes[APP_SCOPE] = _Scope(
+            settings.app_window_seconds, bucket=_bucket(settings.app_calls_per_hour)
+        )
         self._acquired = 0
         self._blocks = 0
         self._waited = 0.0
@@ -84,34 +100,47 @@ class RateGate:
         the account was closed, even while this call was queued.
         """
         account = self._scope(account_id)
-        async with AsyncExitStack() as held:
-            for scope in (self._app, account):
-                if scope.bucket is not None:
-                    await scope.bucket.acquire()
-            for scope in (self._app, account):
-                await self._clear(scope)
-                if scope.hot:
-                    await held.enter_async_context(scope.lock)
-                    if scope.probe_wait > 0:
-                        await self._wait(scope.probe_wait)
-            if account.in_flight is not None:
-                await held.enter_async_context(account.in_flight)
-            await held.enter_async_context(self._in_flight)
-            # Blocks and closures may have begun while we queued: never send into one.
-            for scope in (self._app, account):
-                await self._clear(scope)
-            self._acquired += 1
-            yield
+        scopes = (self._app, account)
+        for scope in scopes:
+            if scope.bucket is not None:
+                await scope.bucket.acquire()
+        while True:
+            async with AsyncExitStack() as held:
+                locked = []
+                for scope in scopes:
+                    await self._clear(scope)
+                    if scope.hot:
+                        await held.enter_async_context(scope.lock)
+                        locked.append(scope)
+                        await self._wait_for_room(scope)
+                if account.in_flight is not None:
+                    await held.enter_async_context(account.in_flight)
+                await held.enter_async_context(self._in_flight)
+                # While we queued, a scope may have turned hot (start again, this time through
+                # its lock: taking it now, while holding slots, could deadlock), or blocked or
+                # closed (wait or raise): a call never goes out on stale permission.
+                if any(scope.hot and scope not in locked for scope in scopes):
+                    continue
+                for scope in scopes:
+                    await self._clear(scope)
+                self._acquired += 1
+                yield
+                # Stamped when the reply is in, a little after Meta counted the call: the model of
+                # the window then errs late, on the safe side.
+                now = self._clock()
+                for scope in scopes:
+                    scope.sent.append(now)
+                return
 
     def observe(self, usage: Usage) -> None:
-        """Feed the usage headers of a reply: make scopes hot, probe them, or block them."""
+        """Feed the usage headers of a reply: make scopes hot or full, or block them."""
         if usage.app_pct is not None:
             self._apply(self._app, usage.app_pct, None)
         for account_id, pct in usage.account_pct.items():
             self._apply(self._scope(account_id), pct, usage.regain_seconds.get(account_id))
 
     def block(self, scope_name: str, seconds: float | None) -> None:
-        """Send nothing to a scope for `seconds` (a throttling error); a probe interval if None."""
+        """Send nothing to a scope for `seconds` (a throttling error); a backoff if None."""
         scope = self._scope(scope_name)
         if seconds is None or seconds <= 0:
             seconds = scope.backoff = self._double(scope.backoff)
@@ -143,10 +172,12 @@ class RateGate:
     def _scope(self, name: str) -> _Scope:
         scope = self._scopes.get(name)
         if scope is None:
-            scope = self._scopes[name] = _Scope()
-            if name != APP_SCOPE:
-                scope.bucket = _bucket(self._settings.account_calls_per_hour)
-                scope.in_flight = anyio.CapacityLimiter(self._settings.max_requests_per_account)
+            settings = self._settings
+            scope = self._scopes[name] = _Scope(
+                settings.account_window_seconds,
+                bucket=_bucket(settings.account_calls_per_hour),
+                in_flight=anyio.CapacityLimiter(settings.max_requests_per_account),
+            )
         return scope
 
     def _apply(self, scope: _Scope, pct: float, regain_seconds: float | None) -> None:
@@ -154,9 +185,13 @@ class RateGate:
             self._block(scope, regain_seconds)
         elif pct >= self._settings.stop_at_pct:
             scope.hot = True
+            # This reply's call is not stamped yet: it is one more of ours inside the window.
+            ours = scope.prune(self._clock()) + 1
+            scope.capacity = int(100 * ours / (pct + 1))
             scope.probe_wait = self._double(scope.probe_wait)
         else:
             scope.hot = pct >= self._settings.slow_down_at_pct
+            scope.capacity = None
             scope.probe_wait = scope.backoff = 0.0
 
     def _block(self, scope: _Scope, seconds: float) -> None:
@@ -170,6 +205,20 @@ class RateGate:
         first, most = self._settings.probe_seconds, self._settings.probe_max_seconds
         return min(most, previous * 2) if previous > 0 else first
 
+    async def _wait_for_room(self, scope: _Scope) -> None:
+        """A full scope: wait until one of our calls leaves the window, or probe."""
+        if scope.capacity is None:
+            return
+        if scope.capacity < MIN_MODELLED_BUDGET:
+            # Too few of our calls explain the usage: others share this budget, and our own
+            # window says little about when room comes back. Probe instead.
+            await self._wait(scope.probe_wait)
+            return
+        now = self._clock()
+        while scope.prune(now) >= scope.capacity:
+            await self._wait(scope.sent[0] + scope.window - now)
+            now = self._clock()
+
     async def _clear(self, scope: _Scope) -> None:
         while True:
             if scope.closed is not None:
@@ -180,8 +229,9 @@ class RateGate:
             await self._wait(wait)
 
     async def _wait(self, seconds: float) -> None:
-        self._waited += seconds
-        await self._sleep(seconds)
+        if seconds > 0:
+            self._waited += seconds
+            await self._sleep(seconds)
 
 
 def _bucket(calls_per_hour: int | None) -> AsyncLimiter | None:

@@ -1,6 +1,6 @@
 """run_harvest(): one task group, bounded streams between the stages, a report at the end.
 
-    accounts -> listing (K workers) -> (account, media) -> insights (M workers) -> Rows -> sink
+    accounts -> K account tasks: listing -> media -> insights (M workers each) -> Rows -> sink
 
 Every arrow is a bounded anyio memory object stream, so a slow disk fills the rows buffer, the
 insights workers block on send and stop issuing HTTP: memory is bounded by buffer sizes, never by
@@ -35,8 +35,9 @@ from harvester.report import RunCounters, RunReport
 from harvester.schema import Dataset
 from harvester.sink import ParquetSink
 
-# Media waiting for an insights worker: enough to keep every worker busy while listing pages arrive.
-MEDIA_BUFFER = 512
+# Media of one account waiting for its insights workers: a page or two, enough to keep them busy
+# while the next listing page arrives (times the accounts in flight, for the whole run).
+MEDIA_BUFFER = 200
 # Row blocks waiting for the sink: small on purpose, it is what makes a slow disk slow the fetchers.
 ROWS_BUFFER = 64
 # The sink task hands rows to its writer thread in chunks of about this many rows (one thread hop
@@ -46,7 +47,8 @@ SINK_CHUNK_ROWS = 16_384
 
 @dataclass(frozen=True)
 class HarvestWindow:
-    """Media timestamps to harvest: [since, until); None means unbounded."""
+    """Media timestamps to harvest: [since, until); None means unbounded. Also the account
+    insights window, where no bounds mean the last 30 days (see `harvester.account`)."""
 
     since: datetime | None = None
     until: datetime | None = None
@@ -153,41 +155,38 @@ class _Harvest:
 
     async def produce(self, rows: MemoryObjectSendStream[Rows]) -> None:
         limits = self._config.limits
-        media_send, media_recv = anyio.create_memory_object_stream[tuple[Account, Media]](
-            MEDIA_BUFFER
-        )
         accounts_send, accounts_recv = anyio.create_memory_object_stream[Account]()
         async with anyio.create_task_group() as tg:
-            async with media_recv:
-                for _ in range(limits.max_requests_in_flight):
-                    tg.start_soon(self._insights_worker, media_recv.clone(), rows.clone())
-            async with media_send, accounts_recv:
+            async with accounts_recv:
                 for _ in range(min(limits.max_accounts_in_flight, len(self._config.accounts))):
-                    tg.start_soon(
-                        self._listing_worker,
-                        accounts_recv.clone(),
-                        media_send.clone(),
-                        rows.clone(),
-                    )
+                    tg.start_soon(self._account_worker, accounts_recv.clone(), rows.clone())
             async with accounts_send:
                 for account in self._config.accounts:
                     await accounts_send.send(account)
 
-    async def _listing_worker(
-        self,
-        accounts: ObjectReceiveStream[Account],
-        media_out: ObjectSendStream[tuple[Account, Media]],
-        rows: ObjectSendStream[Rows],
+    async def _account_worker(
+        self, accounts: ObjectReceiveStream[Account], rows: MemoryObjectSendStream[Rows]
     ) -> None:
-        async with accounts, media_out, rows:
+        async with accounts, rows:
             async for account in accounts:
-                await self._list_account(account, media_out, rows)
+                await self._harvest_account(account, rows)
                 self._counters.accounts_done += 1
+
+    async def _harvest_account(self, account: Account, rows: MemoryObjectSendStream[Rows]) -> None:
+        """Listing feeds this account's own insights workers, so an account that is throttled
+        or blocked holds up its own workers only, never another account's."""
+        media_send, media_recv = anyio.create_memory_object_stream[Media](MEDIA_BUFFER)
+        async with anyio.create_task_group() as tg:
+            async with media_recv:
+                for _ in range(self._config.limits.max_requests_per_account):
+                    tg.start_soon(self._insights_worker, account, media_recv.clone(), rows.clone())
+            async with media_send:
+                await self._list_account(account, media_send, rows)
 
     async def _list_account(
         self,
         account: Account,
-        media_out: ObjectSendStream[tuple[Account, Media]],
+        media_out: ObjectSendStream[Media],
         rows: ObjectSendStream[Rows],
     ) -> None:
         harvest = self._config.harvest
@@ -218,7 +217,7 @@ class _Harvest:
         self,
         account: Account,
         page: Sequence[Media],
-        media_out: ObjectSendStream[tuple[Account, Media]],
+        media_out: ObjectSendStream[Media],
         rows: ObjectSendStream[Rows],
     ) -> None:
         if not page:
@@ -229,15 +228,16 @@ class _Harvest:
                 continue
             self._counters.media_listed += 1
             if self._config.harvest.media_insights:
-                await media_out.send((account, media))
+                await media_out.send(media)
 
     async def _insights_worker(
         self,
-        media_in: ObjectReceiveStream[tuple[Account, Media]],
+        account: Account,
+        media_in: ObjectReceiveStream[Media],
         rows: ObjectSendStream[Rows],
     ) -> None:
         async with media_in, rows:
-            async for account, media in media_in:
+            async for media in media_in:
                 for block in await self._stage.harvest(account, media):
                     await rows.send(block)
                 self._counters.media_done += 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 import aiohttp
 import orjson
@@ -12,11 +12,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harvester.batching import (
+    FORM_CONTENT_TYPE,
     MAX_OPS,
     BatchOp,
     OpResult,
     decode_batch,
     encode_batch,
+    encode_batch_body,
     insights_op,
 )
 from harvester.errors import MetricUnsupported, ObjectUnavailable, PreConversion, decode_reply
@@ -37,6 +39,7 @@ from harvester.simulator import FaultSettings, SimulatorSettings, run_simulator
         (BatchOp("/17900"), "17900"),
         (BatchOp("17900", (("fields", "id,media_type"),)), "17900?fields=id,media_type"),
         (BatchOp("1/insights", (("metric", "a b&c=d"),)), "1/insights?metric=a%20b%26c%3Dd"),
+        (BatchOp("a b/c", (("k/", "v/w"),)), "a%20b/c?k%2F=v%2Fw"),
     ],
 )
 def test_relative_url(op: BatchOp, relative_url: str) -> None:
@@ -90,6 +93,31 @@ def test_encode_round_trips_through_url_parsing(ops: list[tuple[str, list[str]]]
         split = urlsplit(entry["relative_url"])
         assert unquote(split.path) == f"{media_id}/insights".lstrip("/")
         assert parse_qsl(split.query, keep_blank_values=True) == [("metric", ",".join(metrics))]
+
+
+CREDENTIALS = {"access_token", "appsecret_proof", "appsecret_time"}
+param_keys = st.text(max_size=8).filter(lambda key: key not in CREDENTIALS)
+any_ops = st.builds(
+    BatchOp,
+    st.text(max_size=12),
+    st.lists(st.tuples(param_keys, st.text(max_size=8)), max_size=3).map(tuple),
+)
+
+
+@given(st.lists(any_ops, min_size=1, max_size=MAX_OPS), st.booleans())
+def test_encode_batch_body_is_the_urlencoded_form(
+    ops: list[BatchOp], include_headers: bool
+) -> None:
+    body = encode_batch_body(ops, include_headers=include_headers)
+    assert body == urlencode(encode_batch(ops, include_headers=include_headers)).encode()
+
+
+def test_encode_batch_body_checks_like_encode_batch() -> None:
+    assert FORM_CONTENT_TYPE == "application/x-www-form-urlencoded"
+    with pytest.raises(ValueError, match="at most"):
+        encode_batch_body([insights_op("1", ["reach"])] * (MAX_OPS + 1), include_headers=False)
+    with pytest.raises(ValueError, match="credential"):
+        encode_batch_body([BatchOp("1", (("access_token", "x"),))], include_headers=False)
 
 
 # -- decode ----------------------------------------------------------------------------------------
@@ -217,10 +245,17 @@ async def _post_batch(
     ops: list[BatchOp],
     *,
     include_headers: bool = True,
+    prebuilt_body: bool = True,
 ) -> list[OpResult | None]:
-    form = encode_batch(ops, include_headers=include_headers)
+    """POST the batch with the token in the header: as a prebuilt body or as aiohttp's form."""
     headers = {"Authorization": f"Bearer {token}"}
-    async with session.post(f"{base_url}/v25.0/", data=form, headers=headers) as resp:
+    data: bytes | dict[str, str]
+    if prebuilt_body:
+        data = encode_batch_body(ops, include_headers=include_headers)
+        headers["Content-Type"] = FORM_CONTENT_TYPE
+    else:
+        data = encode_batch(ops, include_headers=include_headers)
+    async with session.post(f"{base_url}/v25.0/", data=data, headers=headers) as resp:
         assert resp.status == 200
         return decode_batch(orjson.loads(await resp.read()), len(ops))
 
@@ -272,7 +307,7 @@ async def test_simulator_null_entries_decode_to_none() -> None:
         media = [m for m in sim.world.iter_media(account.id) if not m.is_child][:MAX_OPS]
         ops = [insights_op(m.id, ["reach"]) for m in media]
         results = await _post_batch(
-            session, sim.base_url, account.token, ops, include_headers=False
+            session, sim.base_url, account.token, ops, include_headers=False, prebuilt_body=False
         )
         nulls = [i for i, r in enumerate(results) if r is None]
         assert len(nulls) == sim.stats()["faults"]["batch_null"]

@@ -143,3 +143,18 @@ async def test_a_closed_account_raises_for_queued_calls_and_sends_nothing() -> N
     assert sent == 0
     assert gate.closed("A") is expired
     assert gate.statistics().closed_accounts == 1
+
+
+async def test_a_full_account_waits_for_its_oldest_call_to_leave_the_window() -> None:
+    gate, time = make_gate(account_window_seconds=100.0)
+    # One call a second, Meta counting a budget of 60 in a 100 s window: floor(100 n / 60) %.
+    for n in range(1, 60):
+        async with gate.slot("A"):
+            gate.observe(usage("A", 100 * n // 60))
+        time.now += 1.0
+    assert time.sleeps == []
+    # At 57 calls (95 %) the budget is estimated at 100 * 57 / 96 = 59, safely at or below the
+    # truth, so the 60th call waits until the first one (stamped at t=0) leaves, at t=100.
+    async with gate.slot("A"):
+        assert time.now == 100.0
+    assert time.sleeps == [41.0]

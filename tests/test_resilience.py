@@ -105,7 +105,9 @@ async def test_a_rate_limit_storm_is_waited_out_never_called_into(
     # The tiny budgets need in-flight caps below their headroom (25 % of the budget): with no header
     # seen yet, a wider burst overshoots before the first reply reports usage.
     caps = {"max_requests_per_account": 4, "max_requests_in_flight": 8}
-    settings = {**FAST, "limits": {**FAST["limits"], **caps, "regain_unit_seconds": 0.05}}
+    windows = {"account_window_seconds": 1.0, "app_window_seconds": 1.0}
+    scaled = {**caps, **windows, "regain_unit_seconds": 0.05}
+    settings = {**FAST, "limits": {**FAST["limits"], **scaled}}
     await harvest(SimulatorSettings(**world), tmp_path / "healthy", settings)
     report, stats, log = await harvest(
         SimulatorSettings(**world, limits=limits), tmp_path / "storm", settings

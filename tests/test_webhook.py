@@ -21,7 +21,7 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harvester.config import OutputSettings
+from harvester.config import ConfigError, OutputSettings, parse_config
 from harvester.models import Secret
 from harvester.schema import SCHEMAS, Dataset
 from harvester.simulator import World
@@ -229,3 +229,24 @@ def test_any_body_parses_or_is_malformed(body: bytes | str) -> None:
     raw = body.encode() if isinstance(body, str) else body
     with suppress(MalformedPayload):
         parse_story_insights(raw)
+
+
+@pytest.mark.parametrize(
+    ("extra", "env", "problem"),
+    [
+        ("", {"S": "s"}, "[webhook].verify_token_env: required by the webhook receiver"),
+        ('[webhook]\nverify_token_env = "V"\n', {"V": "v"}, "[graph].app_secret_env: required"),
+        ('[webhook]\npath = "hook"\n', {}, "[webhook].path: 'hook' is not a URL path"),
+        ('[webhook]\nverify_token_env = "V"\n', {"S": "s"}, "'V' is unset or empty"),
+    ],
+)
+def test_webhook_config_errors_name_the_key(
+    tmp_path: Path, extra: str, env: dict[str, str], problem: str
+) -> None:
+    secret = '[graph]\napp_secret_env = "S"\n' if "S" in env else ""
+    text = f'{secret}[output]\npath = "lake"\n{extra}[[accounts]]\nid = "1"\ntoken_env = "T"\n'
+    with pytest.raises(ConfigError) as raised:
+        StoryInsightsReceiver.from_config(
+            parse_config(text, source="h.toml", base_dir=tmp_path, env={**env, "T": "t"})
+        )
+    assert problem in str(raised.value)

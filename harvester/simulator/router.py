@@ -177,6 +177,8 @@ def _edge_guess(head: str, rest: list[str]) -> str:
     """The edge name for stats, known before auth so rejected calls are counted where they aimed."""
     if head == "me":
         return "me_accounts" if rest == ["accounts"] else "object"
+    if head == "debug_token":
+        return "debug_token"
     if not rest:
         return "object"
     if rest[0] == "insights":
