@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import pyarrow as pa
 
 from harvester.config import HarvestSettings, parse_config
 from harvester.pipeline import run_harvest
@@ -57,11 +58,12 @@ def config_text(world: dict[str, Any], accounts: int, out: Path, batch_size: int
 
 
 class RssSampler:
-    """Samples this process's resident set every `interval` s: ru_maxrss keeps only the peak, and
-    a flat curve is the claim to check."""
+    """Samples this process's resident set and Arrow's allocated bytes every `interval` s:
+    ru_maxrss keeps only the peak, and a flat curve is the claim to check."""
 
     def __init__(self, interval: float = 0.5) -> None:
         self.samples: list[tuple[float, int]] = []
+        self.arrow_samples: list[int] = []
         self._interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -72,6 +74,7 @@ class RssSampler:
             with open("/proc/self/statm") as statm:
                 pages = int(statm.read().split()[1])
             self.samples.append((round(time.perf_counter() - self._t0, 2), pages * 4))
+            self.arrow_samples.append(pa.total_allocated_bytes() // 1024)
 
     def __enter__(self) -> RssSampler:
         self._thread.start()
@@ -110,6 +113,7 @@ def main() -> int:
     }
     if args.rss_samples:
         result["rss_samples_kb"] = sampler.samples
+        result["arrow_samples_kb"] = sampler.arrow_samples
     print(json.dumps(result), file=sys.stdout)
     return 0
 

@@ -54,6 +54,9 @@ def main() -> int:
             "media": fig["media"],
             "peak_rss_mb": fig["peak_rss_mb"],
             "rss_mb_at_25_50_75_100_pct": quartiles(raw.get("rss_samples_kb", [])),
+            "arrow_mb_at_25_50_75_100_pct": quartiles(
+                [(0.0, kb) for kb in raw.get("arrow_samples_kb", [])]
+            ),
             "media_per_s": fig["media_per_s"],
             "client_cpu_us_per_media": fig["client_cpu_us_per_media"],
             "wall_seconds": fig["wall_seconds"],

@@ -8,10 +8,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +21,12 @@ import anyio
 import orjson
 
 from harvester.config import Config, ConfigError, load_config, parse_config
+from harvester.jobs import MODES
 from harvester.pipeline import HarvestWindow, run_harvest
 from harvester.progress import ProgressDisplay
 from harvester.report import RunCounters, RunReport
 from harvester.routing import metrics_table
+from harvester.schema import Dataset
 
 log = logging.getLogger("harvester")
 
@@ -46,7 +50,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"harvester: config error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("harvester: interrupted; committed files are kept", file=sys.stderr)
+        print(
+            "harvester: interrupted; committed work is kept, and the same command resumes it",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     except Exception as error:  # the last line of defence: one readable line, no traceback spam
         log.debug("unexpected failure", exc_info=True)
@@ -71,7 +78,23 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="harvest the accounts of a config file")
     run.add_argument("config", type=Path)
     _window_args(run)
+    run.add_argument(
+        "--mode",
+        choices=MODES,
+        default="backfill",
+        help="backfill: everything in the window; sweep: new and recent media since the last run",
+    )
+    # Pins the snapshot partition (tests, replays); the job's clock stays the real one.
+    run.add_argument("--snapshot-date", type=date.fromisoformat, help=argparse.SUPPRESS)
     run.set_defaults(handler=_cmd_run)
+
+    compact = commands.add_parser("compact", help="merge a lake's small files, atomically")
+    compact.add_argument("path", help="the lake: a folder or s3://bucket/prefix")
+    compact.add_argument("--dataset", choices=[d.value for d in Dataset])
+    compact.add_argument("--date", type=date.fromisoformat, help="one snapshot date only")
+    compact.add_argument("--target-mb", type=float, default=128.0, help="output file size")
+    compact.add_argument("--s3-endpoint", help="S3-compatible endpoint (else AWS_ENDPOINT_URL)")
+    compact.set_defaults(handler=_cmd_compact)
 
     plan = commands.add_parser("plan", help="list what a run would do and what it would cost")
     plan.add_argument("config", type=Path)
@@ -153,7 +176,31 @@ def _window_args(parser: argparse.ArgumentParser) -> None:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    return _harvest(config, HarvestWindow(args.since, args.until))
+    if args.mode == "sweep" and (args.since or args.until):
+        print("harvester: a sweep takes no --since/--until (see --help)", file=sys.stderr)
+        return EXIT_USAGE
+    window = HarvestWindow(args.since, args.until)
+    return _harvest(config, window, mode=args.mode, snapshot_date=args.snapshot_date)
+
+
+def _cmd_compact(args: argparse.Namespace) -> int:
+    from harvester.compact import compact
+    from harvester.lake import open_lake
+
+    lake = open_lake(args.path, s3_endpoint=args.s3_endpoint)
+    report = compact(
+        lake,
+        dataset=Dataset(args.dataset) if args.dataset else None,
+        snapshot_date=args.date.isoformat() if args.date else None,
+        target_mb=args.target_mb,
+    )
+    for output, inputs, rows in report.merged:
+        print(f"{output}: {inputs} files merged, {rows:,} rows")
+    for partition, why in report.skipped:
+        print(f"{partition}: skipped, {why}", file=sys.stderr)
+    if not report.merged:
+        print("nothing to compact")
+    return EXIT_OK
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
@@ -229,20 +276,29 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _harvest(config: Config, window: HarvestWindow) -> int:
-    report = anyio.run(_run_with_progress, config, window)
+def _harvest(config: Config, window: HarvestWindow, **options: Any) -> int:
+    report = anyio.run(partial(_run_with_progress, config, window, **options))
     return report.exit_code
 
 
-async def _run_with_progress(config: Config, window: HarvestWindow | None = None) -> RunReport:
+async def _run_with_progress(
+    config: Config, window: HarvestWindow | None = None, **options: Any
+) -> RunReport:
     counters = RunCounters()
     display = ProgressDisplay(counters, interactive=sys.stderr.isatty())
+    interrupted: list[int] = []
     async with anyio.create_task_group() as tg:
         tg.start_soon(display.run)
+        tg.start_soon(_stop_on_signal, tg.cancel_scope, interrupted)
         try:
-            report = await run_harvest(config, window=window or HarvestWindow(), counters=counters)
+            report = await run_harvest(
+                config, window=window or HarvestWindow(), counters=counters, **options
+            )
         finally:
             tg.cancel_scope.cancel()
+    if interrupted:
+        # The run committed what its sink held and wrote its manifest while being cancelled.
+        raise KeyboardInterrupt
     display.summary(report, lake=config.output.path)
     log.info(
         "run %s finished with exit code %d",
@@ -251,6 +307,15 @@ async def _run_with_progress(config: Config, window: HarvestWindow | None = None
         extra={"report": orjson.loads(report.to_json())},
     )
     return report
+
+
+async def _stop_on_signal(scope: anyio.CancelScope, received: list[int]) -> None:
+    """SIGINT or SIGTERM cancels the run, whose cleanup commits and records what it holds."""
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            received.append(signum)
+            scope.cancel()
+            return
 
 
 def _setup_logging(*, json_lines: bool) -> None:

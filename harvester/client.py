@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import random
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, NamedTuple, Self
 
@@ -20,6 +20,7 @@ import aiohttp
 import orjson
 from yarl import URL
 
+from harvester.batching import FORM_CONTENT_TYPE, BatchOp, decode_batch, encode_batch_body
 from harvester.config import GraphSettings, LimitSettings, RetrySettings
 from harvester.errors import AccountFatal, GraphError, Throttled, TransportError, decode_reply
 from harvester.limits import APP_SCOPE, RateGate
@@ -56,13 +57,13 @@ class GraphClient:
         self._limits = limits
         self._root = URL(graph.base_url.rstrip("/") + "/" + graph.api_version + "/")
         self.gate = gate or RateGate(limits)
-        self._policy = RetryPolicy(
+        self.policy = RetryPolicy(
             max_attempts=retry.max_attempts,
             base_delay=retry.base_delay_seconds,
             max_delay=retry.max_delay_seconds,
             run_budget=retry.run_budget,
         )
-        self.retry_budget = RetryBudget(self._policy)
+        self.retry_budget = RetryBudget(self.policy)
         self._rng = rng or random.Random()
         self._session: aiohttp.ClientSession | None = None
         self._proofs: dict[Secret, str] = {}
@@ -129,56 +130,109 @@ class GraphClient:
         return ClientStatistics(self._counters.requests, self._retries, dict(self._errors))
 
     async def _get_url(self, target: URL | Callable[[], URL], account: Account) -> Any:
-        def note_retry(error: GraphError, attempt: int, delay: float) -> None:
-            self._retries += 1
+        return await self._retrying(lambda: self._attempt(target, account))
 
-        async def attempt() -> Any:
-            return await self._attempt(target, account)
+    async def batch(self, account: Account, ops: Sequence[BatchOp]) -> list[Any]:
+        """One Graph batch POST of `ops` for `account`; Meta charges each op as one call.
 
+        The POST itself is retried like any request. Each op comes back as its parsed JSON, the
+        `GraphError` it failed with (already applied to the rate gate: throttling blocks the
+        scope, a dead token closes the account), or None where Meta ran out of time for it.
+        """
+        body = encode_batch_body(ops, include_headers=True)
+
+        async def attempt() -> list[Any]:
+            async with self.gate.slot(account.id, cost=len(ops)):
+                status, headers, raw = await self._send(self._root, account, body)
+                reply = self._decode(status, headers, raw, account, (), len(ops))
+                results = decode_batch(reply, len(ops))
+                out: list[Any] = []
+                for done, (op, result) in enumerate(zip(ops, results, strict=True), start=1):
+                    if result is None:
+                        out.append(None)
+                        continue
+                    try:
+                        # Meta ran the ops in order: this op's usage counts `done` of ours.
+                        out.append(self._decode(*result, account, _metrics(op.params), done))
+                    except GraphError as error:
+                        out.append(error)
+                return out
+
+        results: list[Any] = await self._retrying(attempt)
+        return results
+
+    def note_retry(self, *_: object) -> None:
+        """Count a retry: the client's own, or one a caller makes (a batch op asked again)."""
+        self._retries += 1
+
+    async def _retrying(self, attempt: Callable[[], Awaitable[Any]]) -> Any:
         return await retrying(
-            attempt, self._policy, self.retry_budget, self._rng, on_retry=note_retry
+            attempt, self.policy, self.retry_budget, self._rng, on_retry=self.note_retry
         )
 
     async def _attempt(self, target: URL | Callable[[], URL], account: Account) -> Any:
-        assert self._session is not None, "GraphClient used outside 'async with'"
-        headers = {"Authorization": "Bearer " + account.token.reveal()}
-        proof = self._proof(account.token)
-        minute = self._limits.regain_unit_seconds
         # Everything up to classification happens inside the slot: a hot scope's next call must
         # see the usage and any block this reply reports before it is sent.
         async with self.gate.slot(account.id):
             url = target() if callable(target) else target
+            status, headers, body = await self._send(url, account, None)
             # Meta names a rejected metric by its index in the request: keep the list to map it.
-            requested_metrics = url.query.get("metric", "").split(",")
-            if proof is not None:
-                url = url.update_query(appsecret_proof=proof)
-            self._counters.requests += 1
-            try:
-                async with self._session.get(url, headers=headers) as response:
-                    body = await response.read()
-                    status, reply_headers = response.status, response.headers
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                error: GraphError = TransportError.from_exception(exc)
-                self._errors[error.label] += 1
-                raise error from None
-            self.gate.observe(parse_usage(reply_headers, minute_seconds=minute))
-            try:
-                return decode_reply(
-                    status,
-                    reply_headers,
-                    body,
-                    requested_metrics=requested_metrics,
-                    minute_seconds=minute,
-                )
-            except GraphError as error:
-                self._errors[error.label] += 1
-                if isinstance(error, Throttled):
-                    scope = APP_SCOPE if error.scope == "app" else account.id
-                    self.gate.block(scope, error.retry_after)
-                elif isinstance(error, AccountFatal) and self.gate.closed(account.id) is None:
-                    self._counters.accounts_failed += 1
-                    self.gate.close(account.id, error)
-                raise
+            metrics = url.query.get("metric", "").split(",")
+            return self._decode(status, headers, body, account, metrics, 1)
+
+    async def _send(
+        self, url: URL, account: Account, form: bytes | None
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        """One HTTP exchange (a GET, or a POST of a form body); transport failures classified."""
+        assert self._session is not None, "GraphClient used outside 'async with'"
+        headers = {"Authorization": "Bearer " + account.token.reveal()}
+        proof = self._proof(account.token)
+        if proof is not None:
+            url = url.update_query(appsecret_proof=proof)
+        self._counters.requests += 1
+        try:
+            if form is None:
+                request = self._session.get(url, headers=headers)
+            else:
+                headers["Content-Type"] = FORM_CONTENT_TYPE
+                request = self._session.post(url, headers=headers, data=form)
+            async with request as response:
+                return response.status, response.headers, await response.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            error: GraphError = TransportError.from_exception(exc)
+            self._errors[error.label] += 1
+            raise error from None
+
+    def _decode(
+        self,
+        status: int,
+        headers: Mapping[str, str],
+        body: bytes,
+        account: Account,
+        requested_metrics: Sequence[str],
+        pending: int,
+    ) -> Any:
+        """Pace on the reply's usage headers, then parse it or raise its classified error.
+        `pending` is how many calls of the current slot Meta had counted when it replied."""
+        minute = self._limits.regain_unit_seconds
+        self.gate.observe(parse_usage(headers, minute_seconds=minute), pending)
+        try:
+            return decode_reply(
+                status,
+                headers,
+                body,
+                requested_metrics=requested_metrics,
+                minute_seconds=minute,
+            )
+        except GraphError as error:
+            self._errors[error.label] += 1
+            if isinstance(error, Throttled):
+                scope = APP_SCOPE if error.scope == "app" else account.id
+                self.gate.block(scope, error.retry_after)
+            elif isinstance(error, AccountFatal) and self.gate.closed(account.id) is None:
+                self._counters.accounts_failed += 1
+                self.gate.close(account.id, error)
+            raise
 
     def _proof(self, token: Secret) -> str | None:
         secret = self._graph.app_secret
@@ -191,6 +245,10 @@ class GraphClient:
             ).hexdigest()
             self._proofs[token] = proof
         return proof
+
+
+def _metrics(params: Sequence[tuple[str, str]]) -> list[str]:
+    return next((value.split(",") for key, value in params if key == "metric"), [])
 
 
 def strip_secrets(url: URL) -> URL:

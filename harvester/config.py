@@ -65,6 +65,11 @@ class OutputSettings:
     row_group_rows: int = 131_072
     target_file_mb: float = 128.0
     compression: str = "zstd"
+    # A manifest of committed files is written at least this often: a crash loses at most this
+    # much harvesting, and each checkpoint closes one file per dataset (fewer is fewer files).
+    checkpoint_seconds: float = 300.0
+    # For S3-compatible stores (MinIO, R2...); else AWS_ENDPOINT_URL, else AWS itself.
+    s3_endpoint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,11 @@ class HarvestSettings:
     media_page_size: int = 100
     breakdowns: bool = True
     account_insights: bool = True
+    # Ops per Graph batch POST (Meta allows 50); 0 or 1 sends one request per media instead.
+    batch_size: int = 50
+    # Sweeps refresh the insights of media posted within this many days (reach mostly settles
+    # within a week of posting).
+    lookback_days: int = 7
 
 
 @dataclass(frozen=True)
@@ -145,6 +155,7 @@ _COMPRESSIONS = ("zstd", "snappy", "gzip", "brotli", "lz4", "none")
 _CSV_HEADER = ["id", "token_env"]
 # Meta documents no maximum page size for /media; 100 is the largest seen to be honoured.
 _MAX_PAGE_SIZE = 100
+_MAX_BATCH_OPS = 50
 
 _TABLES: dict[str, tuple[str, ...]] = {
     "graph": (
@@ -400,7 +411,20 @@ class _Parser:
             row_group_rows=t.integer("row_group_rows", d.row_group_rows),
             target_file_mb=t.number("target_file_mb", d.target_file_mb),
             compression=compression.lower(),
+            checkpoint_seconds=t.number("checkpoint_seconds", d.checkpoint_seconds),
+            s3_endpoint=self.s3_endpoint(t, path),
         )
+
+    def s3_endpoint(self, t: _Table, path: str) -> str | None:
+        endpoint = t.optional_string("s3_endpoint")
+        if endpoint is None:
+            return None
+        if not path.startswith("s3://"):
+            raise t.error("s3_endpoint", "is set but [output].path is not an s3:// URI")
+        parts = urlsplit(endpoint)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise t.error("s3_endpoint", f"{_short(endpoint)} is not an http(s) URL")
+        return endpoint.rstrip("/")
 
     def output_path(self, t: _Table, raw: str) -> str:
         """Return the lake root: an s3:// URI as given, or an absolute local folder we can write."""
@@ -472,12 +496,17 @@ class _Parser:
         page = t.integer("media_page_size", d.media_page_size)
         if page > _MAX_PAGE_SIZE:
             raise t.error("media_page_size", f"must be <= {_MAX_PAGE_SIZE}, got {page}")
+        batch = t.integer("batch_size", d.batch_size, minimum=0)
+        if batch > _MAX_BATCH_OPS:
+            raise t.error("batch_size", f"must be <= {_MAX_BATCH_OPS} (Meta's limit), got {batch}")
         return HarvestSettings(
+            batch_size=batch,
             stories=t.boolean("stories", d.stories),
             media_insights=t.boolean("media_insights", d.media_insights),
             media_page_size=page,
             breakdowns=t.boolean("breakdowns", d.breakdowns),
             account_insights=t.boolean("account_insights", d.account_insights),
+            lookback_days=t.integer("lookback_days", d.lookback_days),
         )
 
     def accounts(

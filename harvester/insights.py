@@ -12,9 +12,11 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio
+
 from harvester.catalog import ApiVersion, MediaKind, media_kind
 from harvester.client import GraphClient
-from harvester.errors import AccountFatal, GraphError, MetricUnsupported, Skippable
+from harvester.errors import GraphError, MetricUnsupported
 from harvester.models import Account, Media, Rows
 from harvester.parsing import InsightValue, MalformedReply, parse_insights
 from harvester.report import RunCounters
@@ -45,6 +47,10 @@ class InsightsStage:
         self._counters = counters
         self._breakdowns = breakdowns
         self._dropped: defaultdict[MediaKind, set[str]] = defaultdict(set)
+        # Kinds whose (learned) metric set Meta has accepted once, and the media learning for
+        # the others: see `wait_turn`.
+        self._confirmed: set[MediaKind] = set()
+        self._learners: dict[MediaKind, anyio.Event] = {}
 
     def route_for(self, media: Media) -> Route:
         kind = media_kind(media.media_type, media.media_product_type)
@@ -57,8 +63,54 @@ class InsightsStage:
             dropped=dropped,
         )
 
+    async def wait_turn(self, media: Media) -> bool:
+        """Wait until the media's kind is known to work, or make this media its learner (True).
+
+        Meta names one rejected metric per error. Until one media of a kind got its insights,
+        the kind's metric set may still hold metrics Meta retired, and every media asked at that
+        time would pay for each of them. So the first media of a kind asks alone, sheds what Meta
+        rejects, and the others of its kind wait for it and then go with the learned set."""
+        while isinstance(turn := self.turn(media), anyio.Event):
+            await turn.wait()
+        return turn
+
+    def turn(self, media: Media) -> bool | anyio.Event:
+        """False: go (the kind is known to work). True: go, as the kind's learner (call `settle`
+        when done). An Event: another media is learning for the kind; wait for it, then ask again.
+        """
+        kind = media_kind(media.media_type, media.media_product_type)
+        if kind is None or kind in self._confirmed:
+            return False
+        learner = self._learners.get(kind)
+        if learner is not None:
+            return learner
+        self._learners[kind] = anyio.Event()
+        return True
+
+    def settle(self, media: Media, *, worked: bool) -> None:
+        """A learner is done: confirm its kind if it got insights, and wake those waiting."""
+        kind = media_kind(media.media_type, media.media_product_type)
+        if kind is None:
+            return
+        if worked:
+            self._confirmed.add(kind)
+        learner = self._learners.pop(kind, None)
+        if learner is not None:
+            learner.set()
+
     async def harvest(self, account: Account, media: Media) -> list[Rows]:
         """Rows for one (non-child) media: its insights, and an error row for each problem met."""
+        learner = await self.wait_turn(media)
+        blocks: list[Rows] = []
+        try:
+            blocks = await self._harvest(account, media)
+        finally:
+            if learner:
+                worked = any(b.dataset is Dataset.MEDIA_INSIGHTS for b in blocks)
+                self.settle(media, worked=worked)
+        return blocks
+
+    async def _harvest(self, account: Account, media: Media) -> list[Rows]:
         errors: list[tuple[Any, ...]] = []
         while True:
             stopped = self._client.gate.closed(account.id)
@@ -71,31 +123,46 @@ class InsightsStage:
                     raise NothingLeftToAsk
                 values = await self._fetch(account, media, planned)
             except NothingLeftToAsk:
-                problem = NothingLeftToAsk(
-                    f"no insights exist for media_type={media.media_type} "
-                    f"media_product_type={media.media_product_type} at {self._version_text}"
-                    + (" once Meta's rejected metrics are left out" if errors else "")
-                )
-                errors.append(self.error_row(account.id, media.id, "routing", problem))
+                errors.append(self.nothing_left(account, media, adapted=bool(errors)))
                 return [Rows(Dataset.ERRORS, errors)]
             except MetricUnsupported as error:
                 errors.append(self.error_row(account.id, media.id, "metric_unsupported", error))
-                kind = media_kind(media.media_type, media.media_product_type)
-                if kind is None or error.metric not in planned.metrics:
-                    return [Rows(Dataset.ERRORS, errors)]  # nothing we can drop to adapt
-                # Each pass drops one requested metric, so this loop ends.
-                self._dropped[kind].add(error.metric)
-                continue
-            except AccountFatal as error:
+                if self.learn(media, error, planned):
+                    continue  # each pass drops one requested metric, so this loop ends
+                return [Rows(Dataset.ERRORS, errors)]
+            except (GraphError, MalformedReply) as error:
                 errors.append(self.error_row(account.id, media.id, "media_insights", error))
                 return [Rows(Dataset.ERRORS, errors)]
-            except (Skippable, GraphError, MalformedReply) as error:
-                errors.append(self.error_row(account.id, media.id, "media_insights", error))
-                return [Rows(Dataset.ERRORS, errors)]
-            blocks = [Rows(Dataset.MEDIA_INSIGHTS, self._insight_rows(account, media, values))]
-            if errors:
-                blocks.append(Rows(Dataset.ERRORS, errors))
-            return blocks
+            return self.blocks(account, media, values, errors)
+
+    def learn(self, media: Media, error: MetricUnsupported, planned: Route) -> bool:
+        """Remember a metric Meta rejected for this media's kind; False if nothing can be
+        dropped to adapt (the metric is unnamed, or was not asked)."""
+        kind = media_kind(media.media_type, media.media_product_type)
+        if kind is None or error.metric not in planned.metrics:
+            return False
+        self._dropped[kind].add(error.metric)
+        return True
+
+    def nothing_left(self, account: Account, media: Media, *, adapted: bool) -> tuple[Any, ...]:
+        problem = NothingLeftToAsk(
+            f"no insights exist for media_type={media.media_type} "
+            f"media_product_type={media.media_product_type} at {self._version_text}"
+            + (" once Meta's rejected metrics are left out" if adapted else "")
+        )
+        return self.error_row(account.id, media.id, "routing", problem)
+
+    def blocks(
+        self,
+        account: Account,
+        media: Media,
+        values: list[InsightValue],
+        errors: list[tuple[Any, ...]],
+    ) -> list[Rows]:
+        blocks = [Rows(Dataset.MEDIA_INSIGHTS, self._insight_rows(account, media, values))]
+        if errors:
+            blocks.append(Rows(Dataset.ERRORS, errors))
+        return blocks
 
     async def _fetch(self, account: Account, media: Media, planned: Route) -> list[InsightValue]:
         path = f"{media.id}/insights"

@@ -37,6 +37,8 @@ APP_SCOPE = "app"
 # Own calls remembered per scope to model its rolling window: enough for any budget a full scope
 # can reach in practice, bounded so a huge backfill's app scope cannot grow without limit.
 MAX_REMEMBERED_CALLS = 100_000
+# Waits for a call to leave a rolling window are stretched by this factor (1 % of the window).
+WINDOW_MARGIN = 1.01
 # Below this many calls, an estimated budget is mostly rounding error or other callers' usage.
 MIN_MODELLED_BUDGET = 10
 
@@ -55,18 +57,32 @@ class _Scope:
     blocked_until: float = 0.0
     hot: bool = False
     capacity: int | None = None  # estimated budget while full; None while below the stop mark
+    estimate: int | None = None  # a lower bound of the budget, from the last usage seen
+    claimed: int = 0  # calls of slots entered and not yet stamped (queued or in flight)
     probe_wait: float = 0.0  # full, with no own calls to go by: the doubling probe interval
     backoff: float = 0.0  # the last block that came without a time; doubles until usage falls
     closed: BaseException | None = None
+    # Our calls in the window: stamped when sent (for waits and room) and when answered (for the
+    # budget estimate: an answered call is one Meta has surely counted).
     sent: deque[float] = field(default_factory=lambda: deque(maxlen=MAX_REMEMBERED_CALLS))
+    answered: deque[float] = field(default_factory=lambda: deque(maxlen=MAX_REMEMBERED_CALLS))
     lock: anyio.Lock = field(default_factory=anyio.Lock)
     bucket: AsyncLimiter | None = None
     in_flight: anyio.CapacityLimiter | None = None
 
     def prune(self, now: float) -> int:
+        """Our calls sent within the window (some may still be on their way to Meta)."""
         while self.sent and self.sent[0] <= now - self.window:
             self.sent.popleft()
         return len(self.sent)
+
+    def counted(self, now: float) -> int:
+        """Our calls Meta surely counts in its window now: answered, and sent since the window's
+        start (an answer stamp trails its arrival by the latency: allow a margin for it)."""
+        start = now - self.window * (2 - WINDOW_MARGIN)
+        while self.answered and self.answered[0] <= start:
+            self.answered.popleft()
+        return len(self.answered)
 
 
 class RateGate:
@@ -92,8 +108,9 @@ class RateGate:
         self._waited = 0.0
 
     @asynccontextmanager
-    async def slot(self, account_id: str) -> AsyncIterator[None]:
-        """Hold the right to one call for `account_id` while the body sends it and reads the reply.
+    async def slot(self, account_id: str, cost: int = 1) -> AsyncIterator[None]:
+        """Hold the right to `cost` calls for `account_id` while the body sends them (one request,
+        or one batch POST of `cost` ops: Meta charges every op) and reads the reply.
 
         Feed the reply's usage (`observe`) and any throttling (`block`) *inside* the body, so a hot
         scope's next call waits for what this one learned. Raises the account's closing error if
@@ -101,43 +118,84 @@ class RateGate:
         """
         account = self._scope(account_id)
         scopes = (self._app, account)
+        # Claimed before the first await, so `room` seen by the next caller already counts it.
+        for scope in scopes:
+            scope.claimed += cost
+        claimed = True
+        try:
+            async with self._permission(scopes, cost):
+                now = self._clock()
+                for scope in scopes:
+                    scope.claimed -= cost
+                    scope.sent.extend([now] * cost)
+                claimed = False
+                try:
+                    yield
+                finally:
+                    now = self._clock()
+                    for scope in scopes:
+                        scope.answered.extend([now] * cost)
+        finally:
+            if claimed:
+                for scope in scopes:
+                    scope.claimed -= cost
+
+    @asynccontextmanager
+    async def _permission(self, scopes: tuple[_Scope, _Scope], cost: int) -> AsyncIterator[None]:
+        account = scopes[1]
         for scope in scopes:
             if scope.bucket is not None:
-                await scope.bucket.acquire()
+                await scope.bucket.acquire(min(cost, scope.bucket.max_rate))
         while True:
             async with AsyncExitStack() as held:
                 locked = []
                 for scope in scopes:
                     await self._clear(scope)
-                    if scope.hot:
+                    if scope.hot or self._projected_hot(scope):
                         await held.enter_async_context(scope.lock)
                         locked.append(scope)
-                        await self._wait_for_room(scope)
+                        await self._wait_for_room(scope, cost)
                 if account.in_flight is not None:
                     await held.enter_async_context(account.in_flight)
                 await held.enter_async_context(self._in_flight)
                 # While we queued, a scope may have turned hot (start again, this time through
                 # its lock: taking it now, while holding slots, could deadlock), or blocked or
                 # closed (wait or raise): a call never goes out on stale permission.
-                if any(scope.hot and scope not in locked for scope in scopes):
+                if any(
+                    (scope.hot or self._projected_hot(scope)) and scope not in locked
+                    for scope in scopes
+                ):
                     continue
                 for scope in scopes:
                     await self._clear(scope)
                 self._acquired += 1
                 yield
-                # Stamped when the reply is in, a little after Meta counted the call: the model of
-                # the window then errs late, on the safe side.
-                now = self._clock()
-                for scope in scopes:
-                    scope.sent.append(now)
                 return
 
-    def observe(self, usage: Usage) -> None:
-        """Feed the usage headers of a reply: make scopes hot or full, or block them."""
+    def observe(self, usage: Usage, pending: int = 1) -> None:
+        """Feed the usage headers of a reply: make scopes hot or full, or block them.
+
+        `pending` is how many calls of the slot this reply accounts for (the ops of a batch):
+        Meta counted them already, the gate stamps them only when the slot ends."""
         if usage.app_pct is not None:
-            self._apply(self._app, usage.app_pct, None)
+            self._apply(self._app, usage.app_pct, None, pending)
         for account_id, pct in usage.account_pct.items():
-            self._apply(self._scope(account_id), pct, usage.regain_seconds.get(account_id))
+            regain = usage.regain_seconds.get(account_id)
+            self._apply(self._scope(account_id), pct, regain, pending)
+
+    def room(self, account_id: str) -> int | None:
+        """How many calls an account (and the app) can surely take now without passing the stop
+        mark; None before any usage was seen. Batches are cut to it, so one POST of many ops
+        cannot overshoot a budget smaller than the batch."""
+        now = self._clock()
+        rooms = [
+            int(scope.estimate * self._settings.stop_at_pct / 100)
+            - scope.prune(now)
+            - scope.claimed
+            for scope in (self._app, self._scope(account_id))
+            if scope.estimate is not None
+        ]
+        return max(1, min(rooms)) if rooms else None
 
     def block(self, scope_name: str, seconds: float | None) -> None:
         """Send nothing to a scope for `seconds` (a throttling error); a backoff if None."""
@@ -180,14 +238,18 @@ class RateGate:
             )
         return scope
 
-    def _apply(self, scope: _Scope, pct: float, regain_seconds: float | None) -> None:
+    def _apply(self, scope: _Scope, pct: float, regain_seconds: float | None, pending: int) -> None:
         if regain_seconds is not None and regain_seconds > 0:
             self._block(scope, regain_seconds)
-        elif pct >= self._settings.stop_at_pct:
+            return
+        # `pending`: calls of this very slot that Meta had counted when it answered (the ops of a
+        # batch run in order); they are stamped as answered only when the slot ends.
+        ours = scope.counted(self._clock()) + pending
+        estimate = int(100 * ours / (pct + 1))
+        scope.estimate = estimate
+        if pct >= self._settings.stop_at_pct:
             scope.hot = True
-            # This reply's call is not stamped yet: it is one more of ours inside the window.
-            ours = scope.prune(self._clock()) + 1
-            scope.capacity = int(100 * ours / (pct + 1))
+            scope.capacity = estimate
             scope.probe_wait = self._double(scope.probe_wait)
         else:
             scope.hot = pct >= self._settings.slow_down_at_pct
@@ -205,8 +267,20 @@ class RateGate:
         first, most = self._settings.probe_seconds, self._settings.probe_max_seconds
         return min(most, previous * 2) if previous > 0 else first
 
-    async def _wait_for_room(self, scope: _Scope) -> None:
-        """A full scope: wait until one of our calls leaves the window, or probe."""
+    def _projected_hot(self, scope: _Scope) -> bool:
+        """Hot by our own count: what we sent and are sending would pass the slow-down mark of
+        the budget estimated so far. Concurrent callers learn of each other's claims here before
+        any reply can tell them, so together they cannot overshoot."""
+        if scope.estimate is None:
+            return False
+        used = scope.prune(self._clock()) + scope.claimed
+        if used * 100 < scope.estimate * self._settings.slow_down_at_pct:
+            return False
+        scope.hot = True
+        return True
+
+    async def _wait_for_room(self, scope: _Scope, cost: int) -> None:
+        """A full scope: wait until enough of our calls left the window, or probe."""
         if scope.capacity is None:
             return
         if scope.capacity < MIN_MODELLED_BUDGET:
@@ -215,8 +289,12 @@ class RateGate:
             await self._wait(scope.probe_wait)
             return
         now = self._clock()
-        while scope.prune(now) >= scope.capacity:
-            await self._wait(scope.sent[0] + scope.window - now)
+        room_needed = min(cost, scope.capacity)
+        while scope.prune(now) + room_needed > scope.capacity:
+            oldest_to_leave = scope.sent[scope.prune(now) + room_needed - scope.capacity - 1]
+            # Meta counted that call a little after we stamped it, and counts ours a little
+            # after we send it: a margin keeps the two clocks from racing at the window's edge.
+            await self._wait(oldest_to_leave + scope.window * WINDOW_MARGIN - now)
             now = self._clock()
 
     async def _clear(self, scope: _Scope) -> None:

@@ -6,6 +6,7 @@ Replies are untrusted input. Every parser here is total: a reply of an unexpecte
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -128,8 +129,8 @@ def _first_value(name: str, values: object) -> int | None:
 def _int_value(name: str, value: Any) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise MalformedReply(f"{name}: value is not a number: {value!r:.80}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise MalformedReply(f"{name}: value is not a finite number: {value!r:.80}")
     return round(value)
 
 

@@ -15,25 +15,30 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from functools import partial
 from typing import Any
 
 import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
-from anyio.streams.memory import MemoryObjectSendStream
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from harvester.account import AccountInsightsStage
+from harvester.batched_insights import BatchedInsights
+from harvester.checkpoint import Checkpoint, JobState, Mode, Unit
 from harvester.client import GraphClient
 from harvester.config import Config
 from harvester.discovery import discover_into
 from harvester.errors import AccountFatal, GraphError
 from harvester.insights import InsightsStage, error_row
+from harvester.jobs import finish_job, prepare_job
+from harvester.lake import open_lake
 from harvester.listing import list_media, list_stories
 from harvester.models import Account, Media, Rows
 from harvester.parsing import MalformedReply
 from harvester.report import RunCounters, RunReport
 from harvester.schema import Dataset
-from harvester.sink import ParquetSink
+from harvester.sink import ParquetSink, SinkStatistics
 
 # Media of one account waiting for its insights workers: a page or two, enough to keep them busy
 # while the next listing page arrives (times the accounts in flight, for the whole run).
@@ -65,27 +70,56 @@ async def run_harvest(
     window: HarvestWindow = HarvestWindow(),
     counters: RunCounters | None = None,
     run_id: str | None = None,
+    mode: Mode = "backfill",
+    now: datetime | None = None,
+    snapshot_date: date | None = None,
 ) -> RunReport:
     """Harvest every configured account into the lake and return the run report (also written to
-    `<output>/_runs/<run_id>.json`)."""
+    `<output>/_runs/<run_id>.json`).
+
+    The run resumes the unfinished job of the same config if there is one (`harvester.checkpoint`).
+    `now` (the job's clock) and `snapshot_date` (default: now's UTC date) exist for tests and
+    replays; a resumed job keeps those of its first run.
+    """
     started = datetime.now(UTC)
     t0 = time.perf_counter()
     run_id = run_id or new_run_id(started)
     counters = counters or RunCounters()
     counters.accounts_total = len(config.accounts)
-    sink = ParquetSink(
-        config.output.path, run_id=run_id, snapshot_date=started.date(), settings=config.output
-    )
+    clock = now or started
+    lake = open_lake(config.output.path, s3_endpoint=config.output.s3_endpoint)
     client = GraphClient(config.graph, config.limits, config.retry, counters=counters)
     async with client:
+        reported: list[Rows] = []
         if config.discovery.token is not None:
             accounts, reported = await discover_into(
                 client, config, run_id=run_id, counters=counters
             )
             config = replace(config, accounts=accounts)
             counters.accounts_total = len(accounts)
-            for block in reported:
-                sink.write(block)
+        job = await anyio.to_thread.run_sync(
+            partial(
+                prepare_job,
+                lake,
+                config,
+                window,
+                mode=mode,
+                run_id=run_id,
+                clock=clock,
+                snapshot_date=snapshot_date or clock.astimezone(UTC).date(),
+            )
+        )
+        sink = ParquetSink(
+            lake.root,
+            run_id=run_id,
+            snapshot_date=job.snapshot_date,
+            settings=config.output,
+            filesystem=lake.fs,
+        )
+        checkpoint = Checkpoint(lake, job, run_id, every_seconds=config.output.checkpoint_seconds)
+        if reported and "discovery" not in job.other:
+            discovery = Unit("discovery", ("discovery",), list(reported))
+            await anyio.to_thread.run_sync(checkpoint.write, sink, [discovery])
         stage = InsightsStage(
             client,
             api_version=config.graph.api_version,
@@ -93,17 +127,21 @@ async def run_harvest(
             counters=counters,
             breakdowns=config.harvest.breakdowns,
         )
-        harvest = _Harvest(config, window, client, stage, counters, run_id)
+        harvest = _Harvest(config, window, client, stage, counters, run_id, job)
+        drain = _Drain(sink, checkpoint)
         try:
             async with anyio.create_task_group() as tg:
-                rows_send, rows_recv = anyio.create_memory_object_stream[Rows](ROWS_BUFFER)
-                tg.start_soon(_drain, rows_recv, sink)
-                async with rows_send:
-                    await harvest.produce(rows_send)
+                units_send, units_recv = anyio.create_memory_object_stream[Unit](ROWS_BUFFER)
+                tg.start_soon(drain.run, units_recv)
+                async with units_send:
+                    await harvest.produce(units_send)
         finally:
-            # Commit what was harvested even when the run fails or is cancelled (Ctrl-C).
+            # Commit what was harvested even when the run fails or is cancelled (Ctrl-C), and
+            # record it in a manifest so the next run resumes after it; after a sink failure,
+            # drop what is uncommitted instead (it may hold part of a unit).
             with anyio.CancelScope(shield=True):
-                stats = await anyio.to_thread.run_sync(sink.close)
+                stats = await anyio.to_thread.run_sync(drain.close)
+        await anyio.to_thread.run_sync(finish_job, lake, checkpoint)
         client_stats = client.statistics()
     failed = {a.id: _describe(e) for a in config.accounts if (e := client.gate.closed(a.id))}
     report = RunReport(
@@ -120,10 +158,11 @@ async def run_harvest(
         errors_by_code=dict(counters.errors_by_code),
         requests=client_stats.requests,
         retries=client_stats.retries,
-        exit_code=3 if stats.rows.get(Dataset.ERRORS.value, 0) else 0,
+        # The job's error rows, including those of the runs it resumed.
+        exit_code=3 if job.rows.get(Dataset.ERRORS.value, 0) else 0,
         failed_accounts=failed,
     )
-    await anyio.to_thread.run_sync(sink.write_bytes, f"_runs/{run_id}.json", report.to_json())
+    await anyio.to_thread.run_sync(lake.put, f"_runs/{run_id}.json", report.to_json())
     return report
 
 
@@ -138,6 +177,7 @@ class _Harvest:
         stage: InsightsStage,
         counters: RunCounters,
         run_id: str,
+        job: JobState,
     ) -> None:
         self._config = config
         self._window = window
@@ -145,15 +185,42 @@ class _Harvest:
         self._stage = stage
         self._counters = counters
         self._run_id = run_id
+        self._job = job
+        # Carousel children of media waiting for insights: they are committed with their parent.
+        self._children: dict[str, list[Media]] = {}
+        batch_size = config.harvest.batch_size
+        self._batched = (
+            BatchedInsights(
+                stage,
+                client,
+                batch_size=batch_size,
+                breakdowns=config.harvest.breakdowns,
+                policy=client.policy,
+            )
+            if batch_size > 1
+            else None
+        )
         self._account_stage = AccountInsightsStage(
             client,
             api_version=config.graph.api_version,
             run_id=run_id,
             counters=counters,
             breakdowns=config.harvest.breakdowns,
+            now=job.clock,
         )
 
-    async def produce(self, rows: MemoryObjectSendStream[Rows]) -> None:
+    def _windows(self, account: Account) -> tuple[HarvestWindow, HarvestWindow]:
+        """The (media, account insights) windows: the run's, or the sweep's for this account."""
+        swept = self._job.windows.get(account.id)
+        if swept is None:
+            return self._window, self._window
+        since = datetime.fromisoformat
+        return (
+            HarvestWindow(since(swept["media_since"])),
+            HarvestWindow(since(swept["insights_since"])),
+        )
+
+    async def produce(self, rows: MemoryObjectSendStream[Unit]) -> None:
         limits = self._config.limits
         accounts_send, accounts_recv = anyio.create_memory_object_stream[Account]()
         async with anyio.create_task_group() as tg:
@@ -165,37 +232,50 @@ class _Harvest:
                     await accounts_send.send(account)
 
     async def _account_worker(
-        self, accounts: ObjectReceiveStream[Account], rows: MemoryObjectSendStream[Rows]
+        self, accounts: ObjectReceiveStream[Account], rows: MemoryObjectSendStream[Unit]
     ) -> None:
         async with accounts, rows:
             async for account in accounts:
                 await self._harvest_account(account, rows)
                 self._counters.accounts_done += 1
 
-    async def _harvest_account(self, account: Account, rows: MemoryObjectSendStream[Rows]) -> None:
+    async def _harvest_account(self, account: Account, rows: MemoryObjectSendStream[Unit]) -> None:
         """Listing feeds this account's own insights workers, so an account that is throttled
-        or blocked holds up its own workers only, never another account's."""
+        or blocked holds up its own workers only, never another account's.
+
+        The account's own unit (listing errors, account insights) is sent after all its media
+        units, so an account counts as done only once everything it produced is committed.
+        """
+        if account.id in self._job.accounts:
+            return  # done by an earlier run of this job
         media_send, media_recv = anyio.create_memory_object_stream[Media](MEDIA_BUFFER)
+        blocks: list[Rows] = []
         async with anyio.create_task_group() as tg:
             async with media_recv:
                 for _ in range(self._config.limits.max_requests_per_account):
                     tg.start_soon(self._insights_worker, account, media_recv.clone(), rows.clone())
             async with media_send:
-                await self._list_account(account, media_send, rows)
+                info = await self._list_account(account, media_send, rows, blocks)
+        await rows.send(Unit("account", (account.id,), blocks, info))
 
     async def _list_account(
         self,
         account: Account,
         media_out: ObjectSendStream[Media],
-        rows: ObjectSendStream[Rows],
-    ) -> None:
+        rows: ObjectSendStream[Unit],
+        blocks: list[Rows],
+    ) -> dict[str, bool]:
+        """List the account's media and harvest its account insights into `blocks`; say which
+        of the two completed (a sweep's cursor advances only for those)."""
         harvest = self._config.harvest
+        media_window, insights_window = self._windows(account)
+        listing_ok = False
         try:
             async for page in list_media(
                 self._client,
                 account,
-                since=self._window.since,
-                until=self._window.until,
+                since=media_window.since,
+                until=media_window.until,
                 page_size=harvest.media_page_size,
             ):
                 await self._emit_media(account, page, media_out, rows)
@@ -203,44 +283,89 @@ class _Harvest:
                 await self._emit_media(
                     account, await list_stories(self._client, account), media_out, rows
                 )
+            listing_ok = True
         except AccountFatal as error:
-            await rows.send(self._error(account.id, account.id, "listing", error))
+            blocks.append(self._error(account.id, account.id, "listing", error))
         except (GraphError, MalformedReply) as error:
             # The account's listing broke off; what was listed before stays harvested.
-            await rows.send(self._error(account.id, account.id, "listing", error))
+            blocks.append(self._error(account.id, account.id, "listing", error))
+        insights_ok = False
         if harvest.account_insights and self._client.gate.closed(account.id) is None:
-            window = self._window
-            async for block in self._account_stage.harvest(account, window.since, window.until):
-                await rows.send(block)
+            failed = False
+            since, until = insights_window.since, insights_window.until
+            async for block in self._account_stage.harvest(account, since, until):
+                blocks.append(block)
+                failed |= block.dataset is Dataset.ERRORS and any(
+                    row[2] == "account_insights" for row in block.rows
+                )
+            insights_ok = not failed and self._client.gate.closed(account.id) is None
+        return {"listing_ok": listing_ok, "insights_ok": insights_ok}
 
     async def _emit_media(
         self,
         account: Account,
         page: Sequence[Media],
         media_out: ObjectSendStream[Media],
-        rows: ObjectSendStream[Rows],
+        rows: ObjectSendStream[Unit],
     ) -> None:
-        if not page:
-            return
-        await rows.send(Rows(Dataset.MEDIA, [self._media_row(m) for m in page]))
+        """Queue each media not done yet for insights, with its children (committed together)."""
+        children: dict[str, list[Media]] = {}
+        for media in page:
+            if media.parent_id is not None:
+                children.setdefault(media.parent_id, []).append(media)
         for media in page:
             if media.is_child:
                 continue
             self._counters.media_listed += 1
+            if media.id in self._job.media:
+                self._counters.media_done += 1  # done by an earlier run of this job
+                continue
+            family = children.get(media.id, [])
             if self._config.harvest.media_insights:
+                self._children[media.id] = family
                 await media_out.send(media)
+            else:
+                media_rows = [self._media_row(m) for m in (media, *family)]
+                await rows.send(Unit("media", (media.id,), [Rows(Dataset.MEDIA, media_rows)]))
 
     async def _insights_worker(
         self,
         account: Account,
-        media_in: ObjectReceiveStream[Media],
-        rows: ObjectSendStream[Rows],
+        media_in: MemoryObjectReceiveStream[Media],
+        rows: ObjectSendStream[Unit],
     ) -> None:
         async with media_in, rows:
             async for media in media_in:
-                for block in await self._stage.harvest(account, media):
-                    await rows.send(block)
-                self._counters.media_done += 1
+                if self._batched is None:
+                    group = [media]
+                    blocks = await self._stage.harvest(account, media)
+                else:
+                    group = self._gather(account, media, media_in)
+                    blocks = await self._batched.harvest(account, group)
+                await rows.send(self._media_unit(group, blocks))
+                self._counters.media_done += len(group)
+
+    def _media_unit(self, group: Sequence[Media], blocks: list[Rows]) -> Unit:
+        """The group's `media` rows (children included) and insight rows: one commit unit."""
+        family = [m for media in group for m in (media, *self._children.pop(media.id, ()))]
+        media_rows = Rows(Dataset.MEDIA, [self._media_row(m) for m in family])
+        return Unit("media", tuple(m.id for m in group), [media_rows, *blocks])
+
+    def _gather(
+        self, account: Account, first: Media, media_in: MemoryObjectReceiveStream[Media]
+    ) -> list[Media]:
+        """The first media and whatever else is already waiting, up to one batch of ops."""
+        assert self._batched is not None
+        group, ops = [first], self._batched.ops_for(first)
+        room = self._batched.group_size(account)
+        while ops + self._batched.max_ops_per_media <= room:
+            try:
+                media = media_in.receive_nowait()
+            except (anyio.WouldBlock, anyio.EndOfStream):
+                break
+            group.append(media)
+            ops += self._batched.ops_for(media)
+        return group
 
     def _media_row(self, media: Media) -> tuple[Any, ...]:
         return (
@@ -260,24 +385,44 @@ class _Harvest:
         return Rows(Dataset.ERRORS, [error_row(account_id, object_id, stage, error, self._run_id)])
 
 
-async def _drain(rows: ObjectReceiveStream[Rows], sink: ParquetSink) -> None:
-    """The single sink task: gathers blocks into chunks and writes each chunk in a worker thread."""
+class _Drain:
+    """The single sink task: gathers units into chunks, writes each chunk in a worker thread, and
+    commits an epoch (files, then their manifest) whenever the checkpoint is due."""
 
-    def write_all(blocks: list[Rows]) -> None:
-        for block in blocks:
-            sink.write(block)
+    def __init__(self, sink: ParquetSink, checkpoint: Checkpoint) -> None:
+        self._sink = sink
+        self._checkpoint = checkpoint
+        self._failed = False
 
-    async with rows:
-        chunk: list[Rows] = []
-        size = 0
-        async for block in rows:
-            chunk.append(block)
-            size += len(block.rows)
-            if size >= SINK_CHUNK_ROWS:
-                await anyio.to_thread.run_sync(write_all, chunk)
-                chunk, size = [], 0
-        if chunk:
-            await anyio.to_thread.run_sync(write_all, chunk)
+    async def run(self, units: ObjectReceiveStream[Unit]) -> None:
+        async with units:
+            chunk: list[Unit] = []
+            size = 0
+            async for unit in units:
+                chunk.append(unit)
+                size += sum(len(block.rows) for block in unit.blocks)
+                if size >= SINK_CHUNK_ROWS or self._checkpoint.due(self._sink):
+                    await anyio.to_thread.run_sync(self._write, chunk)
+                    chunk, size = [], 0
+            if chunk:
+                await anyio.to_thread.run_sync(self._write, chunk)
+
+    def _write(self, chunk: list[Unit]) -> None:
+        try:
+            self._checkpoint.write(self._sink, chunk)
+            if self._checkpoint.due(self._sink):
+                self._checkpoint.commit(self._sink)
+        except Exception:
+            self._failed = True
+            raise
+
+    def close(self) -> SinkStatistics:
+        """Commit the last epoch; after a sink failure, abort instead (a unit may be half in)."""
+        if self._failed:
+            self._sink.abort()
+            return self._sink.statistics()
+        self._checkpoint.commit(self._sink)
+        return self._sink.close()
 
 
 def _describe(error: BaseException) -> str:

@@ -11,7 +11,13 @@ checkpoint, which advances only after `close()`, never points at data that could
 
 Memory per dataset is bounded by `batch_rows` Python tuples plus `row_group_rows` Arrow rows: rows
 are transposed once per batch, and batches are held back until a full row group is ready because
-every `ParquetWriter.write_table` call starts new row groups.
+every `ParquetWriter.write_table` call starts new row groups. Each such write is sorted by the
+dataset's `SORT_KEYS` (account, object, metric), so every row group is sorted and carries tight
+min/max statistics; files are not sorted as a whole (`harvester compact` sorts what it merges).
+
+Epochs: `commit_epoch()` flushes every buffer and commits every open part, and returns the files
+committed since the previous epoch (parts rotated at `target_file_mb` included), so the checkpoint
+can record exactly which files hold the rows of the work it marks done.
 """
 
 from __future__ import annotations
@@ -32,7 +38,15 @@ from harvester.config import OutputSettings
 from harvester.models import Rows
 from harvester.schema import SCHEMAS, Dataset
 
-__all__ = ["BadRowError", "ParquetSink", "SinkStatistics"]
+__all__ = ["SORT_KEYS", "BadRowError", "CommittedFile", "ParquetSink", "SinkStatistics"]
+
+# Row order inside each write (hence each row group): what readers filter and join on first.
+SORT_KEYS: dict[Dataset, tuple[str, ...]] = {
+    Dataset.MEDIA: ("account_id", "media_id"),
+    Dataset.MEDIA_INSIGHTS: ("account_id", "media_id", "metric", "period", "breakdown"),
+    Dataset.ACCOUNT_INSIGHTS: ("account_id", "metric", "period", "end_time", "dimension"),
+    Dataset.ERRORS: ("account_id", "object_id", "stage"),
+}
 
 # Filesystems where a rename is not atomic but an upload becomes visible only once complete.
 _OBJECT_STORES = frozenset({"s3", "gcs", "abfs"})
@@ -53,6 +67,15 @@ class SinkStatistics:
     rows: dict[str, int]  # per dataset, committed rows
     files: int
     bytes: int
+
+
+@dataclass(frozen=True)
+class CommittedFile:
+    """A committed part: its path relative to the lake root, its dataset and row count."""
+
+    path: str
+    dataset: str
+    rows: int
 
 
 @dataclass
@@ -115,6 +138,7 @@ class ParquetSink:
         self._files = 0
         self._bytes = 0
         self._state = "open"  # -> "closed" | "aborted"
+        self._epoch_files: list[CommittedFile] = []
 
     # ---- public contract -------------------------------------------------------------------
 
@@ -149,14 +173,28 @@ class ParquetSink:
     def close(self) -> SinkStatistics:
         """Flush every buffer and commit every open part. Idempotent."""
         if self._state == "open":
-            for dataset, buffer in self._buffers.items():
-                if buffer.rows:
-                    chunk, buffer.rows = buffer.rows, []
-                    self._add_batch(dataset, buffer, chunk)
-                self._write_pending(dataset, buffer, force=True)
-                self._commit(buffer)
+            self.commit_epoch()
             self._state = "closed"
         return self.statistics()
+
+    def commit_epoch(self) -> list[CommittedFile]:
+        """Flush every buffer, commit every open part, and return the files committed since the
+        previous epoch; every row written before this call is in one of them or an earlier one."""
+        if self._state != "open":
+            raise RuntimeError(f"ParquetSink is {self._state}; commit_epoch() after close()")
+        for dataset, buffer in self._buffers.items():
+            if buffer.rows:
+                chunk, buffer.rows = buffer.rows, []
+                self._add_batch(dataset, buffer, chunk)
+            self._write_pending(dataset, buffer, force=True)
+            self._commit(buffer)
+        files, self._epoch_files = self._epoch_files, []
+        return files
+
+    @property
+    def rotated(self) -> bool:
+        """Whether a part was committed since the last epoch (a full file waits for a manifest)."""
+        return bool(self._epoch_files)
 
     def abort(self) -> None:
         """Drop buffered rows and uncommitted parts; committed parts stay. Idempotent."""
@@ -213,7 +251,8 @@ class ParquetSink:
         buffer.pending = rest.to_batches() if rest.num_rows else []
         buffer.pending_rows = rest.num_rows
         part = buffer.part or self._open(dataset, buffer)
-        part.writer.write_table(table.slice(0, ready), row_group_size=group)
+        sort = [(key, "ascending") for key in SORT_KEYS[dataset]]
+        part.writer.write_table(table.slice(0, ready).sort_by(sort), row_group_size=group)
         part.rows += ready
         if part.stream.tell() >= self._target_bytes:
             self._commit(buffer)
@@ -256,6 +295,8 @@ class ParquetSink:
             self._committed_rows[part.dataset.value] += part.rows
             self._files += 1
             self._bytes += size
+        relative = part.final_path[len(self._root) + 1 :]
+        self._epoch_files.append(CommittedFile(relative, part.dataset.value, part.rows))
 
     def _publish(self, temp: str, final: str) -> None:
         if self._local:

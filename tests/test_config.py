@@ -213,6 +213,8 @@ batch_rows = 10
 row_group_rows = 20
 target_file_mb = 0.5
 compression = "SNAPPY"
+checkpoint_seconds = 30
+s3_endpoint = "http://127.0.0.1:9000/"
 [limits]
 max_accounts_in_flight = 2
 max_requests_in_flight = 3
@@ -234,15 +236,24 @@ stories = false
 media_insights = false
 media_page_size = 25
 breakdowns = false
+lookback_days = 3
 """
         + ACCOUNT_A
     )
     config = parse(text, base_dir)
     assert config.graph == GraphSettings("http://127.0.0.1:8080", "v17.0", Secret(SECRET), 5.0, 2.5)
-    assert dataclasses.astuple(config.output) == ("s3://bucket/prefix", 10, 20, 0.5, "snappy")
+    assert dataclasses.astuple(config.output) == (
+        "s3://bucket/prefix",
+        10,
+        20,
+        0.5,
+        "snappy",
+        30.0,
+        "http://127.0.0.1:9000",
+    )
     assert config.limits == LimitSettings(2, 3, 4, 200, 5000, 50.0, 50.0, 0.01, 0.5, 9.0)
     assert config.retry == RetrySettings(1, 0.0, 0.0, 0)
-    assert config.harvest == HarvestSettings(False, False, 25, False)
+    assert config.harvest == HarvestSettings(False, False, 25, False, lookback_days=3)
 
 
 def test_csv_accounts_merge_after_toml_accounts(base_dir: Path) -> None:

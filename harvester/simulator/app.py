@@ -165,7 +165,7 @@ def _batch(
     results: list[Reply | None] = []
     for op in ops:
         try:
-            call = batch.op_call(op, prefix, token, base_url)
+            call = batch.op_call(op, prefix, token, base_url, params)
         except ValueError:  # urlsplit refuses some relative_urls (a broken IPv6 host, say)
             bad = replies.bad_param("Invalid relative_url in batch request")
             results.append(Reply(bad.status, bad.body(), bad.code, state.headers(None)))

@@ -47,8 +47,17 @@ def parse_ops(raw: str | None) -> list[dict[str, Any]]:
     return ops
 
 
-def op_call(op: dict[str, Any], version_prefix: str, fallback: str | None, base_url: str) -> Call:
-    """The Call one op stands for; its relative_url may carry its own version and token."""
+def op_call(
+    op: dict[str, Any],
+    version_prefix: str,
+    fallback: str | None,
+    base_url: str,
+    envelope: dict[str, str] | None = None,
+) -> Call:
+    """The Call one op stands for; its relative_url may carry its own version and token.
+
+    An op without a token of its own runs with the batch's token, and with the batch's
+    appsecret_proof (and appsecret_time) for it: the proof is sent once, on the POST."""
     split = urlsplit(op["relative_url"])
     path = "/" + split.path.lstrip("/")
     first = path.split("/", 2)[1]
@@ -60,6 +69,11 @@ def op_call(op: dict[str, Any], version_prefix: str, fallback: str | None, base_
     if "access_token" not in params and fallback is not None:
         query.append(("access_token", fallback))
         params["access_token"] = fallback
+        for key in ("appsecret_proof", "appsecret_time"):
+            value = (envelope or {}).get(key)
+            if value is not None and key not in params:
+                query.append((key, value))
+                params[key] = value
     return Call(str(op.get("method", "GET")).upper(), path, query, params, token, base_url, True)
 
 
