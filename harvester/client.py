@@ -146,14 +146,18 @@ class GraphClient:
                 status, headers, raw = await self._send(self._root, account, body)
                 reply = self._decode(status, headers, raw, account, (), len(ops))
                 results = decode_batch(reply, len(ops))
+                # Meta ran the ops in order: the last answered op's usage is the newest, and it
+                # counts that many of ours. Earlier ops' usage headers add nothing (and parsing
+                # them per op costs more client CPU than their bodies).
+                last = max((i for i, r in enumerate(results) if r is not None), default=-1)
                 out: list[Any] = []
-                for done, (op, result) in enumerate(zip(ops, results, strict=True), start=1):
+                for index, (op, result) in enumerate(zip(ops, results, strict=True)):
                     if result is None:
                         out.append(None)
                         continue
+                    pending = index + 1 if index == last else None
                     try:
-                        # Meta ran the ops in order: this op's usage counts `done` of ours.
-                        out.append(self._decode(*result, account, _metrics(op.params), done))
+                        out.append(self._decode(*result, account, _metrics(op.params), pending))
                     except GraphError as error:
                         out.append(error)
                 return out
@@ -210,12 +214,14 @@ class GraphClient:
         body: bytes,
         account: Account,
         requested_metrics: Sequence[str],
-        pending: int,
+        pending: int | None,
     ) -> Any:
         """Pace on the reply's usage headers, then parse it or raise its classified error.
-        `pending` is how many calls of the current slot Meta had counted when it replied."""
+        `pending` is how many calls of the current slot Meta had counted when it replied (None:
+        leave its usage headers unread)."""
         minute = self._limits.regain_unit_seconds
-        self.gate.observe(parse_usage(headers, minute_seconds=minute), pending)
+        if pending is not None:
+            self.gate.observe(parse_usage(headers, minute_seconds=minute), pending)
         try:
             return decode_reply(
                 status,
