@@ -34,18 +34,32 @@ from datetime import UTC, date, datetime
 from hashlib import sha256
 from typing import Any, Literal
 
+import anyio
 import orjson
+from anyio.streams.memory import MemoryObjectReceiveStream
 
 from harvester.lake import Lake
 from harvester.models import Rows
 from harvester.schema import Dataset
-from harvester.sink import ParquetSink
+from harvester.sink import ParquetSink, SinkStatistics
 
-__all__ = ["Checkpoint", "JobSpec", "JobState", "Unit", "close_job", "open_jobs", "start_job"]
+__all__ = [
+    "Checkpoint",
+    "JobSpec",
+    "JobState",
+    "SinkTask",
+    "Unit",
+    "close_job",
+    "open_jobs",
+    "start_job",
+]
 
 log = logging.getLogger("harvester")
 
 STATE = "_state"
+# The sink task hands rows to its writer thread in chunks of about this many rows (one thread hop
+# per chunk instead of per media).
+SINK_CHUNK_ROWS = 16_384
 Mode = Literal["backfill", "sweep"]
 
 
@@ -177,16 +191,18 @@ def start_job(
     clock: datetime,
     snapshot_date: date,
     windows: Callable[[], dict[str, Any]],
+    isolated: bool = False,
 ) -> JobState:
     """Resume the unfinished job of this spec, or begin a new one; register this run.
 
     Call after settling finished jobs (`harvester.sweep.settle`). Other unfinished jobs lose
     their orphan parts (safe: one harvester per lake at a time) and stay resumable, except older
     sweeps, which a new sweep abandons: the cursor never moved for them, so nothing is lost.
+    `isolated` (a shard of a run, beside other shards): other jobs are left alone entirely.
     """
     state: JobState | None = None
     for job in open_jobs(lake):
-        if is_done(lake, job):
+        if (isolated and job.key != spec.key) or is_done(lake, job):
             continue
         other = load_job(lake, job)
         delete_orphans(lake, other)
@@ -303,3 +319,53 @@ class Checkpoint:
             f"{self.state.folder}/done.json",
             {"finished_at": datetime.now(UTC), "rows": self.state.rows},
         )
+
+
+class SinkTask:
+    """The run's single sink task: gathers units into chunks, writes each chunk in a worker
+    thread, and commits an epoch (files, then their manifest) whenever the checkpoint is due."""
+
+    def __init__(self, sink: ParquetSink, checkpoint: Checkpoint) -> None:
+        self._sink = sink
+        self._checkpoint = checkpoint
+        self._failed = False
+
+    async def run(self, units: MemoryObjectReceiveStream[Unit]) -> None:
+        chunk: list[Unit] = []
+        size = 0
+        try:
+            async for unit in units:
+                chunk.append(unit)
+                size += sum(len(block.rows) for block in unit.blocks)
+                if size >= SINK_CHUNK_ROWS or self._checkpoint.due(self._sink):
+                    await anyio.to_thread.run_sync(self._write, chunk)
+                    chunk, size = [], 0
+        finally:
+            # Also when cancelled (Ctrl-C): units already finished and sent, held here or still
+            # in the stream's buffer, are handed to the sink, so `close()` commits them too.
+            with anyio.CancelScope(shield=True):
+                while True:
+                    try:
+                        chunk.append(units.receive_nowait())
+                    except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+                        break
+                units.close()
+                if chunk and not self._failed:
+                    await anyio.to_thread.run_sync(self._write, chunk)
+
+    def _write(self, chunk: list[Unit]) -> None:
+        try:
+            self._checkpoint.write(self._sink, chunk)
+            if self._checkpoint.due(self._sink):
+                self._checkpoint.commit(self._sink)
+        except Exception:
+            self._failed = True
+            raise
+
+    def close(self) -> SinkStatistics:
+        """Commit the last epoch; after a sink failure, abort instead (a unit may be half in)."""
+        if self._failed:
+            self._sink.abort()
+            return self._sink.statistics()
+        self._checkpoint.commit(self._sink)
+        return self._sink.close()

@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from functools import partial
 from pathlib import Path
@@ -86,6 +86,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     # Pins the snapshot partition (tests, replays); the job's clock stays the real one.
     run.add_argument("--snapshot-date", type=date.fromisoformat, help=argparse.SUPPRESS)
+    run.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local: this process; ray: shards of accounts on a Ray cluster (harvester[ray])",
+    )
+    run.add_argument("--ray-address", help="the Ray cluster, e.g. ray://head:10001 (RAY_ADDRESS)")
+    run.add_argument("--shards", type=_positive_int, default=4, help="Ray tasks to split into")
     run.set_defaults(handler=_cmd_run)
 
     compact = commands.add_parser("compact", help="merge a lake's small files, atomically")
@@ -180,7 +188,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print("harvester: a sweep takes no --since/--until (see --help)", file=sys.stderr)
         return EXIT_USAGE
     window = HarvestWindow(args.since, args.until)
-    return _harvest(config, window, mode=args.mode, snapshot_date=args.snapshot_date)
+    options: dict[str, Any] = {"mode": args.mode, "snapshot_date": args.snapshot_date}
+    if args.engine == "ray":
+        try:
+            from harvester.ray_engine import run_on_ray
+        except ImportError as error:
+            print(f"harvester: --engine ray needs harvester[ray] ({error})", file=sys.stderr)
+            return EXIT_USAGE
+        options.update(runner=run_on_ray, shards=args.shards, address=args.ray_address)
+    return _harvest(config, window, **options)
 
 
 def _cmd_compact(args: argparse.Namespace) -> int:
@@ -282,7 +298,10 @@ def _harvest(config: Config, window: HarvestWindow, **options: Any) -> int:
 
 
 async def _run_with_progress(
-    config: Config, window: HarvestWindow | None = None, **options: Any
+    config: Config,
+    window: HarvestWindow | None = None,
+    runner: Callable[..., Awaitable[RunReport]] = run_harvest,
+    **options: Any,
 ) -> RunReport:
     counters = RunCounters()
     display = ProgressDisplay(counters, interactive=sys.stderr.isatty())
@@ -291,7 +310,7 @@ async def _run_with_progress(
         tg.start_soon(display.run)
         tg.start_soon(_stop_on_signal, tg.cancel_scope, interrupted)
         try:
-            report = await run_harvest(
+            report = await runner(
                 config, window=window or HarvestWindow(), counters=counters, **options
             )
         finally:

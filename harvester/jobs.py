@@ -55,16 +55,20 @@ def prepare_job(
     run_id: str,
     clock: datetime,
     snapshot_date: date,
+    shard: bool = False,
 ) -> JobState:
     """Settle what earlier runs finished, then resume this spec's unfinished job or begin one.
 
     A resumed job keeps its own clock, snapshot date and sweep windows, so what it still asks is
-    exactly what the interrupted run would have asked.
+    exactly what the interrupted run would have asked. A `shard` (one of several runs working on
+    the lake side by side, `harvester.ray_engine`) settles nothing and touches no other job: its
+    driver settles before and after.
     """
     if mode == "sweep" and (window.since is not None or window.until is not None):
         raise ValueError("a sweep takes no --since/--until: its windows come from the lake")
-    recover_compactions(lake)
-    settle(lake)
+    if not shard:
+        recover_compactions(lake)
+        settle(lake)
     spec = job_spec(config, window, mode, snapshot_date)
     lookback = config.harvest.lookback_days
     return start_job(
@@ -76,6 +80,7 @@ def prepare_job(
         windows=lambda: (
             sweep_windows(lake, spec.accounts, snapshot_date, lookback) if mode == "sweep" else {}
         ),
+        isolated=shard,
     )
 
 
@@ -83,7 +88,9 @@ def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
 
 
-def finish_job(lake: Lake, checkpoint: Checkpoint) -> None:
-    """Mark the job done, then settle it: supersede older rows of its date, advance the cursor."""
+def finish_job(lake: Lake, checkpoint: Checkpoint, *, shard: bool = False) -> None:
+    """Mark the job done, then settle it (a shard's driver settles all shards at the end):
+    supersede older rows of its date, advance the cursor."""
     checkpoint.finish()
-    settle(lake)
+    if not shard:
+        settle(lake)

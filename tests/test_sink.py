@@ -312,3 +312,38 @@ def test_object_store_writes_final_names_directly(
     sink.close()
     assert parquet_names(tmp_path) == [f"part-{RUN}-00000.parquet", "r.json"]
     assert read_arrow(tmp_path, Dataset.MEDIA_INSIGHTS).num_rows == 150
+
+
+def test_each_write_is_sorted_by_account_media_metric(tmp_path: Path) -> None:
+    sink = make_sink(tmp_path, batch_rows=50, row_group_rows=50)
+    rows = insight_rows(100)
+    sink.write(Rows(Dataset.MEDIA_INSIGHTS, rows[::-1]))  # newest media first, as Meta lists
+    sink.close()
+    [part] = tmp_path.rglob("*.parquet")
+    parquet = pq.ParquetFile(part)
+    keys = list(sink_module.SORT_KEYS[Dataset.MEDIA_INSIGHTS])
+    for index in range(parquet.metadata.num_row_groups):
+        group = parquet.read_row_group(index)
+        assert group.equals(group.sort_by([(k, "ascending") for k in keys]))
+    assert parquet.metadata.num_row_groups == 2
+
+
+def test_commit_epoch_returns_the_files_it_and_rotation_committed(tmp_path: Path) -> None:
+    sink = make_sink(tmp_path, batch_rows=500, row_group_rows=500, target_file_mb=0.002)
+    sink.write(Rows(Dataset.MEDIA_INSIGHTS, insight_rows(1000)))  # rotates two full parts
+    sink.write(Rows(Dataset.ERRORS, SAMPLES[Dataset.ERRORS]))  # buffered only
+    assert sink.rotated
+    first = sink.commit_epoch()
+    assert [(f.dataset, f.rows) for f in first] == [
+        ("media_insights", 500),
+        ("media_insights", 500),
+        ("errors", 2),
+    ]
+    assert {f.path for f in first} == {
+        p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.parquet")
+    }
+    assert not sink.rotated and sink.commit_epoch() == []
+    sink.write(Rows(Dataset.ERRORS, SAMPLES[Dataset.ERRORS]))
+    [second] = sink.commit_epoch()
+    assert second.path == f"errors/snapshot_date=2026-01-02/part-{RUN}-00001.parquet"
+    assert sink.close().rows["errors"] == 4
