@@ -2,8 +2,9 @@
 
 N accounts each get a Business-Use-Case budget of R calls per sliding window of W seconds in the
 simulator (its own process). The harvester knows nothing of R or W: it paces on the usage headers
-alone. With a budget, n calls to one account need at least W * (n/R - 1) seconds (R go at once,
-then R per window), so an account's *use* is that minimum over the time it really took.
+alone. In a sliding window call k can go no earlier than W after call k - R, so n calls to one
+account need at least W * floor((n - 1) / R) seconds; an account's *use* is that minimum over the
+time it really took (first call to last).
 
     python benchmarks/rate_limit_use.py --accounts 50 --budget 60 --window 5 --media 150
 
@@ -104,7 +105,7 @@ def summarize(
     for times in calls.values():
         n, took = len(times), max(times) - min(times)
         if n > args.budget and took > 0:
-            uses.append(args.window * (n / args.budget - 1) / took)
+            uses.append(args.window * ((n - 1) // args.budget) / took)
     uses.sort()
     return {
         "accounts": args.accounts,

@@ -18,12 +18,11 @@ Replies are untrusted: anything off-shape raises `MalformedReply` naming what wa
 
 from __future__ import annotations
 
-import math
 from collections.abc import Collection, Iterator
 from datetime import datetime
-from typing import Any, TypeGuard
+from typing import Any
 
-from harvester.parsing import MalformedReply, parse_timestamp
+from harvester.parsing import MalformedReply, breakdown_results, int_value, parse_timestamp
 
 # (metric, period, end_time, dimension, dimension_value, value): a row without its account and tail.
 AccountValue = tuple[str, str, datetime | None, str | None, str | None, int | None]
@@ -93,14 +92,14 @@ def _values(name: str, entry: dict[str, Any]) -> Iterator[tuple[Any, datetime | 
 
 def _series(name: str, period: str, entry: dict[str, Any]) -> Iterator[AccountValue]:
     for value, end_time in _values(name, entry):
-        yield (name, period, end_time, None, None, _number(name, value))
+        yield (name, period, end_time, None, None, int_value(name, value))
 
 
 def _hours(name: str, period: str, entry: dict[str, Any]) -> Iterator[AccountValue]:
     for value, end_time in _values(name, entry):
         counts = _map(name, value)
         for hour in sorted(counts, key=lambda h: (len(h), h)):
-            yield (name, period, end_time, "hour", hour, _number(name, counts[hour]))
+            yield (name, period, end_time, "hour", hour, int_value(name, counts[hour]))
 
 
 def _audience(name: str, period: str, entry: dict[str, Any]) -> Iterator[AccountValue]:
@@ -129,26 +128,9 @@ def _totals(
     if not isinstance(total, dict):
         raise MalformedReply(f"{name}: total_value is not an object")
     if with_total and "value" in total:
-        yield (name, period, end_time, None, None, _number(name, total["value"]))
-    breakdowns = total.get("breakdowns") or []
-    if not isinstance(breakdowns, list):
-        raise MalformedReply(f"{name}: breakdowns is not a list")
-    for breakdown in breakdowns:
-        keys = breakdown.get("dimension_keys") if isinstance(breakdown, dict) else None
-        results = breakdown.get("results") if isinstance(breakdown, dict) else None
-        if not _strings(keys) or not isinstance(results, list):
-            raise MalformedReply(f"{name}: breakdown without dimension_keys/results")
-        dimension = ",".join(keys)
-        for result in results:
-            values = result.get("dimension_values") if isinstance(result, dict) else None
-            if not _strings(values) or len(values) != len(keys):
-                raise MalformedReply(f"{name}: breakdown result does not match its keys")
-            value = _number(name, result.get("value"))
-            yield (name, period, end_time, dimension, ",".join(values), value)
-
-
-def _strings(value: object) -> TypeGuard[list[str]]:
-    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+        yield (name, period, end_time, None, None, int_value(name, total["value"]))
+    for keys, values, value in breakdown_results(name, total):
+        yield (name, period, end_time, ",".join(keys), ",".join(values), value)
 
 
 def _map(name: str, value: object) -> dict[str, int]:
@@ -158,15 +140,7 @@ def _map(name: str, value: object) -> dict[str, int]:
         raise MalformedReply(f"{name}: value is not a map: {value!r:.80}")
     out: dict[str, int] = {}
     for key, count in value.items():
-        number = _number(name, count)
+        number = int_value(name, count)
         if number is not None:
             out[str(key)] = number
     return out
-
-
-def _number(name: str, value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise MalformedReply(f"{name}: value is not a finite number: {value!r:.80}")
-    return round(value)

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-__all__ = ["Lake", "open_lake"]
+__all__ = ["OBJECT_STORES", "Lake", "base_type", "fsync", "open_lake"]
 
 # Filesystems where a rename is not atomic but an upload becomes visible only once complete.
 OBJECT_STORES = frozenset({"s3", "gcs", "abfs"})
@@ -56,11 +56,11 @@ class Lake:
 
     @property
     def object_store(self) -> bool:
-        return _base_type(self.fs) in OBJECT_STORES
+        return base_type(self.fs) in OBJECT_STORES
 
     @property
     def local(self) -> bool:
-        return _base_type(self.fs) == "local" and not isinstance(self.fs, pafs.SubTreeFileSystem)
+        return base_type(self.fs) == "local" and not isinstance(self.fs, pafs.SubTreeFileSystem)
 
     def full(self, relative: str) -> str:
         parts = relative.replace("\\", "/").split("/")
@@ -149,20 +149,22 @@ class Lake:
         """Rename a finished temporary file over its final name (local and renaming filesystems)."""
         if self.local:
             # Without fsync a crash after the rename can leave a committed name with no data.
-            _fsync(temp)
+            fsync(temp)
             os.replace(temp, final)
-            _fsync(os.path.dirname(final))
+            fsync(os.path.dirname(final))
         else:
             self.fs.move(temp, final)
 
 
-def _base_type(filesystem: pafs.FileSystem) -> str:
+def base_type(filesystem: pafs.FileSystem) -> str:
+    """The filesystem under any SubTreeFileSystem wrappers: "local", "s3", ..."""
     while isinstance(filesystem, pafs.SubTreeFileSystem):
         filesystem = filesystem.base_fs
     return str(filesystem.type_name)
 
 
-def _fsync(path: str) -> None:
+def fsync(path: str) -> None:
+    """Flush a file or a folder to disk (a rename is durable only once its folder is)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

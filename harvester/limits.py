@@ -5,7 +5,8 @@ call made while blocked. So the gate steers by Meta's own signals and never send
 
 - in-flight caps for the whole run (bounded sockets and memory) and per account (until the first
   usage header returns, a burst to one account could overshoot its budget);
-- optional static leaky buckets (aiolimiter) per account and per app, off unless configured;
+- optional static leaky buckets (aiolimiter) per account and per app, off unless configured; when
+  processes share the app's budget (`harvester.ray_engine`), permits from `AppPermits` instead;
 - usage headers (`X-App-Usage`, `X-Business-Use-Case-Usage`): from `slow_down_at_pct` a scope is
   *hot* and gets one call in flight at a time, so each reply reports the usage before the next
   call goes. From `stop_at_pct` the scope is *full*: the gate estimates the budget from its own

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from harvester.models import Media
 
@@ -101,21 +101,33 @@ def _total_value(
     if not isinstance(total, dict):
         raise MalformedReply(f"{name}: total_value is not an object")
     if with_totals:
-        yield (name, period, None, _int_value(name, total.get("value")))
+        yield (name, period, None, int_value(name, total.get("value")))
+    for keys, values, value in breakdown_results(name, total):
+        label = ",".join(f"{k}={v}" for k, v in zip(keys, values, strict=True))
+        yield (name, period, label, value)
+
+
+def breakdown_results(
+    name: str, total: dict[str, Any]
+) -> Iterator[tuple[list[str], list[str], int | None]]:
+    """(dimension keys, dimension values, value) for each breakdown result of a `total_value`."""
     breakdowns = total.get("breakdowns") or []
     if not isinstance(breakdowns, list):
         raise MalformedReply(f"{name}: breakdowns is not a list")
     for breakdown in breakdowns:
         keys = breakdown.get("dimension_keys") if isinstance(breakdown, dict) else None
         results = breakdown.get("results") if isinstance(breakdown, dict) else None
-        if not isinstance(keys, list) or not isinstance(results, list):
+        if not _strings(keys) or not isinstance(results, list):
             raise MalformedReply(f"{name}: breakdown without dimension_keys/results")
         for result in results:
             values = result.get("dimension_values") if isinstance(result, dict) else None
-            if not isinstance(values, list) or len(values) != len(keys):
+            if not _strings(values) or len(values) != len(keys):
                 raise MalformedReply(f"{name}: breakdown result does not match its keys")
-            label = ",".join(f"{k}={v}" for k, v in zip(keys, values, strict=True))
-            yield (name, period, label, _int_value(name, result.get("value")))
+            yield keys, values, int_value(name, result.get("value"))
+
+
+def _strings(value: object) -> TypeGuard[list[str]]:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
 def _first_value(name: str, values: object) -> int | None:
@@ -123,10 +135,11 @@ def _first_value(name: str, values: object) -> int | None:
         return None
     if not isinstance(values, list) or not isinstance(values[0], dict):
         raise MalformedReply(f"{name}: values is not a list of objects")
-    return _int_value(name, values[0].get("value"))
+    return int_value(name, values[0].get("value"))
 
 
-def _int_value(name: str, value: Any) -> int | None:
+def int_value(name: str, value: Any) -> int | None:
+    """A reply's number as int64 (Meta sends some counts as floats); None stays None."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):

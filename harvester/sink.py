@@ -35,6 +35,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from harvester.config import OutputSettings
+from harvester.lake import OBJECT_STORES, base_type, fsync
 from harvester.models import Rows
 from harvester.schema import SCHEMAS, Dataset
 
@@ -47,9 +48,6 @@ SORT_KEYS: dict[Dataset, tuple[str, ...]] = {
     Dataset.ACCOUNT_INSIGHTS: ("account_id", "metric", "period", "end_time", "dimension"),
     Dataset.ERRORS: ("account_id", "object_id", "stage"),
 }
-
-# Filesystems where a rename is not atomic but an upload becomes visible only once complete.
-_OBJECT_STORES = frozenset({"s3", "gcs", "abfs"})
 
 
 class BadRowError(ValueError):
@@ -128,8 +126,8 @@ class ParquetSink:
         self._snapshot = snapshot_date.isoformat()
         self._settings = settings
         self._target_bytes = max(1, int(settings.target_file_mb * 1024 * 1024))
-        self._rename = _base_type(filesystem) not in _OBJECT_STORES
-        self._local = _base_type(filesystem) == "local" and not isinstance(
+        self._rename = base_type(filesystem) not in OBJECT_STORES
+        self._local = base_type(filesystem) == "local" and not isinstance(
             filesystem, pafs.SubTreeFileSystem
         )
         self._buffers: dict[Dataset, _Buffer] = {d: _Buffer() for d in Dataset}
@@ -301,9 +299,9 @@ class ParquetSink:
     def _publish(self, temp: str, final: str) -> None:
         if self._local:
             # Without fsync a crash after the rename can leave a committed name with no data.
-            _fsync(temp)
+            fsync(temp)
             os.replace(temp, final)
-            _fsync(os.path.dirname(final))
+            fsync(os.path.dirname(final))
         else:
             self._fs.move(temp, final)
 
@@ -345,20 +343,6 @@ def _find_bad_cell(values: tuple[Any, ...], arrow_type: pa.DataType) -> tuple[in
             # The value's type, not the value: a cell may hold text we must not echo into logs.
             return index, f"expected {arrow_type}, got {type(value).__name__}"
     return -1, f"column does not convert to {arrow_type}"
-
-
-def _base_type(filesystem: pafs.FileSystem) -> str:
-    while isinstance(filesystem, pafs.SubTreeFileSystem):
-        filesystem = filesystem.base_fs
-    return str(filesystem.type_name)
-
-
-def _fsync(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _delete_quietly(filesystem: pafs.FileSystem, path: str) -> None:

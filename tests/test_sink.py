@@ -302,7 +302,7 @@ def test_object_store_writes_final_names_directly(
 ) -> None:
     # Stand-in for S3: treat local disk as an object store, where no temp name or rename is used.
     # Folders exist implicitly on S3; locally the stand-in needs them made.
-    monkeypatch.setattr(sink_module, "_OBJECT_STORES", frozenset({"local"}))
+    monkeypatch.setattr(sink_module, "OBJECT_STORES", frozenset({"local"}))
     (tmp_path / "media_insights" / "snapshot_date=2026-01-02").mkdir(parents=True)
     (tmp_path / "_runs").mkdir()
     sink = make_sink(tmp_path)
