@@ -1,6 +1,7 @@
 """`--engine ray` on a local Ray instance (2 CPUs): 4 shards over the simulated Graph API land the
-lake of the local engine, a shard whose worker dies is retried into the same lake, and the shards
-together keep to the app's budget.
+lake of the local engine (on disk and on S3, from Python and from the command line against a
+running cluster), a shard whose worker dies is retried into the same lake, and the shards together
+keep to the app's budget.
 
 The simulator runs as a separate process, as Meta would: Ray's workers are processes of their own
 and reach it over loopback. Lakes are compared as real readers see them (pyarrow.dataset), row for
@@ -23,14 +24,16 @@ from urllib.request import urlopen
 import anyio
 import orjson
 import pyarrow.dataset as ds
+import pyarrow.fs as pafs
 import pytest
+from s3_server import make_bucket, moto_endpoint  # noqa: F401  (a fixture)
 
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install -e '.[ray]')")
 
 from harvester.cli import demo_config  # noqa: E402
 from harvester.config import Config, parse_config  # noqa: E402
 from harvester.pipeline import run_harvest  # noqa: E402
-from harvester.ray_engine import ShardHook, run_on_ray, split_accounts  # noqa: E402
+from harvester.ray_engine import ShardHook, run_on_ray, shard_of, split_accounts  # noqa: E402
 from harvester.report import RunReport  # noqa: E402
 from harvester.schema import Dataset  # noqa: E402
 
@@ -54,6 +57,7 @@ class Simulator:
 
     def __init__(self, tmp: Path, *args: str) -> None:
         self.world_file, self.log_file = tmp / "world.json", tmp / "requests.jsonl"
+        # 2 ms a reply: a shard lasts a few checkpoints, so a kill after its first lands mid-shard.
         command = [sys.executable, "-m", "harvester.simulator", "--latency-ms", "2", *args]
         command += ["--world-out", str(self.world_file), "--request-log", str(self.log_file)]
         self.process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
@@ -84,7 +88,10 @@ class Simulator:
 
 
 @pytest.fixture(scope="module")
-def local_ray() -> Iterator[None]:
+def local_ray(request: pytest.FixtureRequest) -> Iterator[None]:
+    # Started after the S3 server's credentials are in the environment: Ray's workers inherit
+    # it, as a cluster's pods get theirs from their spec.
+    request.getfixturevalue("moto_endpoint")
     ray.init(num_cpus=2, include_dashboard=False, configure_logging=False, log_to_driver=False)
     yield
     ray.shutdown()
@@ -130,13 +137,17 @@ def on_ray(cfg: Config, hook: ShardHook | None = None) -> RunReport:
     return anyio.run(main)
 
 
-def lake_content(lake: Path) -> dict[str, Counter[tuple[Any, ...]]]:
+def lake_content(
+    lake: Path | str, filesystem: pafs.FileSystem | None = None
+) -> dict[str, Counter[tuple[Any, ...]]]:
+    fs = filesystem or pafs.LocalFileSystem()
     out = {}
     for dataset in Dataset:
-        if not (lake / dataset.value).exists():
+        folder = f"{lake}/{dataset.value}"
+        if fs.get_file_info(folder).type == pafs.FileType.NotFound:
             out[dataset.value] = Counter()
             continue
-        table = ds.dataset(lake / dataset.value, format="parquet", partitioning="hive").to_table()
+        table = ds.dataset(folder, filesystem=fs, format="parquet", partitioning="hive").to_table()
         table = table.drop_columns([c for c in IGNORED if c in table.column_names])
         out[dataset.value] = Counter(zip(*table.to_pydict().values(), strict=True))
     return out
@@ -153,6 +164,29 @@ def settled(lake: Path) -> None:
     }
     assert {p.relative_to(lake).as_posix() for p in lake.rglob("*.parquet")} == listed
     assert not [p for p in lake.rglob("*") if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize(
+    ("account", "shards", "expected"),
+    [("17841400000000001", 16, 9), ("17841400000000002", 16, 5), ("99", 16, 1), ("99", 1, 0)],
+)
+def test_an_account_lands_in_the_same_shard_in_every_process(
+    account: str, shards: int, expected: int
+) -> None:
+    # Pinned: a different hash would give every shard new accounts, so a new job, and a rerun
+    # would not resume the jobs of an interrupted run.
+    assert shard_of(account, shards) == expected
+
+
+def test_shards_split_the_accounts_once_each_in_config_order(
+    world: tuple[Simulator, dict[str, Any]],
+) -> None:
+    accounts = parse_accounts(world[1])
+    parts = split_accounts(accounts, 40)
+    assert sorted((a for _, part in parts for a in part), key=accounts.index) == list(accounts)
+    assert all(part and [shard_of(a.id, 40) for a in part] == [i] * len(part) for i, part in parts)
+    assert all(list(part) == sorted(part, key=accounts.index) for _, part in parts)
+    assert len(parts) < 40  # 12 accounts: the empty shards are left out
 
 
 def test_four_shards_land_the_local_engines_lake(
@@ -176,6 +210,25 @@ def test_four_shards_land_the_local_engines_lake(
 
 def parse_accounts(info: dict[str, Any]) -> tuple[Any, ...]:
     return config(info, Path("unused")).accounts
+
+
+def test_shards_write_one_lake_on_s3(
+    local_ray: None,
+    world: tuple[Simulator, dict[str, Any]],
+    reference: Path,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    endpoint: str = request.getfixturevalue("moto_endpoint")
+    make_bucket(endpoint, "ray-lake")
+    output = {"path": "s3://ray-lake/lake", "s3_endpoint": endpoint}
+    report = on_ray(config(world[1], tmp_path, output=output))
+
+    host = endpoint.removeprefix("http://")
+    s3 = pafs.S3FileSystem(endpoint_override=host, scheme="http", region="us-east-1")
+    assert lake_content("ray-lake/lake", s3) == lake_content(reference)
+    assert s3.get_file_info(f"ray-lake/lake/_runs/{report.run_id}.json").is_file
+    assert s3.get_file_info(pafs.FileSelector("ray-lake/lake/_state/open")) == []
 
 
 def test_a_shard_whose_worker_dies_is_retried_into_the_same_lake(
