@@ -202,7 +202,11 @@ def start_job(
     """
     state: JobState | None = None
     for job in open_jobs(lake):
-        if (isolated and job.key != spec.key) or is_done(lake, job):
+        if isolated and job.key != spec.key:
+            continue
+        # A shard's worker may die after marking its job done and before reporting back: Ray's
+        # retry must find that job (its units are all committed) rather than begin a second one.
+        if is_done(lake, job) and not (isolated and job.key == spec.key):
             continue
         other = load_job(lake, job)
         delete_orphans(lake, other)

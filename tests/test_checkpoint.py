@@ -56,8 +56,10 @@ def media_unit(media_id: str) -> Unit:
     )
 
 
-def begin(lake: Lake, run_id: str) -> tuple[ParquetSink, Checkpoint]:
-    state = start_job(lake, SPEC, run_id, clock=CLOCK, snapshot_date=DAY, windows=dict)
+def begin(lake: Lake, run_id: str, *, isolated: bool = False) -> tuple[ParquetSink, Checkpoint]:
+    state = start_job(
+        lake, SPEC, run_id, clock=CLOCK, snapshot_date=DAY, windows=dict, isolated=isolated
+    )
     settings = OutputSettings(lake.root, batch_rows=10, row_group_rows=10)
     sink = ParquetSink(
         lake.root, run_id=run_id, snapshot_date=state.snapshot_date, settings=settings,
@@ -106,6 +108,22 @@ def test_a_crash_after_parts_before_their_manifest_is_undone_by_the_next_run(lak
     _, fresh = begin(lake, "20260301T121000Z-cccccc")
     assert not fresh.state.resumed and fresh.state.media == set()
     assert fresh.state.job_id != state.job_id
+
+
+def test_a_shard_retried_after_marking_its_job_done_finds_that_job(lake: Lake) -> None:
+    """A Ray worker may die between `done.json` and reporting back; its retry must not begin a
+    second job of the same key (the driver would then settle two jobs that supersede each other).
+    """
+    sink, checkpoint = begin(lake, "20260301T120000Z-aaaaaa", isolated=True)
+    checkpoint.write(sink, [media_unit("m1")])
+    checkpoint.commit(sink)
+    sink.close()
+    checkpoint.finish()  # done.json is written... and the worker dies before it reports back
+
+    _, retry = begin(lake, "20260301T120500Z-bbbbbb", isolated=True)
+    assert retry.state.resumed and retry.state.job_id == checkpoint.state.job_id
+    assert retry.state.media == {"m1"}
+    assert [job.job_id for job in open_jobs(lake)] == [checkpoint.state.job_id]
 
 
 def test_a_resumed_job_keeps_its_clock_date_and_windows(lake: Lake) -> None:
