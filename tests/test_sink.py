@@ -255,6 +255,11 @@ def bad(row_index: int, column: str, value: Any) -> list[tuple[Any, ...]]:
             "media_insights: column 'metric', row 2: is null in a non-null column",
         ),
         (
+            [*insight_rows(4), (*insight_rows(1)[0][:10], datetime(2026, 1, 2), RUN)],
+            "media_insights: column 'fetched_at', row 4: is a naive datetime; timestamps must be "
+            "timezone-aware",
+        ),
+        (
             [*insight_rows(2), ("only", "three", "fields")],
             "media_insights: column '*', row 2: has 3 fields, expected 12 (account_id, media_id, "
             "media_type, media_product_type, media_timestamp, metric, period, breakdown, value, "
