@@ -29,7 +29,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from hashlib import sha256
 from typing import Any, Literal
@@ -294,7 +294,9 @@ class Checkpoint:
         for unit in units:
             for block in unit.blocks:
                 sink.write(block)
-            self._pending.append(unit)
+            # Keep what the manifest names, not the rows: the sink has them now, and an epoch
+            # can span minutes of a large backfill.
+            self._pending.append(replace(unit, blocks=[]))
 
     def due(self, sink: ParquetSink) -> bool:
         return sink.rotated or self._monotonic() - self._last >= self._every
