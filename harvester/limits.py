@@ -38,8 +38,6 @@ APP_SCOPE = "app"
 # Own calls remembered per scope to model its rolling window: enough for any budget a full scope
 # can reach in practice, bounded so a huge backfill's app scope cannot grow without limit.
 MAX_REMEMBERED_CALLS = 100_000
-# Waits for a call to leave a rolling window are stretched by this factor (1 % of the window).
-WINDOW_MARGIN = 1.01
 # Below this many calls, an estimated budget is mostly rounding error or other callers' usage.
 MIN_MODELLED_BUDGET = 10
 
@@ -70,31 +68,31 @@ class _Scope:
     hot: bool = False
     capacity: int | None = None  # estimated budget while full; None while below the stop mark
     estimate: int | None = None  # a lower bound of the budget, from the last usage seen
-    claimed: int = 0  # calls of slots entered and not yet stamped (queued or in flight)
     probe_wait: float = 0.0  # full, with no own calls to go by: the doubling probe interval
     backoff: float = 0.0  # the last block that came without a time; doubles until usage falls
     closed: BaseException | None = None
-    # Our calls in the window: stamped when sent (for waits and room) and when answered (for the
-    # budget estimate: an answered call is one Meta has surely counted).
+    claimed: int = 0  # calls of slots entered and not yet sent (queued at the gate)
+    flying: int = 0  # calls sent and not yet answered
+    # Our calls' send and answer times. Meta counts a call from its arrival, which lies between
+    # the two, so counting by answer time bounds Meta's count from above (when room comes back)
+    # and counting answered calls by send time bounds it from below (how large the budget is).
     sent: deque[float] = field(default_factory=lambda: deque(maxlen=MAX_REMEMBERED_CALLS))
     answered: deque[float] = field(default_factory=lambda: deque(maxlen=MAX_REMEMBERED_CALLS))
     lock: anyio.Lock = field(default_factory=anyio.Lock)
     bucket: AsyncLimiter | None = None
     in_flight: anyio.CapacityLimiter | None = None
 
-    def prune(self, now: float) -> int:
-        """Our calls sent within the window (some may still be on their way to Meta)."""
-        while self.sent and self.sent[0] <= now - self.window:
-            self.sent.popleft()
-        return len(self.sent)
+    def inside(self, now: float) -> int:
+        """At most this many of our calls are inside Meta's window now."""
+        while self.answered and self.answered[0] <= now - self.window:
+            self.answered.popleft()
+        return len(self.answered) + self.flying
 
     def counted(self, now: float) -> int:
-        """Our calls Meta surely counts in its window now: answered, and sent since the window's
-        start (an answer stamp trails its arrival by the latency: allow a margin for it)."""
-        start = now - self.window * (2 - WINDOW_MARGIN)
-        while self.answered and self.answered[0] <= start:
-            self.answered.popleft()
-        return len(self.answered)
+        """At least this many of our calls are inside Meta's window now."""
+        while self.sent and self.sent[0] <= now - self.window:
+            self.sent.popleft()
+        return len(self.sent) - self.flying
 
 
 class RateGate:
@@ -141,6 +139,7 @@ class RateGate:
                 now = self._clock()
                 for scope in scopes:
                     scope.claimed -= cost
+                    scope.flying += cost
                     scope.sent.extend([now] * cost)
                 claimed = False
                 try:
@@ -148,6 +147,7 @@ class RateGate:
                 finally:
                     now = self._clock()
                     for scope in scopes:
+                        scope.flying -= cost
                         scope.answered.extend([now] * cost)
         finally:
             if claimed:
@@ -210,7 +210,7 @@ class RateGate:
         now = self._clock()
         rooms = [
             int(scope.estimate * self._settings.stop_at_pct / 100)
-            - scope.prune(now)
+            - scope.inside(now)
             - scope.claimed
             for scope in (self._app, self._scope(account_id))
             if scope.estimate is not None
@@ -265,7 +265,7 @@ class RateGate:
             self._block(scope, regain_seconds)
             return
         # `pending`: calls of this very slot that Meta had counted when it answered (the ops of a
-        # batch run in order); they are stamped as answered only when the slot ends.
+        # batch run in order); they are still flying until the slot ends.
         ours = scope.counted(self._clock()) + pending
         estimate = int(100 * ours / (pct + 1))
         scope.estimate = estimate
@@ -295,7 +295,7 @@ class RateGate:
         any reply can tell them, so together they cannot overshoot."""
         if scope.estimate is None:
             return False
-        used = scope.prune(self._clock()) + scope.claimed
+        used = scope.inside(self._clock()) + scope.claimed
         if used * 100 < scope.estimate * self._settings.slow_down_at_pct:
             return False
         scope.hot = True
@@ -312,11 +312,13 @@ class RateGate:
             return
         now = self._clock()
         room_needed = min(cost, scope.capacity)
-        while scope.prune(now) + room_needed > scope.capacity:
-            oldest_to_leave = scope.sent[scope.prune(now) + room_needed - scope.capacity - 1]
-            # Meta counted that call a little after we stamped it, and counts ours a little
-            # after we send it: a margin keeps the two clocks from racing at the window's edge.
-            await self._wait(oldest_to_leave + scope.window * WINDOW_MARGIN - now)
+        while (excess := scope.inside(now) + room_needed - scope.capacity) > 0:
+            if excess > len(scope.answered):
+                # Calls of ours still in flight fill the room: wait for them, then look again.
+                await self._wait(scope.probe_wait or self._settings.probe_seconds)
+            else:
+                # The excess-th oldest answered call leaves Meta's window by then at the latest.
+                await self._wait(scope.answered[excess - 1] + scope.window - now)
             now = self._clock()
 
     async def _clear(self, scope: _Scope) -> None:
