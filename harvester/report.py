@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
 
 import orjson
 
@@ -80,7 +79,3 @@ def error_label(error: BaseException) -> str:
     if isinstance(error, GraphError) and error.code is not None:
         return f"{error.code}/{error.subcode}" if error.subcode else str(error.code)
     return type(error).__name__
-
-
-def report_as_dict(report: RunReport) -> dict[str, Any]:
-    return orjson.loads(report.to_json())  # type: ignore[no-any-return]

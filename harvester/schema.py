@@ -81,18 +81,3 @@ SCHEMAS: dict[Dataset, pa.Schema] = {
         ]
     ),
 }
-
-# Keys that identify one row within a snapshot: no two rows of a run share them.
-NATURAL_KEYS: dict[Dataset, tuple[str, ...]] = {
-    Dataset.MEDIA: ("media_id",),
-    Dataset.MEDIA_INSIGHTS: ("media_id", "metric", "period", "breakdown"),
-    Dataset.ACCOUNT_INSIGHTS: (
-        "account_id",
-        "metric",
-        "period",
-        "end_time",
-        "dimension",
-        "dimension_value",
-    ),
-    Dataset.ERRORS: ("account_id", "object_id", "stage", "message"),
-}

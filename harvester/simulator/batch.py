@@ -18,9 +18,6 @@ from harvester.simulator.call import Call, Reply
 MAX_OPS = 50
 OP_CONTENT_TYPE = {"name": "Content-Type", "value": "text/javascript; charset=UTF-8"}
 
-# Serves one op: (call) -> reply, with the op's fault already decided by the caller.
-OpServer = Callable[[Call], Reply | None]
-
 
 def parse_ops(raw: str | None) -> list[dict[str, Any]]:
     if raw is None:

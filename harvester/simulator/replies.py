@@ -197,15 +197,6 @@ def server_error(code: int) -> GraphError:
     return _oauth("An unknown error has occurred.", 1, status=500, is_transient=True)
 
 
-def paging(
-    cursor_before: str | None, cursor_after: str | None, next_url: str | None
-) -> dict[str, Any]:
-    page: dict[str, Any] = {"cursors": {"before": cursor_before, "after": cursor_after}}
-    if next_url is not None:
-        page["next"] = next_url
-    return page
-
-
 def html_error_page(status: int) -> bytes:
     """A proxy's error page (what a client gets when the edge, not the Graph API, fails)."""
     title = "502 Bad Gateway" if status == 502 else "503 Service Unavailable"
