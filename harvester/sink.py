@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -212,29 +211,6 @@ class ParquetSink:
     def statistics(self) -> SinkStatistics:
         with self._lock:
             return SinkStatistics(dict(self._committed_rows), self._files, self._bytes)
-
-    def write_bytes(self, relative_path: str, data: bytes) -> None:
-        """Write a small object under root atomically (e.g. `_runs/<run_id>.json`)."""
-        parts = relative_path.replace("\\", "/").split("/")
-        if relative_path.startswith("/") or any(p in ("", ".", "..") for p in parts):
-            raise ValueError(f"relative_path must be a plain relative path, got {relative_path!r}")
-        final = "/".join([self._root, *parts])
-        if not self._rename:
-            with self._fs.open_output_stream(final) as out:
-                out.write(data)
-            return
-        folder = final.rsplit("/", 1)[0]
-        self._fs.create_dir(folder, recursive=True)
-        temp = f"{folder}/.{parts[-1]}.{uuid.uuid4().hex}.tmp"
-        try:
-            with self._fs.open_output_stream(temp) as out:
-                out.write(data)
-            self._publish(temp, final)
-        except BaseException:
-            _delete_quietly(self._fs, temp)
-            raise
-
-    # ---- batches and parts -----------------------------------------------------------------
 
     def _add_batch(self, dataset: Dataset, buffer: _Buffer, rows: list[tuple[Any, ...]]) -> None:
         buffer.pending.append(_to_batch(dataset, rows))

@@ -15,6 +15,7 @@ import pytest
 
 from harvester import sink as sink_module
 from harvester.config import OutputSettings
+from harvester.lake import open_lake
 from harvester.models import Rows
 from harvester.schema import SCHEMAS, Dataset
 from harvester.sink import BadRowError, ParquetSink, SinkStatistics
@@ -281,16 +282,16 @@ def test_bad_row_is_named_and_leaves_committed_files_alone(
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
 
 
-def test_write_bytes_is_atomic_and_replaces(tmp_path: Path) -> None:
-    sink = make_sink(tmp_path)
-    sink.write_bytes(f"_runs/{RUN}.json", json.dumps({"rows": 1}).encode())
-    sink.write_bytes(f"_runs/{RUN}.json", json.dumps({"rows": 2}).encode())
+def test_lake_put_is_atomic_and_replaces(tmp_path: Path) -> None:
+    lake = open_lake(str(tmp_path))
+    lake.put(f"_runs/{RUN}.json", json.dumps({"rows": 1}).encode())
+    lake.put(f"_runs/{RUN}.json", json.dumps({"rows": 2}).encode())
     assert parquet_names(tmp_path) == [f"{RUN}.json"]
     assert json.loads((tmp_path / "_runs" / f"{RUN}.json").read_text()) == {"rows": 2}
     # The run folder starts with '_', so dataset readers pointed at the root skip it.
     for unsafe in ("../escape.json", "/abs.json", "a//b.json", ""):
         with pytest.raises(ValueError, match="plain relative path"):
-            sink.write_bytes(unsafe, b"{}")
+            lake.put(unsafe, b"{}")
 
 
 def test_relative_root_is_made_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -309,13 +310,11 @@ def test_object_store_writes_final_names_directly(
     # Folders exist implicitly on S3; locally the stand-in needs them made.
     monkeypatch.setattr(sink_module, "OBJECT_STORES", frozenset({"local"}))
     (tmp_path / "media_insights" / "snapshot_date=2026-01-02").mkdir(parents=True)
-    (tmp_path / "_runs").mkdir()
     sink = make_sink(tmp_path)
     sink.write(Rows(Dataset.MEDIA_INSIGHTS, insight_rows(150)))
     assert parquet_names(tmp_path) == [f"part-{RUN}-00000.parquet"]
-    sink.write_bytes("_runs/r.json", b"{}")
     sink.close()
-    assert parquet_names(tmp_path) == [f"part-{RUN}-00000.parquet", "r.json"]
+    assert parquet_names(tmp_path) == [f"part-{RUN}-00000.parquet"]
     assert read_arrow(tmp_path, Dataset.MEDIA_INSIGHTS).num_rows == 150
 
 
