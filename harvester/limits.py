@@ -22,6 +22,7 @@ A throttled account never slows the others: every wait is per scope, except the 
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -35,9 +36,9 @@ from harvester.config import LimitSettings
 from harvester.usage import Usage
 
 APP_SCOPE = "app"
-# Own calls remembered per scope to model its rolling window: enough for any budget a full scope
-# can reach in practice, bounded so a huge backfill's app scope cannot grow without limit.
-MAX_REMEMBERED_CALLS = 100_000
+# Our calls are counted in this many time buckets per rolling window: memory per scope stays
+# bounded however many calls it gets, and rounding costs at most 0.1 % of a window.
+WINDOW_BUCKETS = 1000
 # Below this many calls, an estimated budget is mostly rounding error or other callers' usage.
 MIN_MODELLED_BUDGET = 10
 
@@ -73,26 +74,64 @@ class _Scope:
     closed: BaseException | None = None
     claimed: int = 0  # calls of slots entered and not yet sent (queued at the gate)
     flying: int = 0  # calls sent and not yet answered
-    # Our calls' send and answer times. Meta counts a call from its arrival, which lies between
-    # the two, so counting by answer time bounds Meta's count from above (when room comes back)
-    # and counting answered calls by send time bounds it from below (how large the budget is).
-    sent: deque[float] = field(default_factory=lambda: deque(maxlen=MAX_REMEMBERED_CALLS))
-    answered: deque[float] = field(default_factory=lambda: deque(maxlen=MAX_REMEMBERED_CALLS))
     lock: anyio.Lock = field(default_factory=anyio.Lock)
     bucket: AsyncLimiter | None = None
     in_flight: anyio.CapacityLimiter | None = None
+    # Our calls by send and by answer time. Meta counts a call from its arrival, which lies
+    # between the two, so counting by answer time bounds Meta's count from above (when room comes
+    # back) and counting answered calls by send time bounds it from below (how large the budget
+    # is). Bucket times round toward the safe side of each bound.
+    sent: _Calls = field(init=False)
+    answered: _Calls = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sent = _Calls(self.window, late=False)
+        self.answered = _Calls(self.window, late=True)
 
     def inside(self, now: float) -> int:
         """At most this many of our calls are inside Meta's window now."""
-        while self.answered and self.answered[0] <= now - self.window:
-            self.answered.popleft()
-        return len(self.answered) + self.flying
+        return self.answered.count(now) + self.flying
 
     def counted(self, now: float) -> int:
         """At least this many of our calls are inside Meta's window now."""
-        while self.sent and self.sent[0] <= now - self.window:
-            self.sent.popleft()
-        return len(self.sent) - self.flying
+        return self.sent.count(now) - self.flying
+
+
+class _Calls:
+    """Counts of calls by time bucket within a rolling window."""
+
+    __slots__ = ("_buckets", "_count", "_late", "_quantum", "_window")
+
+    def __init__(self, window: float, *, late: bool) -> None:
+        self._window = window
+        self._quantum = window / WINDOW_BUCKETS
+        self._late = late  # round a call's time up (it leaves later) or down (it leaves sooner)
+        self._buckets: deque[list[int]] = deque()  # [bucket index, calls]
+        self._count = 0
+
+    def add(self, now: float, calls: int) -> None:
+        index = (math.ceil if self._late else math.floor)(now / self._quantum)
+        if self._buckets and self._buckets[-1][0] == index:
+            self._buckets[-1][1] += calls
+        else:
+            self._buckets.append([index, calls])
+        self._count += calls
+
+    def count(self, now: float) -> int:
+        start = now - self._window
+        buckets = self._buckets
+        while buckets and buckets[0][0] * self._quantum <= start:
+            self._count -= buckets.popleft()[1]
+        return self._count
+
+    def leaves_at(self, nth: int) -> float:
+        """When the nth oldest call counted here (from 1) leaves the window."""
+        seen = 0
+        for index, calls in self._buckets:
+            seen += calls
+            if seen >= nth:
+                return index * self._quantum + self._window
+        raise IndexError(nth)
 
 
 class RateGate:
@@ -140,7 +179,7 @@ class RateGate:
                 for scope in scopes:
                     scope.claimed -= cost
                     scope.flying += cost
-                    scope.sent.extend([now] * cost)
+                    scope.sent.add(now, cost)
                 claimed = False
                 try:
                     yield
@@ -148,7 +187,7 @@ class RateGate:
                     now = self._clock()
                     for scope in scopes:
                         scope.flying -= cost
-                        scope.answered.extend([now] * cost)
+                        scope.answered.add(now, cost)
         finally:
             if claimed:
                 for scope in scopes:
@@ -313,12 +352,12 @@ class RateGate:
         now = self._clock()
         room_needed = min(cost, scope.capacity)
         while (excess := scope.inside(now) + room_needed - scope.capacity) > 0:
-            if excess > len(scope.answered):
+            if excess > scope.answered.count(now):
                 # Calls of ours still in flight fill the room: wait for them, then look again.
                 await self._wait(scope.probe_wait or self._settings.probe_seconds)
             else:
                 # The excess-th oldest answered call leaves Meta's window by then at the latest.
-                await self._wait(scope.answered[excess - 1] + scope.window - now)
+                await self._wait(scope.answered.leaves_at(excess) - now)
             now = self._clock()
 
     async def _clear(self, scope: _Scope) -> None:
