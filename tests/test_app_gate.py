@@ -6,6 +6,7 @@ from __future__ import annotations
 import anyio
 import anyio.lowlevel
 import pytest
+from fake_time import FakeTime
 
 from harvester.app_gate import AppBudget, LeasedPermits, LeaseGrant
 from harvester.config import LimitSettings
@@ -16,22 +17,6 @@ pytestmark = pytest.mark.anyio
 
 # 100 calls per 100 s window: a lease lives 5 s, a permit counts until 5 + 101 s after its grant.
 CAPACITY, WINDOW, TTL, COUNTED = 100, 100.0, 5.0, 106.0
-
-
-class FakeTime:
-    """Sleeping advances the clock at once: tests assert exact waits without waiting."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(round(seconds, 6))
-        self.now += seconds
-        await anyio.lowlevel.checkpoint()
 
 
 def budget(time: FakeTime, capacity: int | None = CAPACITY, lease_size: int = 30) -> AppBudget:

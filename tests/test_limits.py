@@ -5,27 +5,12 @@ from __future__ import annotations
 import anyio
 import anyio.lowlevel
 import pytest
+from fake_time import FakeTime
 
 from harvester.config import LimitSettings
 from harvester.errors import TokenInvalid
 from harvester.limits import APP_SCOPE, RateGate
 from harvester.usage import Usage
-
-
-class FakeTime:
-    """Sleeping advances the clock at once: tests assert exact waits without waiting."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(round(seconds, 6))
-        self.now += seconds
-        await anyio.lowlevel.checkpoint()
 
 
 def make_gate(**overrides: float) -> tuple[RateGate, FakeTime]:
