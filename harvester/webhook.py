@@ -165,6 +165,7 @@ class StoryInsightsReceiver:
         # Made in the event loop (serve/flush): anyio primitives need a running backend.
         self._wake: anyio.Event | None = None
         self._flush_lock: anyio.Lock | None = None
+        self._closed = False
         self._committed: anyio.Event | None = None  # set (and replaced) at each committed file
         self._flushes = 0
         self._counts = dict.fromkeys(WebhookStatistics._fields, 0)
@@ -228,12 +229,22 @@ class StoryInsightsReceiver:
                 # Stop accepting and let in-flight requests finish first: an event answered 200
                 # is in `_pending` before its reply is sent, so the last flush below keeps it.
                 await runner.cleanup()
+                # A request aiohttp still lets through now gets a 503 (Meta sends it again)
+                # rather than a 200 for rows the last flush would no longer take.
+                self._closed = True
                 await self.flush()
 
     async def flush(self) -> None:
         """Commit every waiting row as one Parquet file (nothing to do when none wait)."""
         if self._flush_lock is None:
             self._flush_lock = anyio.Lock()
+        # Shielded: once rows leave `_pending` they must reach a file, even when the periodic
+        # flusher is cancelled at shutdown (a cancelled wait for a worker thread would drop them).
+        with anyio.CancelScope(shield=True):
+            await self._flush()
+
+    async def _flush(self) -> None:
+        assert self._flush_lock is not None
         async with self._flush_lock:
             rows, self._pending = self._pending, []
             if not rows:
@@ -299,6 +310,9 @@ class StoryInsightsReceiver:
             self._counts["malformed"] += 1
             return web.Response(status=400, text=str(error))
         self._counts["ignored_changes"] += ignored
+        if self._closed:
+            # No await from here to the reply: rows accepted below are in the last flush.
+            return web.Response(status=503, text="shutting down")
         self._accept(events)
         if len(self._pending) >= self._batch_rows and self._wake is not None:
             self._wake.set()
