@@ -67,7 +67,7 @@ class _Scope:
     window: float  # Meta's rolling window for this scope, seconds
     blocked_until: float = 0.0
     hot: bool = False
-    capacity: int | None = None  # estimated budget while full; None while below the stop mark
+    full: bool = False  # usage at or above the stop mark: calls wait for room (see slot)
     estimate: int | None = None  # a lower bound of the budget, from the last usage seen
     probe_wait: float = 0.0  # full, with no own calls to go by: the doubling probe interval
     backoff: float = 0.0  # the last block that came without a time; doubles until usage falls
@@ -308,13 +308,12 @@ class RateGate:
         ours = scope.counted(self._clock()) + pending
         estimate = int(100 * ours / (pct + 1))
         scope.estimate = estimate
-        if pct >= self._settings.stop_at_pct:
+        scope.full = pct >= self._settings.stop_at_pct
+        if scope.full:
             scope.hot = True
-            scope.capacity = estimate
             scope.probe_wait = self._double(scope.probe_wait)
         else:
             scope.hot = pct >= self._settings.slow_down_at_pct
-            scope.capacity = None
             scope.probe_wait = scope.backoff = 0.0
 
     def _block(self, scope: _Scope, seconds: float) -> None:
@@ -342,16 +341,17 @@ class RateGate:
 
     async def _wait_for_room(self, scope: _Scope, cost: int) -> None:
         """A full scope: wait until enough of our calls left the window, or probe."""
-        if scope.capacity is None:
+        capacity = scope.estimate
+        if not scope.full or capacity is None:
             return
-        if scope.capacity < MIN_MODELLED_BUDGET:
+        if capacity < MIN_MODELLED_BUDGET:
             # Too few of our calls explain the usage: others share this budget, and our own
             # window says little about when room comes back. Probe instead.
             await self._wait(scope.probe_wait)
             return
         now = self._clock()
-        room_needed = min(cost, scope.capacity)
-        while (excess := scope.inside(now) + room_needed - scope.capacity) > 0:
+        room_needed = min(cost, capacity)
+        while (excess := scope.inside(now) + room_needed - capacity) > 0:
             if excess > scope.answered.count(now):
                 # Calls of ours still in flight fill the room: wait for them, then look again.
                 await self._wait(scope.probe_wait or self._settings.probe_seconds)
