@@ -1,7 +1,7 @@
 """How many media_insights rows per second ParquetSink writes, alone (no HTTP, no event loop).
 
-Rows are built as the insights stage builds them (tuples in schema order, one `Rows` block of
-about 10 rows per media) before the clock starts; only `sink.write` and `sink.close` are timed:
+Rows are built as the insights stage builds them (one `Rows` block per media: its 10 values with
+the media's and the run's shared columns as the block's head and tail) before the clock starts; only `sink.write` and `sink.close` are timed:
 
     python benchmarks/sink_throughput.py --rows 1000000
 """
@@ -35,8 +35,8 @@ def blocks(first_media: int, count: int, fetched_at: datetime) -> list[Rows]:
         media_id = f"179{m:014d}"
         head = (account, media_id, "IMAGE", "FEED", base + timedelta(minutes=m))
         tail = ("v25.0", fetched_at, "20261129T000000Z-abcdef")
-        rows = [(*head, metric, "lifetime", None, m % 9973, *tail) for metric in METRICS]
-        out.append(Rows(Dataset.MEDIA_INSIGHTS, rows))
+        values = [(metric, "lifetime", None, m % 9973) for metric in METRICS]
+        out.append(Rows(Dataset.MEDIA_INSIGHTS, values, head, tail))
     return out
 
 

@@ -61,7 +61,6 @@ class GraphSettings:
 @dataclass(frozen=True)
 class OutputSettings:
     path: str
-    batch_rows: int = 65_536
     row_group_rows: int = 131_072
     target_file_mb: float = 128.0
     compression: str = "zstd"
@@ -407,7 +406,6 @@ class _Parser:
         d = OutputSettings(path)
         return OutputSettings(
             path=path,
-            batch_rows=t.integer("batch_rows", d.batch_rows),
             row_group_rows=t.integer("row_group_rows", d.row_group_rows),
             target_file_mb=t.number("target_file_mb", d.target_file_mb),
             compression=compression.lower(),

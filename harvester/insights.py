@@ -159,7 +159,11 @@ class InsightsStage:
         values: list[InsightValue],
         errors: list[tuple[Any, ...]],
     ) -> list[Rows]:
-        blocks = [Rows(Dataset.MEDIA_INSIGHTS, self._insight_rows(account, media, values))]
+        """The media's insight rows as one block: its values with the columns they share."""
+        head = (account.id, media.id, media.media_type, media.media_product_type, media.timestamp)
+        tail = (self._version_text, datetime.now(UTC), self._run_id)
+        blocks = [Rows(Dataset.MEDIA_INSIGHTS, values, head, tail)]
+        self._counters.insight_rows += len(values)
         if errors:
             blocks.append(Rows(Dataset.ERRORS, errors))
         return blocks
@@ -186,16 +190,6 @@ class InsightsStage:
                 )
                 values += parse_insights(reply, [metric], with_totals=False)
         return values
-
-    def _insight_rows(
-        self, account: Account, media: Media, values: list[InsightValue]
-    ) -> list[tuple[Any, ...]]:
-        fetched_at = datetime.now(UTC)
-        head = (account.id, media.id, media.media_type, media.media_product_type, media.timestamp)
-        tail = (self._version_text, fetched_at, self._run_id)
-        rows = [(*head, *value, *tail) for value in values]
-        self._counters.insight_rows += len(rows)
-        return rows
 
     def error_row(
         self, account_id: str | None, object_id: str | None, stage: str, error: BaseException

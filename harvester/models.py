@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -60,11 +61,15 @@ class Media:
 
 @dataclass(frozen=True, slots=True)
 class Rows:
-    """A block of rows for one dataset, each row a tuple in the dataset's schema column order.
+    """A block of rows for one dataset: row i is `head + rows[i] + tail`, in schema column order.
 
     Stages emit blocks (one per media or per account request) instead of single rows so that the
-    stream carries few large messages and the sink builds Arrow columns with one transpose.
+    stream carries few large messages. `head` and `tail` hold the columns every row of the block
+    shares (a media's ids and type, the run's version and clock): the stage builds no per-row
+    tuples for them, and the sink repeats each once per block instead of transposing it per row.
     """
 
     dataset: Dataset
-    rows: list[tuple[Any, ...]]
+    rows: Sequence[tuple[Any, ...]]
+    head: tuple[Any, ...] = ()
+    tail: tuple[Any, ...] = ()

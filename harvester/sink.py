@@ -9,11 +9,14 @@ rename (a move is copy + delete), but an object becomes visible only when its up
 there the final key is written directly. Either way a file appears whole or not at all, and the
 checkpoint, which advances only after `close()`, never points at data that could vanish.
 
-Memory per dataset is bounded by `batch_rows` Python tuples plus `row_group_rows` Arrow rows: rows
-are transposed once per batch, and batches are held back until a full row group is ready because
-every `ParquetWriter.write_table` call starts new row groups. Each such write is sorted by the
-dataset's `SORT_KEYS` (account, object, metric), so every row group is sorted and carries tight
-min/max statistics; files are not sorted as a whole (`harvester compact` sorts what it merges).
+Memory per dataset is bounded by about `row_group_rows` rows held as the stages' blocks: blocks
+wait until a row group's worth is buffered, then become one Arrow table written as one row group
+(larger blocks are cut at `row_group_rows`), because every `ParquetWriter.write_table` call starts
+new row groups. Each row group is sorted by the dataset's `SORT_KEYS`, so it carries tight min/max
+statistics; files are not sorted as a whole (`harvester compact` sorts what it merges). When the
+sort keys are among every block's shared `head` columns (media insights: account, media), the
+blocks are sorted before the columns are built and Arrow sorts nothing; other rows are sorted by
+Arrow.
 
 Epochs: `commit_epoch()` flushes every buffer and commits every open part, and returns the files
 committed since the previous epoch (parts rotated at `target_file_mb` included), so the checkpoint
@@ -27,6 +30,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 import pyarrow as pa
@@ -46,9 +50,14 @@ _MICROSECOND = timedelta(microseconds=1)
 # Row order inside each write (hence each row group): what readers filter and join on first.
 SORT_KEYS: dict[Dataset, tuple[str, ...]] = {
     Dataset.MEDIA: ("account_id", "media_id"),
-    Dataset.MEDIA_INSIGHTS: ("account_id", "media_id", "metric", "period", "breakdown"),
+    # A media's insight rows stay in the order Meta answered them (its blocks are sorted whole).
+    Dataset.MEDIA_INSIGHTS: ("account_id", "media_id"),
     Dataset.ACCOUNT_INSIGHTS: ("account_id", "metric", "period", "end_time", "dimension"),
     Dataset.ERRORS: ("account_id", "object_id", "stage"),
+}
+_KEY_INDEXES = {
+    dataset: tuple(SCHEMAS[dataset].get_field_index(key) for key in keys)
+    for dataset, keys in SORT_KEYS.items()
 }
 
 
@@ -92,11 +101,10 @@ class _Part:
 
 @dataclass
 class _Buffer:
-    """Rows of one dataset waiting to become a batch, and batches waiting to fill a row group."""
+    """Blocks of one dataset waiting to fill a row group, and the dataset's open part."""
 
-    rows: list[tuple[Any, ...]] = field(default_factory=list)
-    pending: list[pa.RecordBatch] = field(default_factory=list)
-    pending_rows: int = 0
+    blocks: list[Rows] = field(default_factory=list)
+    rows: int = 0
     part: _Part | None = None
     seq: int = 0
 
@@ -143,32 +151,20 @@ class ParquetSink:
     # ---- public contract -------------------------------------------------------------------
 
     def write(self, block: Rows) -> None:
-        """Buffer a block; every `batch_rows` rows become one RecordBatch.
+        """Buffer a block; a row group's worth of rows is written as soon as it is buffered.
 
         Timestamps must be timezone-aware (pyarrow would read a naive one as UTC). A `BadRowError`
-        discards the batch that holds the bad row (none of it was written); the caller is expected
-        to `abort()`.
+        discards the row group that holds the bad row (none of it was written); the caller is
+        expected to `abort()`.
         """
         if self._state != "open":
             raise RuntimeError(f"ParquetSink is {self._state}; write() after close() or abort()")
-        schema = SCHEMAS[block.dataset]
-        width = len(schema)
-        for index, row in enumerate(block.rows):
-            # zip(*rows) would silently truncate a short row, so widths are checked here.
-            if len(row) != width:
-                raise BadRowError(
-                    block.dataset,
-                    "*",
-                    index,
-                    f"has {len(row)} fields, expected {width} ({', '.join(schema.names)})",
-                )
+        _check_widths(block)
         buffer = self._buffers[block.dataset]
-        buffer.rows.extend(block.rows)
-        batch_rows = self._settings.batch_rows
-        while len(buffer.rows) >= batch_rows:
-            chunk = buffer.rows[:batch_rows]
-            del buffer.rows[:batch_rows]
-            self._add_batch(block.dataset, buffer, chunk)
+        buffer.blocks.append(block)
+        buffer.rows += len(block.rows)
+        if buffer.rows >= self._settings.row_group_rows:
+            self._flush(block.dataset, buffer)
 
     def close(self) -> SinkStatistics:
         """Flush every buffer and commit every open part. Idempotent."""
@@ -183,10 +179,7 @@ class ParquetSink:
         if self._state != "open":
             raise RuntimeError(f"ParquetSink is {self._state}; commit_epoch() after close()")
         for dataset, buffer in self._buffers.items():
-            if buffer.rows:
-                chunk, buffer.rows = buffer.rows, []
-                self._add_batch(dataset, buffer, chunk)
-            self._write_pending(dataset, buffer, force=True)
+            self._flush(dataset, buffer)
             self._commit(buffer)
         files, self._epoch_files = self._epoch_files, []
         return files
@@ -202,8 +195,8 @@ class ParquetSink:
             return
         self._state = "aborted"
         for buffer in self._buffers.values():
-            buffer.rows.clear()
-            buffer.pending.clear()
+            buffer.blocks.clear()
+            buffer.rows = 0
             part, buffer.part = buffer.part, None
             if part is not None:
                 self._discard(part)
@@ -212,27 +205,23 @@ class ParquetSink:
         with self._lock:
             return SinkStatistics(dict(self._committed_rows), self._files, self._bytes)
 
-    def _add_batch(self, dataset: Dataset, buffer: _Buffer, rows: list[tuple[Any, ...]]) -> None:
-        buffer.pending.append(_to_batch(dataset, rows))
-        buffer.pending_rows += len(rows)
-        self._write_pending(dataset, buffer, force=False)
-
-    def _write_pending(self, dataset: Dataset, buffer: _Buffer, *, force: bool) -> None:
-        """Write whole row groups (all pending rows if `force`); rotate the part once it is full."""
-        group = self._settings.row_group_rows
-        if not buffer.pending_rows or (buffer.pending_rows < group and not force):
+    def _flush(self, dataset: Dataset, buffer: _Buffer) -> None:
+        """Write the buffered blocks as row groups of about `row_group_rows`; rotate full parts."""
+        if not buffer.rows:
             return
-        table = pa.Table.from_batches(buffer.pending, schema=SCHEMAS[dataset])
-        ready = table.num_rows if force else table.num_rows - table.num_rows % group
-        rest = table.slice(ready)
-        buffer.pending = rest.to_batches() if rest.num_rows else []
-        buffer.pending_rows = rest.num_rows
-        part = buffer.part or self._open(dataset, buffer)
-        sort = [(key, "ascending") for key in SORT_KEYS[dataset]]
-        part.writer.write_table(table.slice(0, ready).sort_by(sort), row_group_size=group)
-        part.rows += ready
-        if part.stream.tell() >= self._target_bytes:
-            self._commit(buffer)
+        blocks, buffer.blocks, buffer.rows = buffer.blocks, [], 0
+        table = _to_table(dataset, blocks)
+        group = self._settings.row_group_rows
+        # Whole blocks make a row group a little over `group` rows rather than leave a runt;
+        # only a table of two groups or more (one huge block) is cut.
+        step = group if table.num_rows >= 2 * group else table.num_rows
+        for start in range(0, table.num_rows, step):
+            part = buffer.part or self._open(dataset, buffer)
+            chunk = table.slice(start, step)
+            part.writer.write_table(chunk, row_group_size=chunk.num_rows)
+            part.rows += chunk.num_rows
+            if part.stream.tell() >= self._target_bytes:
+                self._commit(buffer)
 
     def _open(self, dataset: Dataset, buffer: _Buffer) -> _Part:
         folder = f"{self._root}/{dataset.value}/snapshot_date={self._snapshot}"
@@ -295,28 +284,85 @@ class ParquetSink:
         _delete_quietly(self._fs, part.temp_path)
 
 
-def _to_batch(dataset: Dataset, rows: list[tuple[Any, ...]]) -> pa.RecordBatch:
-    """Transpose once and build each column with the exact schema type, naming any bad cell."""
+def _check_widths(block: Rows) -> None:
+    # Checked at write time, for the block that has the fault: zip would silently truncate.
+    schema = SCHEMAS[block.dataset]
+    shared = len(block.head) + len(block.tail)
+    expected = len(schema) - shared
+    if set(map(len, block.rows)) - {expected}:
+        index, row = next((i, r) for i, r in enumerate(block.rows) if len(r) != expected)
+        raise BadRowError(
+            block.dataset,
+            "*",
+            index,
+            f"has {len(row) + shared} fields, expected {len(schema)} ({', '.join(schema.names)})",
+        )
+
+
+def _to_table(dataset: Dataset, blocks: list[Rows]) -> pa.Table:
+    """One sorted table of the blocks, each column built with the exact schema type.
+
+    A column a block shares (its head or tail) is converted once per block and repeated by
+    Arrow: converting Python values costs ~30 ns each, repeating them in Arrow a few.
+    """
     schema = SCHEMAS[dataset]
-    columns = list(zip(*rows, strict=True))
+    keys = _KEY_INDEXES[dataset]
+    blocks = [block for block in blocks if block.rows]
+    shapes = {(len(block.head), len(block.tail)) for block in blocks}
+    if len(shapes) != 1:  # mixed shapes (never from one stage): plain rows
+        blocks = [Rows(dataset, [(*b.head, *row, *b.tail) for row in b.rows]) for b in blocks]
+        shapes = {(0, 0)}
+    [(head, tail)] = shapes
+    presorted = head > max(keys)
+    if presorted:
+        pick = itemgetter(*keys)
+        blocks.sort(key=lambda block: pick(block.head))
+    counts = [len(block.rows) for block in blocks]
+    first_tail = len(schema) - tail
+    varying: list[list[Any]] = [[] for _ in range(first_tail - head)]
+    for block in blocks:
+        for column, values in zip(varying, zip(*block.rows, strict=True), strict=True):
+            column.extend(values)
     arrays = []
-    for schema_field, values in zip(schema, columns, strict=True):
-        try:
-            if schema_field.type == TIMESTAMP:
-                array = pa.array(_epoch_micros(values), type=TIMESTAMP)
-            else:
-                array = pa.array(values, type=schema_field.type)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError):
-            index, problem = _find_bad_cell(values, schema_field.type)
-            raise BadRowError(dataset, schema_field.name, index, problem) from None
-        if not schema_field.nullable and array.null_count:
-            index = array.is_null().index(True).as_py()
-            raise BadRowError(dataset, schema_field.name, index, "is null in a non-null column")
-        arrays.append(array)
-    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+    repeat: pa.Array | None = None
+    for index, schema_field in enumerate(schema):
+        if head <= index < first_tail:
+            arrays.append(_array(dataset, schema_field, varying[index - head], [1] * sum(counts)))
+            continue
+        shared = [
+            block.head[index] if index < head else block.tail[index - first_tail]
+            for block in blocks
+        ]
+        if repeat is None:
+            repeat = pa.array([i for i, count in enumerate(counts) for _ in range(count)])
+        arrays.append(_array(dataset, schema_field, shared, counts).take(repeat))
+    table = pa.Table.from_arrays(arrays, schema=schema)
+    if presorted:
+        return table
+    return table.sort_by([(schema.field(i).name, "ascending") for i in keys])
 
 
-def _epoch_micros(values: tuple[Any, ...]) -> list[int | None]:
+def _array(
+    dataset: Dataset, schema_field: pa.Field, values: list[Any], counts: list[int]
+) -> pa.Array:
+    """`values` as a column; value i stands for `counts[i]` rows (bad cells are named by row)."""
+    try:
+        if schema_field.type == TIMESTAMP:
+            array = pa.array(_epoch_micros(values), type=TIMESTAMP)
+        else:
+            array = pa.array(values, type=schema_field.type)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError):
+        index, problem = _find_bad_cell(values, schema_field.type)
+        raise BadRowError(dataset, schema_field.name, sum(counts[:index]), problem) from None
+    if not schema_field.nullable and array.null_count:
+        index = array.is_null().index(True).as_py()
+        raise BadRowError(
+            dataset, schema_field.name, sum(counts[:index]), "is null in a non-null column"
+        )
+    return array
+
+
+def _epoch_micros(values: list[Any]) -> list[int | None]:
     """Aware datetimes as microseconds since the epoch, converting each run of the same object
     once: rows repeat their media's timestamp and their block's fetched_at, and pyarrow's own
     conversion costs about 250 ns a value. A naive datetime raises TypeError (never guessed UTC).
@@ -333,7 +379,7 @@ def _epoch_micros(values: tuple[Any, ...]) -> list[int | None]:
     return out
 
 
-def _find_bad_cell(values: tuple[Any, ...], arrow_type: pa.DataType) -> tuple[int, str]:
+def _find_bad_cell(values: list[Any], arrow_type: pa.DataType) -> tuple[int, str]:
     """Slow path, taken only after a column failed to convert: find the first offending cell."""
     for index, value in enumerate(values):
         if arrow_type == TIMESTAMP and isinstance(value, datetime) and value.tzinfo is None:

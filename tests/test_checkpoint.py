@@ -60,7 +60,7 @@ def begin(lake: Lake, run_id: str, *, isolated: bool = False) -> tuple[ParquetSi
     state = start_job(
         lake, SPEC, run_id, clock=CLOCK, snapshot_date=DAY, windows=dict, isolated=isolated
     )
-    settings = OutputSettings(lake.root, batch_rows=10, row_group_rows=10)
+    settings = OutputSettings(lake.root, row_group_rows=10)
     sink = ParquetSink(
         lake.root, run_id=run_id, snapshot_date=state.snapshot_date, settings=settings,
         filesystem=lake.fs,

@@ -43,7 +43,7 @@ def lake_of_small_files(root: Path, epochs: int = 6, *, finish: bool = True) -> 
     spec = JobSpec("backfill", ("9",), "v25.0", None, None, ())
     state = start_job(lake, spec, "20260301T120000Z-aaaaaa", clock=CLOCK, snapshot_date=DAY,
                       windows=dict)  # fmt: skip
-    settings = OutputSettings(str(root), batch_rows=4, row_group_rows=4)
+    settings = OutputSettings(str(root), row_group_rows=4)
     sink = ParquetSink(str(root), run_id=state.runs[-1], snapshot_date=DAY, settings=settings)
     checkpoint = Checkpoint(lake, state, state.runs[-1], every_seconds=3600)
     for epoch in range(epochs):

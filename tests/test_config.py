@@ -82,12 +82,15 @@ MALFORMED = [
      "cfg.toml: [output].path: scheme 'gs' is not supported; use a folder or s3://"),
     ("output-s3-no-bucket", '[output]\npath = "s3://"\n' + ACCOUNT_A, None,
      "cfg.toml: [output].path: 's3://' names no bucket"),
-    ("batch-rows-bool", MINIMAL.replace('"lake"', '"lake"\nbatch_rows = true'), None,
-     "cfg.toml: [output].batch_rows: expected an integer, got boolean"),
-    ("batch-rows-zero", MINIMAL.replace('"lake"', '"lake"\nbatch_rows = 0'), None,
-     "cfg.toml: [output].batch_rows: must be >= 1, got 0"),
-    ("batch-rows-float", MINIMAL.replace('"lake"', '"lake"\nbatch_rows = 1.5'), None,
-     "cfg.toml: [output].batch_rows: expected an integer, got float"),
+    ("row-group-bool", MINIMAL.replace('"lake"', '"lake"\nrow_group_rows = true'), None,
+     "cfg.toml: [output].row_group_rows: expected an integer, got boolean"),
+    ("row-group-zero", MINIMAL.replace('"lake"', '"lake"\nrow_group_rows = 0'), None,
+     "cfg.toml: [output].row_group_rows: must be >= 1, got 0"),
+    ("row-group-float", MINIMAL.replace('"lake"', '"lake"\nrow_group_rows = 1.5'), None,
+     "cfg.toml: [output].row_group_rows: expected an integer, got float"),
+    ("batch-rows-gone", MINIMAL.replace('"lake"', '"lake"\nbatch_rows = 10'), None,
+     "cfg.toml: [output].batch_rows: unknown key; valid keys: path, row_group_rows, "
+     "target_file_mb, compression, checkpoint_seconds, s3_endpoint"),
     ("target-mb-string", MINIMAL.replace('"lake"', '"lake"\ntarget_file_mb = "big"'), None,
      "cfg.toml: [output].target_file_mb: expected a number, got string"),
     ("compression", MINIMAL.replace('"lake"', '"lake"\ncompression = "lzo"'), None,
@@ -188,7 +191,7 @@ def test_minimal_config_takes_documented_defaults(base_dir: Path) -> None:
     assert config.retry == RetrySettings()
     assert config.harvest == HarvestSettings()
     assert config.output.path == str(base_dir / "lake")
-    assert (config.output.batch_rows, config.output.compression) == (65_536, "zstd")
+    assert (config.output.row_group_rows, config.output.compression) == (131_072, "zstd")
     assert config.source == "cfg.toml"
     [account] = config.accounts
     assert (account.id, account.token_env, account.token) == (
@@ -209,7 +212,6 @@ timeout_seconds = 5
 connect_timeout_seconds = 2.5
 [output]
 path = "s3://bucket/prefix/"
-batch_rows = 10
 row_group_rows = 20
 target_file_mb = 0.5
 compression = "SNAPPY"
@@ -244,7 +246,6 @@ lookback_days = 3
     assert config.graph == GraphSettings("http://127.0.0.1:8080", "v17.0", Secret(SECRET), 5.0, 2.5)
     assert dataclasses.astuple(config.output) == (
         "s3://bucket/prefix",
-        10,
         20,
         0.5,
         "snappy",
@@ -321,7 +322,7 @@ def test_example_config_is_valid(tmp_path: Path) -> None:
 
 # Hypothesis: whatever the text, the parser answers with a Config or a one-line ConfigError.
 _KEYS = st.sampled_from(
-    ["api_version", "base_url", "path", "batch_rows", "stop_at_pct", "stories", "app_secret_env"]
+    ["api_version", "base_url", "path", "row_group_rows", "stop_at_pct", "stories", "app_secret_env"]
 )
 _VALUES = st.one_of(
     st.booleans(),

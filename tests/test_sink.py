@@ -35,11 +35,10 @@ DUCKDB_TYPES = {
 
 
 def settings(
-    root: Path, *, batch_rows: int = 100, row_group_rows: int = 100, target_file_mb: float = 128.0
+    root: Path, *, row_group_rows: int = 100, target_file_mb: float = 128.0
 ) -> OutputSettings:
     return OutputSettings(
         str(root),
-        batch_rows=batch_rows,
         row_group_rows=row_group_rows,
         target_file_mb=target_file_mb,
     )
@@ -152,7 +151,7 @@ def test_layout_and_statistics(tmp_path: Path) -> None:
 
 
 def test_row_groups_span_batches(tmp_path: Path) -> None:
-    sink = make_sink(tmp_path, batch_rows=10, row_group_rows=40)
+    sink = make_sink(tmp_path, row_group_rows=40)
     for start in range(0, 100, 5):
         sink.write(Rows(Dataset.MEDIA_INSIGHTS, insight_rows(5, start)))
     sink.close()
@@ -162,7 +161,7 @@ def test_row_groups_span_batches(tmp_path: Path) -> None:
 
 
 def test_tiny_target_rotates_into_several_committed_files(tmp_path: Path) -> None:
-    sink = make_sink(tmp_path, batch_rows=500, row_group_rows=500, target_file_mb=0.001)
+    sink = make_sink(tmp_path, row_group_rows=500, target_file_mb=0.001)
     rows = insight_rows(3000)
     for start in range(0, 3000, 250):
         sink.write(Rows(Dataset.MEDIA_INSIGHTS, rows[start : start + 250]))
@@ -178,7 +177,7 @@ def test_tiny_target_rotates_into_several_committed_files(tmp_path: Path) -> Non
 
 
 def test_readers_never_see_an_open_file(tmp_path: Path) -> None:
-    sink = make_sink(tmp_path, batch_rows=100, row_group_rows=100)
+    sink = make_sink(tmp_path, row_group_rows=100)
     sink.write(Rows(Dataset.MEDIA_INSIGHTS, insight_rows(300)))  # three row groups, file still open
     folder = tmp_path / "media_insights" / "snapshot_date=2026-01-02"
     assert [p.name for p in folder.iterdir()] == [f".part-{RUN}-00000.parquet.tmp"]
@@ -193,7 +192,7 @@ def test_readers_never_see_an_open_file(tmp_path: Path) -> None:
 def test_abort_keeps_only_committed_files(tmp_path: Path) -> None:
     # ~2 KB parts: a 500-row media_insights group (~3 KB) fills one, a 500-row media group
     # (~1 KB) does not.
-    sink = make_sink(tmp_path, batch_rows=500, row_group_rows=500, target_file_mb=0.002)
+    sink = make_sink(tmp_path, row_group_rows=500, target_file_mb=0.002)
     sink.write(Rows(Dataset.MEDIA_INSIGHTS, insight_rows(1000)))  # two committed parts
     sink.write(Rows(Dataset.MEDIA, SAMPLES[Dataset.MEDIA] * 250))  # one open part
     sink.write(Rows(Dataset.ERRORS, SAMPLES[Dataset.ERRORS]))  # buffered only
@@ -271,7 +270,7 @@ def bad(row_index: int, column: str, value: Any) -> list[tuple[Any, ...]]:
 def test_bad_row_is_named_and_leaves_committed_files_alone(
     tmp_path: Path, rows: list[tuple[Any, ...]], message: str
 ) -> None:
-    sink = make_sink(tmp_path, batch_rows=5, row_group_rows=5, target_file_mb=0.0001)
+    sink = make_sink(tmp_path, row_group_rows=5, target_file_mb=0.0001)
     sink.write(Rows(Dataset.MEDIA_INSIGHTS, insight_rows(5, start=100)))
     before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     assert len(before) == 1
@@ -319,7 +318,7 @@ def test_object_store_writes_final_names_directly(
 
 
 def test_each_write_is_sorted_by_account_media_metric(tmp_path: Path) -> None:
-    sink = make_sink(tmp_path, batch_rows=50, row_group_rows=50)
+    sink = make_sink(tmp_path, row_group_rows=50)
     rows = insight_rows(100)
     sink.write(Rows(Dataset.MEDIA_INSIGHTS, rows[::-1]))  # newest media first, as Meta lists
     sink.close()
@@ -333,7 +332,7 @@ def test_each_write_is_sorted_by_account_media_metric(tmp_path: Path) -> None:
 
 
 def test_commit_epoch_returns_the_files_it_and_rotation_committed(tmp_path: Path) -> None:
-    sink = make_sink(tmp_path, batch_rows=500, row_group_rows=500, target_file_mb=0.002)
+    sink = make_sink(tmp_path, row_group_rows=500, target_file_mb=0.002)
     sink.write(Rows(Dataset.MEDIA_INSIGHTS, insight_rows(1000)))  # rotates two full parts
     sink.write(Rows(Dataset.ERRORS, SAMPLES[Dataset.ERRORS]))  # buffered only
     assert sink.rotated
