@@ -47,21 +47,27 @@ class InsightsStage:
         self._counters = counters
         self._breakdowns = breakdowns
         self._dropped: defaultdict[MediaKind, set[str]] = defaultdict(set)
+        # Routes by (media_type, media_product_type, is_child), forgotten when a metric drops:
+        # every listed media is routed up to three times (grouping, fitting, asking).
+        self._routes: dict[tuple[str, str, bool], Route] = {}
         # Kinds whose (learned) metric set Meta has accepted once, and the media learning for
         # the others: see `wait_turn`.
         self._confirmed: set[MediaKind] = set()
         self._learners: dict[MediaKind, anyio.Event] = {}
 
     def route_for(self, media: Media) -> Route:
-        kind = media_kind(media.media_type, media.media_product_type)
-        dropped = frozenset(self._dropped[kind]) if kind is not None else frozenset()
-        return route(
-            media.media_type,
-            media.media_product_type,
-            self._version,
-            is_child=media.is_child,
-            dropped=dropped,
-        )
+        key = (media.media_type, media.media_product_type, media.is_child)
+        found = self._routes.get(key)
+        if found is None:
+            kind = media_kind(media.media_type, media.media_product_type)
+            found = self._routes[key] = route(
+                media.media_type,
+                media.media_product_type,
+                self._version,
+                is_child=media.is_child,
+                dropped=frozenset(self._dropped[kind]) if kind is not None else frozenset(),
+            )
+        return found
 
     async def wait_turn(self, media: Media) -> bool:
         """Wait until the media's kind is known to work, or make this media its learner (True).
@@ -142,6 +148,7 @@ class InsightsStage:
         if kind is None or error.metric not in planned.metrics:
             return False
         self._dropped[kind].add(error.metric)
+        self._routes.clear()
         return True
 
     def nothing_left(self, account: Account, media: Media, *, adapted: bool) -> tuple[Any, ...]:

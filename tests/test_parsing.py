@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -125,3 +126,70 @@ def test_parse_media_is_total(item: object) -> None:
     except MalformedReply:
         return
     assert media and all(m.account_id == "1" for m in media)
+
+
+numbers = st.integers(-(2**62), 2**62) | st.floats(-1e15, 1e15) | st.none()
+breakdown_lists = st.lists(
+    st.fixed_dictionaries(
+        {
+            "dimension_keys": st.just(["action_type"]),
+            "results": st.lists(
+                st.fixed_dictionaries(
+                    {"dimension_values": st.lists(st.text(max_size=5), min_size=1, max_size=1)},
+                    optional={"value": numbers},
+                ),
+                max_size=3,
+            ),
+        }
+    ),
+    max_size=2,
+)
+good_entries = st.fixed_dictionaries(
+    {"name": st.sampled_from(["reach", "saved", "views", "profile_activity"])},
+    optional={"period": st.sampled_from(["lifetime", "day"]), "title": st.text(max_size=5)},
+).flatmap(
+    lambda entry: st.one_of(
+        st.builds(
+            lambda vs: {**entry, "values": vs},
+            st.lists(st.fixed_dictionaries({}, optional={"value": numbers}), max_size=2),
+        ),
+        st.builds(
+            lambda v, b: {**entry, "total_value": {"value": v, **({"breakdowns": b} if b else {})}},
+            numbers,
+            breakdown_lists,
+        ),
+    )
+)
+
+
+def _expected(entries: list[dict[str, Any]], requested: list[str], totals: bool) -> list[Any]:
+    """The reading of well-formed entries, written plainly: the parser's fast path must agree."""
+
+    def num(value: Any) -> int | None:
+        return None if value is None else round(value)
+
+    out: list[Any] = []
+    for entry in entries:
+        name, period = entry["name"], entry.get("period")
+        if "total_value" in entry:
+            total = entry["total_value"]
+            if totals:
+                out.append((name, period, None, num(total.get("value"))))
+            for breakdown in total.get("breakdowns", []):
+                for result in breakdown["results"]:
+                    label = f"action_type={result['dimension_values'][0]}"
+                    out.append((name, period, label, num(result.get("value"))))
+        elif totals:
+            first = entry["values"][0].get("value") if entry["values"] else None
+            out.append((name, period, None, num(first)))
+    seen = {entry["name"] for entry in entries}
+    return out + [(n, "lifetime", None, None) for n in requested if totals and n not in seen]
+
+
+@given(st.lists(good_entries, max_size=6), st.booleans())
+def test_parse_insights_reads_well_formed_entries_exactly(
+    entries: list[dict[str, Any]], totals: bool
+) -> None:
+    requested = ["reach", "likes"]
+    got = parse_insights({"data": entries}, requested, with_totals=totals)
+    assert got == _expected(entries, requested, totals)
