@@ -13,6 +13,7 @@ import hmac
 import random
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from functools import lru_cache
 from types import TracebackType
 from typing import Any, NamedTuple, Self
 
@@ -253,8 +254,17 @@ class GraphClient:
         return proof
 
 
-def _metrics(params: Sequence[tuple[str, str]]) -> list[str]:
-    return next((value.split(",") for key, value in params if key == "metric"), [])
+def _metrics(params: Sequence[tuple[str, str]]) -> tuple[str, ...]:
+    for key, value in params:
+        if key == "metric":
+            return _split_metrics(value)
+    return ()
+
+
+@lru_cache(maxsize=256)
+def _split_metrics(value: str) -> tuple[str, ...]:
+    # Ops of one media kind repeat the same list: split it once, not once per op.
+    return tuple(value.split(","))
 
 
 def strip_secrets(url: URL) -> URL:

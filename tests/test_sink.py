@@ -350,3 +350,63 @@ def test_commit_epoch_returns_the_files_it_and_rotation_committed(tmp_path: Path
     [second] = sink.commit_epoch()
     assert second.path == f"errors/snapshot_date=2026-01-02/part-{RUN}-00001.parquet"
     assert sink.close().rows["errors"] == 4
+
+
+def media_block(media: int, account: str = "17841400000000001") -> Rows:
+    """One media's insights as the insights stage emits them: values with shared head and tail."""
+    head = (account, f"{18000000000000000 + media}", "IMAGE", "FEED", POSTED)
+    values = [("reach", "lifetime", None, media), ("likes", "lifetime", None, None)]
+    values.append(("profile_activity", "lifetime", "action_type=bio_link_clicked", 3))
+    return Rows(Dataset.MEDIA_INSIGHTS, values, head, ("v25.0", FETCHED, RUN))
+
+
+def test_blocks_with_shared_columns_read_back_whole_and_sorted_by_media(tmp_path: Path) -> None:
+    sink = make_sink(tmp_path, row_group_rows=30)
+    blocks = [media_block(m, account=f"1784{m % 2}") for m in range(25, 0, -1)]  # newest first
+    for block in blocks:
+        sink.write(block)
+    sink.write(Rows(Dataset.MEDIA_INSIGHTS, insight_rows(2, start=100)))  # plain rows too
+    sink.close()
+    [part] = tmp_path.rglob("*.parquet")
+    parquet = pq.ParquetFile(part)
+    # 75 + 2 rows in groups of whole blocks: 30 (10 blocks), 30, then the 17 flushed at close.
+    assert [parquet.metadata.row_group(i).num_rows for i in range(3)] == [30, 30, 17]
+    expected = [(*b.head, *v, *b.tail) for b in blocks for v in b.rows] + insight_rows(2, start=100)
+    got = [tuple(r.values())[:-1] for r in read_arrow(tmp_path, Dataset.MEDIA_INSIGHTS).to_pylist()]
+    assert sorted(got, key=sort_key) == sorted(expected, key=sort_key)
+    for index in range(parquet.metadata.num_row_groups):
+        group = parquet.read_row_group(index).to_pylist()
+        keys = [(r["account_id"], r["media_id"]) for r in group]
+        assert keys == sorted(keys)
+        # Within a media, rows keep the order Meta answered them in.
+        by_media: dict[str, list[str]] = {}
+        for r in group:
+            by_media.setdefault(r["media_id"], []).append(r["metric"])
+        assert all(
+            m in (["reach", "likes", "profile_activity"], ["reach"], ["profile_activity"])
+            for m in by_media.values()
+        )
+
+
+def test_a_bad_shared_cell_is_named_by_its_first_row(tmp_path: Path) -> None:
+    sink = make_sink(tmp_path, row_group_rows=9)
+    good, bad = media_block(2), media_block(1)
+    bad = Rows(bad.dataset, bad.rows, (*bad.head[:4], "2025-12-24"), bad.tail)
+    sink.write(good)
+    sink.write(bad)
+    with pytest.raises(BadRowError) as caught:
+        sink.write(media_block(3))
+    # Sorted by media id, the bad media's block comes first: rows 0-2.
+    assert str(caught.value) == (
+        "media_insights: column 'media_timestamp', row 0: expected timestamp[us, tz=UTC], got str"
+    )
+
+
+def test_a_block_of_the_wrong_width_is_refused_at_write(tmp_path: Path) -> None:
+    sink = make_sink(tmp_path)
+    block = media_block(1)
+    with pytest.raises(BadRowError) as caught:
+        sink.write(Rows(block.dataset, [*block.rows, ("reach", 5)], block.head, block.tail))
+    assert str(caught.value).startswith(
+        "media_insights: column '*', row 3: has 10 fields, expected 12"
+    )
