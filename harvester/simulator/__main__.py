@@ -36,6 +36,17 @@ def _fault(text: str) -> tuple[str, float]:
     return kind, value
 
 
+def _budget(text: str) -> int:
+    """A call budget: a positive count (omit the option for no budget; 0 would divide by zero)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"budget must be a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"budget must be at least 1 (omit it for none): {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m harvester.simulator", description="Serve a simulated Instagram Graph API."
@@ -51,9 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", type=date.fromisoformat, default=None, metavar="YYYY-MM-DD")
     p.add_argument("--app-secret", default=None)
     p.add_argument("--require-proof", action="store_true")
-    p.add_argument("--account-budget", type=int, default=None)
-    p.add_argument("--app-budget", type=int, default=None)
-    p.add_argument("--token-budget", type=int, default=None)
+    p.add_argument("--account-budget", type=_budget, default=None)
+    p.add_argument("--app-budget", type=_budget, default=None)
+    p.add_argument("--token-budget", type=_budget, default=None)
     p.add_argument("--window-seconds", type=float, default=3600.0)
     p.add_argument("--minute-seconds", type=float, default=60.0)
     p.add_argument("--fault-rate", type=_fault, action="append", default=[], metavar="KIND=RATE")

@@ -44,6 +44,17 @@ def test_bad_fault_rate_is_a_usage_error(bad: str) -> None:
     assert exc.value.code == 2
 
 
+@pytest.mark.parametrize("option", ["--account-budget", "--app-budget", "--token-budget"])
+@pytest.mark.parametrize("bad", ["0", "-5", "1.5", "many"])
+def test_a_budget_is_a_positive_count(
+    option: str, bad: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args([option, bad])
+    assert exc.value.code == 2
+    assert "budget must be" in capsys.readouterr().err
+
+
 def test_serves_writes_world_and_stops_on_sigterm(tmp_path: Path) -> None:
     out = tmp_path / "world.json"
     cmd = [sys.executable, "-m", "harvester.simulator", "--accounts", "2", "--media", "5",
