@@ -1,7 +1,8 @@
 """How many media_insights rows per second ParquetSink writes, alone (no HTTP, no event loop).
 
 Rows are built as the insights stage builds them (one `Rows` block per media: its 10 values with
-the media's and the run's shared columns as the block's head and tail) before the clock starts; only `sink.write` and `sink.close` are timed:
+the media's and the run's shared columns as the block's head and tail) before the clock starts;
+only `sink.write` and `sink.close` are timed:
 
     python benchmarks/sink_throughput.py --rows 1000000
 """

@@ -322,7 +322,15 @@ def test_example_config_is_valid(tmp_path: Path) -> None:
 
 # Hypothesis: whatever the text, the parser answers with a Config or a one-line ConfigError.
 _KEYS = st.sampled_from(
-    ["api_version", "base_url", "path", "row_group_rows", "stop_at_pct", "stories", "app_secret_env"]
+    [
+        "api_version",
+        "base_url",
+        "path",
+        "row_group_rows",
+        "stop_at_pct",
+        "stories",
+        "app_secret_env",
+    ]
 )
 _VALUES = st.one_of(
     st.booleans(),
