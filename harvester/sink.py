@@ -28,12 +28,15 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from operator import itemgetter
+from itertools import accumulate
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -317,35 +320,42 @@ def _to_table(dataset: Dataset, blocks: list[Rows]) -> pa.Table:
     if presorted:
         pick = itemgetter(*keys)
         blocks.sort(key=lambda block: pick(block.head))
-    counts = [len(block.rows) for block in blocks]
-    first_tail = len(schema) - tail
-    varying: list[list[Any]] = [[] for _ in range(first_tail - head)]
+    counts = list(map(len, map(attrgetter("rows"), blocks)))
+    # Transposed block by block: one zip over all rows at once is three times slower.
+    varying: list[list[Any]] = [[] for _ in range(len(schema) - head - tail)]
     for block in blocks:
         for column, values in zip(varying, zip(*block.rows, strict=True), strict=True):
             column.extend(values)
+    shared = [
+        *zip(*map(attrgetter("head"), blocks), strict=True),
+        *zip(*map(attrgetter("tail"), blocks), strict=True),
+    ]
+    first_tail = len(schema) - tail
+    repeat = _repeat_indices(counts) if shared else None
     arrays = []
-    repeat: pa.Array | None = None
     for index, schema_field in enumerate(schema):
         if head <= index < first_tail:
-            arrays.append(_array(dataset, schema_field, varying[index - head], [1] * sum(counts)))
-            continue
-        shared = [
-            block.head[index] if index < head else block.tail[index - first_tail]
-            for block in blocks
-        ]
-        if repeat is None:
-            repeat = pa.array([i for i, count in enumerate(counts) for _ in range(count)])
-        arrays.append(_array(dataset, schema_field, shared, counts).take(repeat))
+            arrays.append(_array(dataset, schema_field, varying[index - head], None))
+        else:
+            values = shared[index if index < head else index - first_tail + head]
+            arrays.append(_array(dataset, schema_field, values, counts).take(repeat))
     table = pa.Table.from_arrays(arrays, schema=schema)
     if presorted:
         return table
     return table.sort_by([(schema.field(i).name, "ascending") for i in keys])
 
 
+def _repeat_indices(counts: list[int]) -> pa.Array:
+    """[0] * counts[0] + [1] * counts[1] + ..., built by Arrow: a list array's parent indices."""
+    offsets = pa.array([0, *accumulate(counts)], type=pa.int32())
+    return pc.list_parent_indices(pa.ListArray.from_arrays(offsets, pa.nulls(offsets[-1].as_py())))
+
+
 def _array(
-    dataset: Dataset, schema_field: pa.Field, values: list[Any], counts: list[int]
+    dataset: Dataset, schema_field: pa.Field, values: Sequence[Any], counts: list[int] | None
 ) -> pa.Array:
-    """`values` as a column; value i stands for `counts[i]` rows (bad cells are named by row)."""
+    """`values` as a column; value i stands for `counts[i]` rows if given, else for row i (bad
+    cells are named by row)."""
     try:
         if schema_field.type == TIMESTAMP:
             array = pa.array(_epoch_micros(values), type=TIMESTAMP)
@@ -353,16 +363,20 @@ def _array(
             array = pa.array(values, type=schema_field.type)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError):
         index, problem = _find_bad_cell(values, schema_field.type)
-        raise BadRowError(dataset, schema_field.name, sum(counts[:index]), problem) from None
+        raise BadRowError(dataset, schema_field.name, _row(index, counts), problem) from None
     if not schema_field.nullable and array.null_count:
         index = array.is_null().index(True).as_py()
         raise BadRowError(
-            dataset, schema_field.name, sum(counts[:index]), "is null in a non-null column"
+            dataset, schema_field.name, _row(index, counts), "is null in a non-null column"
         )
     return array
 
 
-def _epoch_micros(values: list[Any]) -> list[int | None]:
+def _row(index: int, counts: list[int] | None) -> int:
+    return index if counts is None else sum(counts[:index])
+
+
+def _epoch_micros(values: Sequence[Any]) -> list[int | None]:
     """Aware datetimes as microseconds since the epoch, converting each run of the same object
     once: rows repeat their media's timestamp and their block's fetched_at, and pyarrow's own
     conversion costs about 250 ns a value. A naive datetime raises TypeError (never guessed UTC).
@@ -379,7 +393,7 @@ def _epoch_micros(values: list[Any]) -> list[int | None]:
     return out
 
 
-def _find_bad_cell(values: list[Any], arrow_type: pa.DataType) -> tuple[int, str]:
+def _find_bad_cell(values: Sequence[Any], arrow_type: pa.DataType) -> tuple[int, str]:
     """Slow path, taken only after a column failed to convert: find the first offending cell."""
     for index, value in enumerate(values):
         if arrow_type == TIMESTAMP and isinstance(value, datetime) and value.tzinfo is None:
