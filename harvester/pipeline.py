@@ -15,9 +15,11 @@ job: done units are skipped, and the manifests say which files hold them.
 
 from __future__ import annotations
 
+import gc
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from functools import partial
@@ -139,11 +141,12 @@ async def run_harvest(
         harvest = _Harvest(config, window, client, stage, counters, run_id, job)
         drain = SinkTask(sink, checkpoint)
         try:
-            async with anyio.create_task_group() as tg:
-                units_send, units_recv = anyio.create_memory_object_stream[Unit](ROWS_BUFFER)
-                tg.start_soon(drain.run, units_recv)
-                async with units_send:
-                    await harvest.produce(units_send)
+            with _heap_frozen():
+                async with anyio.create_task_group() as tg:
+                    units_send, units_recv = anyio.create_memory_object_stream[Unit](ROWS_BUFFER)
+                    tg.start_soon(drain.run, units_recv)
+                    async with units_send:
+                        await harvest.produce(units_send)
         finally:
             # Commit what was harvested even when the run fails or is cancelled (Ctrl-C), and
             # record it in a manifest so the next run resumes after it; after a sink failure,
@@ -174,6 +177,18 @@ async def run_harvest(
     if not shard:  # a sharded run's driver writes the one report of the run
         await anyio.to_thread.run_sync(lake.put, f"_runs/{run_id}.json", report.to_json())
     return report
+
+
+@contextmanager
+def _heap_frozen() -> Iterator[None]:
+    """Freeze the objects alive before the harvest (modules, pyarrow, aiohttp, the config): they
+    outlive it, and unfrozen, every full cycle collection walks them again; a backfill spends
+    about a tenth of its client CPU there."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 class _Harvest:
