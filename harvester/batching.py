@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
@@ -68,13 +69,37 @@ class BatchOp:
 
     @property
     def relative_url(self) -> str:
-        path = self.path.lstrip("/")
-        if _PATH_ESCAPE.search(path):
-            path = quote(path, safe="/" + _SAFE)
-        if not self.params:
-            return path
-        query = "&".join(f"{_quote(k)}={_quote(v)}" for k, v in self.params)
-        return f"{path}?{query}"
+        path = _path(self.path)
+        return f"{path}?{_query(self.params)}" if self.params else path
+
+    @property
+    def form_encoded(self) -> str:
+        """`relative_url` form-encoded. Ops of one media kind share their query, so it is
+        encoded once per run, not once per op."""
+        path = _form_escape(_path(self.path))
+        return f"{path}%3F{_form_query(self.params)}" if self.params else path
+
+
+def _path(path: str) -> str:
+    path = path.lstrip("/")
+    return quote(path, safe="/" + _SAFE) if _PATH_ESCAPE.search(path) else path
+
+
+@lru_cache(maxsize=1024)
+def _query(params: tuple[tuple[str, str], ...]) -> str:
+    return "&".join(f"{_quote(k)}={_quote(v)}" for k, v in params)
+
+
+@lru_cache(maxsize=1024)
+def _form_query(params: tuple[tuple[str, str], ...]) -> str:
+    return _form_escape(_query(params))
+
+
+def _form_escape(url: str) -> str:
+    for char, escape in _FORM_ESCAPES:
+        if char in url:
+            url = url.replace(char, escape)
+    return url
 
 
 def _quote(text: str) -> str:
@@ -109,7 +134,8 @@ def encode_batch(ops: Sequence[BatchOp], *, include_headers: bool) -> dict[str, 
     (`X-Business-Use-Case-Usage`), which pacing and throttle delays are read from.
     Raises ValueError for no ops, more than `MAX_OPS`, or an op carrying credentials.
     """
-    entries = [{"method": "GET", "relative_url": url} for url in _relative_urls(ops)]
+    _check(ops)
+    entries = [{"method": "GET", "relative_url": op.relative_url} for op in ops]
     return {
         "batch": orjson.dumps(entries).decode(),
         "include_headers": "true" if include_headers else "false",
@@ -122,27 +148,20 @@ def encode_batch_body(ops: Sequence[BatchOp], *, include_headers: bool) -> bytes
     The same bytes as `urlencode(encode_batch(...))`, built without it: urlencode escapes the batch
     JSON with one Python call per byte, which costs more client CPU than decoding the reply.
     """
-    parts = []
-    for url in _relative_urls(ops):
-        for char, escape in _FORM_ESCAPES:
-            if char in url:
-                url = url.replace(char, escape)
-        parts.append(_OP_HEAD + url + _OP_TAIL)
+    _check(ops)
+    parts = [_OP_HEAD + op.form_encoded + _OP_TAIL for op in ops]
     flag = "true" if include_headers else "false"
     return f"batch=%5B{'%2C'.join(parts)}%5D&include_headers={flag}".encode()
 
 
-def _relative_urls(ops: Sequence[BatchOp]) -> list[str]:
+def _check(ops: Sequence[BatchOp]) -> None:
     if not ops:
         raise ValueError("a batch needs at least one op")
     if len(ops) > MAX_OPS:
         raise ValueError(f"a batch holds at most {MAX_OPS} ops, got {len(ops)}")
-    urls = []
     for index, op in enumerate(ops):
         if any(key in _CREDENTIALS for key, _ in op.params):
             raise ValueError(f"op {index} carries a credential parameter; use the header token")
-        urls.append(op.relative_url)
-    return urls
 
 
 def decode_batch(reply: object, n_ops: int) -> list[OpResult | None]:
