@@ -84,11 +84,10 @@ def parse_insights(
     for entry in data:
         # The shapes of nearly every entry, read without the checks' calls (a media's ~13 values
         # are the client's hottest loop); anything else takes the checked path below.
-        fast = _plain_value(entry) if type(entry) is dict else None
-        if fast is not None:
-            seen.add(fast[0])
-            if with_totals:
-                out.append(fast)
+        plain = _plain(entry, with_totals) if type(entry) is dict else None
+        if plain is not None:
+            seen.add(entry["name"])
+            out.extend(plain)
             continue
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
             raise MalformedReply(f"insights entry without a name: {entry!r:.120}")
@@ -105,8 +104,9 @@ def parse_insights(
     return out
 
 
-def _plain_value(entry: dict[str, Any]) -> InsightValue | None:
-    """(name, period, None, value) of an entry with one integer value and no breakdowns."""
+def _plain(entry: dict[str, Any], with_totals: bool) -> list[InsightValue] | None:
+    """The values of an entry of the usual shape (integer values, single-key breakdowns), or
+    None for anything else."""
     name = entry.get("name")
     period = entry.get("period")
     if type(name) is not str or (period is not None and type(period) is not str):
@@ -116,11 +116,32 @@ def _plain_value(entry: dict[str, Any]) -> InsightValue | None:
         values = entry.get("values")
         first = values[0] if type(values) is list and len(values) == 1 else None
         value = first.get("value") if type(first) is dict else None
-    elif type(total) is dict and "breakdowns" not in total:
-        value = total.get("value")
-    else:
+        if type(value) is not int:
+            return None
+        return [(name, period, None, value)] if with_totals else []
+    if type(total) is not dict or type(value := total.get("value")) is not int:
         return None
-    return (name, period, None, value) if type(value) is int else None
+    breakdowns = total.get("breakdowns", ())
+    if type(breakdowns) is not list and breakdowns != ():
+        return None
+    out: list[InsightValue] = [(name, period, None, value)] if with_totals else []
+    for breakdown in breakdowns:
+        keys = breakdown.get("dimension_keys") if type(breakdown) is dict else None
+        results = breakdown.get("results") if type(breakdown) is dict else None
+        if type(keys) is not list or len(keys) != 1 or type(keys[0]) is not str:
+            return None
+        if type(results) is not list:
+            return None
+        prefix = keys[0] + "="
+        for result in results:
+            labels = result.get("dimension_values") if type(result) is dict else None
+            value = result.get("value") if type(result) is dict else None
+            if type(labels) is not list or len(labels) != 1 or type(labels[0]) is not str:
+                return None
+            if type(value) is not int:
+                return None
+            out.append((name, period, prefix + labels[0], value))
+    return out
 
 
 def _total_value(

@@ -193,3 +193,12 @@ def test_parse_insights_reads_well_formed_entries_exactly(
     requested = ["reach", "likes"]
     got = parse_insights({"data": entries}, requested, with_totals=totals)
     assert got == _expected(entries, requested, totals)
+
+
+@pytest.mark.parametrize(
+    "breakdowns", [5, "abc", {"a": 1}, [5], [{"dimension_keys": "action_type", "results": []}]]
+)
+def test_a_malformed_breakdowns_value_is_named(breakdowns: object) -> None:
+    entry = {"name": "profile_activity", "total_value": {"value": 3, "breakdowns": breakdowns}}
+    with pytest.raises(MalformedReply, match="profile_activity: breakdown"):
+        parse_insights({"data": [entry]}, ["profile_activity"])
