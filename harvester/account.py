@@ -274,7 +274,7 @@ class AccountInsightsStage:
             if request.kind == "total":
                 totalled.update((request.until, m) for m in request.metrics)
             if values:
-                yield Rows(Dataset.ACCOUNT_INSIGHTS, self._rows(account, values))
+                yield self._block(account, values)
             return
 
     async def _refused_breakdown(
@@ -308,12 +308,11 @@ class AccountInsightsStage:
             async for block in self._run(account, replace(request, breakdown=None), totalled):
                 yield block
 
-    def _rows(self, account: Account, values: list[AccountValue]) -> list[tuple[Any, ...]]:
-        fetched_at = datetime.now(UTC)
-        tail = (self._version_text, fetched_at, self._run_id)
-        rows = [(account.id, *value, *tail) for value in values]
-        self._counters.insight_rows += len(rows)
-        return rows
+    def _block(self, account: Account, values: list[AccountValue]) -> Rows:
+        """One reply's values as a block: the account and the run's columns are shared."""
+        tail = (self._version_text, datetime.now(UTC), self._run_id)
+        self._counters.insight_rows += len(values)
+        return Rows(Dataset.ACCOUNT_INSIGHTS, values, (account.id,), tail)
 
     def _error(self, account: Account, stage: str, error: BaseException) -> Rows:
         self._counters.count_error(error)
