@@ -58,10 +58,12 @@ SORT_KEYS: dict[Dataset, tuple[str, ...]] = {
     Dataset.ACCOUNT_INSIGHTS: ("account_id", "metric", "period", "end_time", "dimension"),
     Dataset.ERRORS: ("account_id", "object_id", "stage"),
 }
-_KEY_INDEXES = {
-    dataset: tuple(SCHEMAS[dataset].get_field_index(key) for key in keys)
+_KEY_INDEXES: dict[Dataset, tuple[int, ...]] = {
+    dataset: tuple(int(SCHEMAS[dataset].get_field_index(key)) for key in keys)
     for dataset, keys in SORT_KEYS.items()
 }
+# Rows that cannot be sorted as whole blocks are converted to Arrow this many blocks at a time.
+_CONVERT_BLOCKS = 4096
 
 
 class BadRowError(ValueError):
@@ -107,7 +109,10 @@ class _Buffer:
     """Blocks of one dataset waiting to fill a row group, and the dataset's open part."""
 
     blocks: list[Rows] = field(default_factory=list)
-    rows: int = 0
+    # Blocks that cannot be sorted whole, converted early (unsorted): Arrow holds a row in a
+    # fraction of the memory its Python tuple takes.
+    converted: list[pa.Table] = field(default_factory=list)
+    rows: int = 0  # in blocks and converted
     part: _Part | None = None
     seq: int = 0
 
@@ -168,6 +173,9 @@ class ParquetSink:
         buffer.rows += len(block.rows)
         if buffer.rows >= self._settings.row_group_rows:
             self._flush(block.dataset, buffer)
+        elif not _sorted_whole(block) and len(buffer.blocks) >= _CONVERT_BLOCKS:
+            buffer.converted.append(_to_table(block.dataset, buffer.blocks))
+            buffer.blocks = []
 
     def close(self) -> SinkStatistics:
         """Flush every buffer and commit every open part. Idempotent."""
@@ -199,6 +207,7 @@ class ParquetSink:
         self._state = "aborted"
         for buffer in self._buffers.values():
             buffer.blocks.clear()
+            buffer.converted.clear()
             buffer.rows = 0
             part, buffer.part = buffer.part, None
             if part is not None:
@@ -212,8 +221,14 @@ class ParquetSink:
         """Write the buffered blocks as row groups of about `row_group_rows`; rotate full parts."""
         if not buffer.rows:
             return
-        blocks, buffer.blocks, buffer.rows = buffer.blocks, [], 0
-        table = _to_table(dataset, blocks)
+        blocks, converted = buffer.blocks, buffer.converted
+        buffer.blocks, buffer.converted, buffer.rows = [], [], 0
+        keys = [(name, "ascending") for name in SORT_KEYS[dataset]]
+        if not converted and all(map(_sorted_whole, blocks)):
+            pick = itemgetter(*_KEY_INDEXES[dataset])
+            table = _to_table(dataset, sorted(blocks, key=lambda block: pick(block.head)))
+        else:
+            table = pa.concat_tables([*converted, _to_table(dataset, blocks)]).sort_by(keys)
         group = self._settings.row_group_rows
         # Whole blocks make a row group a little over `group` rows rather than leave a runt;
         # only a table of two groups or more (one huge block) is cut.
@@ -302,24 +317,24 @@ def _check_widths(block: Rows) -> None:
         )
 
 
+def _sorted_whole(block: Rows) -> bool:
+    """Whether the block's sort keys are all shared columns (its rows sort together)."""
+    return len(block.head) > _KEY_INDEXES[block.dataset][-1]
+
+
 def _to_table(dataset: Dataset, blocks: list[Rows]) -> pa.Table:
-    """One sorted table of the blocks, each column built with the exact schema type.
+    """The blocks' rows in order, each column built with the exact schema type.
 
     A column a block shares (its head or tail) is converted once per block and repeated by
     Arrow: converting Python values costs ~30 ns each, repeating them in Arrow a few.
     """
     schema = SCHEMAS[dataset]
-    keys = _KEY_INDEXES[dataset]
     blocks = [block for block in blocks if block.rows]
     shapes = {(len(block.head), len(block.tail)) for block in blocks}
-    if len(shapes) != 1:  # mixed shapes (never from one stage): plain rows
+    if len(shapes) > 1:  # mixed shapes (never from one stage): plain rows
         blocks = [Rows(dataset, [(*b.head, *row, *b.tail) for row in b.rows]) for b in blocks]
         shapes = {(0, 0)}
-    [(head, tail)] = shapes
-    presorted = head > max(keys)
-    if presorted:
-        pick = itemgetter(*keys)
-        blocks.sort(key=lambda block: pick(block.head))
+    [(head, tail)] = shapes or {(0, 0)}
     counts = list(map(len, map(attrgetter("rows"), blocks)))
     # Transposed block by block: one zip over all rows at once is three times slower.
     varying: list[list[Any]] = [[] for _ in range(len(schema) - head - tail)]
@@ -329,9 +344,9 @@ def _to_table(dataset: Dataset, blocks: list[Rows]) -> pa.Table:
     shared = [
         *zip(*map(attrgetter("head"), blocks), strict=True),
         *zip(*map(attrgetter("tail"), blocks), strict=True),
-    ]
+    ] or [()] * (head + tail)
     first_tail = len(schema) - tail
-    repeat = _repeat_indices(counts) if shared else None
+    repeat = _repeat_indices(counts)
     arrays = []
     for index, schema_field in enumerate(schema):
         if head <= index < first_tail:
@@ -339,10 +354,7 @@ def _to_table(dataset: Dataset, blocks: list[Rows]) -> pa.Table:
         else:
             values = shared[index if index < head else index - first_tail + head]
             arrays.append(_array(dataset, schema_field, values, counts).take(repeat))
-    table = pa.Table.from_arrays(arrays, schema=schema)
-    if presorted:
-        return table
-    return table.sort_by([(schema.field(i).name, "ascending") for i in keys])
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def _repeat_indices(counts: list[int]) -> pa.Array:

@@ -410,3 +410,21 @@ def test_a_block_of_the_wrong_width_is_refused_at_write(tmp_path: Path) -> None:
     assert str(caught.value).startswith(
         "media_insights: column '*', row 3: has 10 fields, expected 12"
     )
+
+
+def test_rows_converted_early_still_make_one_sorted_row_group(tmp_path: Path) -> None:
+    # Plain media rows, one block each as the pipeline sends them: more blocks than the sink
+    # holds as Python objects before converting them to Arrow.
+    sink = make_sink(tmp_path, row_group_rows=1_000_000)
+    rows = [
+        (f"1784{i % 3}", f"m{i:05d}", None, "IMAGE", "FEED", POSTED, None, FETCHED, RUN)
+        for i in range(9000, 0, -1)
+    ]
+    for row in rows:
+        sink.write(Rows(Dataset.MEDIA, [row]))
+    sink.close()
+    [part] = tmp_path.rglob("*.parquet")
+    parquet = pq.ParquetFile(part)
+    assert parquet.metadata.num_row_groups == 1
+    got = [tuple(r.values()) for r in parquet.read().to_pylist()]
+    assert got == sorted(rows, key=lambda row: (row[0], row[1]))
