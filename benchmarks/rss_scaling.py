@@ -4,7 +4,8 @@
 
 Each size is a fresh simulator process (latency 0, no troubles) with size / media-per-account
 accounts, harvested by `harvest_variant.py` in a child process of its own (batching at the config
-default). Reports peak RSS per size and the RSS samples' quartiles, so a flat curve is visible.
+default). Reports peak RSS per size and the RSS samples' quartiles and tenths, so a flat curve
+is visible.
 1,000,000 media takes many minutes on two cores: start with the smaller sizes.
 """
 
@@ -23,14 +24,23 @@ from simproc import SimulatorProcess
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def quartiles(samples: list[tuple[float, int]]) -> list[float]:
-    """RSS (MB) at 25, 50, 75 and 100 % of the run's duration."""
+def at_fractions(samples: list[tuple[float, int]], fractions: list[float]) -> list[float]:
+    """RSS (MB) at the given fractions of the run's duration."""
     if not samples:
         return []
-    picks = [
-        samples[min(len(samples) - 1, round(q * (len(samples) - 1)))] for q in (0.25, 0.5, 0.75, 1)
-    ]
+    picks = [samples[min(len(samples) - 1, round(q * (len(samples) - 1)))] for q in fractions]
     return [round(kb / 1024, 1) for _, kb in picks]
+
+
+def quartiles(samples: list[tuple[float, int]]) -> list[float]:
+    """RSS (MB) at 25, 50, 75 and 100 % of the run's duration."""
+    return at_fractions(samples, [0.25, 0.5, 0.75, 1])
+
+
+def tenths(samples: list[tuple[float, int]]) -> list[float]:
+    """RSS (MB) at 10, 20, ... 100 % of the run: a quartile can miss a sawtooth's tooth, and
+    growth with the media count shows as a rising floor, not as one high sample."""
+    return at_fractions(samples, [i / 10 for i in range(1, 11)])
 
 
 def main() -> int:
@@ -54,6 +64,7 @@ def main() -> int:
             "media": fig["media"],
             "peak_rss_mb": fig["peak_rss_mb"],
             "rss_mb_at_25_50_75_100_pct": quartiles(raw.get("rss_samples_kb", [])),
+            "rss_mb_at_each_10_pct": tenths(raw.get("rss_samples_kb", [])),
             "arrow_mb_at_25_50_75_100_pct": quartiles(
                 [(0.0, kb) for kb in raw.get("arrow_samples_kb", [])]
             ),

@@ -21,6 +21,11 @@ them. A unit is done iff a manifest names it. A run that starts on an unfinished
 manifests, deletes the job's part files that no manifest lists (written after the last manifest,
 orphans of the crash), and skips done units. A SIGKILL anywhere therefore loses at most the work
 since the last manifest and never duplicates a row.
+
+Memory: a run keeps no per-media record of its own commits (the listing offers each media once
+per run), only the media its job's earlier runs committed, as a compact `IdSet`; the pending
+epoch's media ids wait at 8 bytes each. Settling reads a job's media from its manifests again
+(`done_media`), so nothing here grows with the number of media a run harvests.
 """
 
 from __future__ import annotations
@@ -28,16 +33,18 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from hashlib import sha256
+from itertools import islice
 from typing import Any, Literal
 
 import anyio
 import orjson
 from anyio.streams.memory import MemoryObjectReceiveStream
 
+from harvester.idset import IdSet, IdSetBuilder
 from harvester.lake import Lake
 from harvester.models import Rows
 from harvester.schema import Dataset
@@ -50,6 +57,7 @@ __all__ = [
     "SinkTask",
     "Unit",
     "close_job",
+    "done_media",
     "open_jobs",
     "start_job",
 ]
@@ -60,6 +68,10 @@ STATE = "_state"
 # The sink task hands rows to its writer thread in chunks of about this many rows (one thread hop
 # per chunk instead of per media).
 SINK_CHUNK_ROWS = 16_384
+# A manifest's media ids are encoded this many at a time (`encode_manifest`): an epoch can name
+# close to a million media, and a list of them all as Python strings would cost ~70 MB at once.
+MANIFEST_CHUNK_IDS = 16_384
+SORTED = orjson.OPT_SORT_KEYS
 Mode = Literal["backfill", "sweep"]
 
 
@@ -106,7 +118,13 @@ class Unit:
 
 @dataclass
 class JobState:
-    """A job as its manifests tell it: what is done and which files hold it."""
+    """A job as its manifests tell it: what is done and which files hold it.
+
+    `media` holds the media done by the job's earlier runs only, and only in the state a run
+    resumes (`start_job`): this run's commits are not added (they would grow with every media
+    harvested, while the listing never offers a media twice in one run). Everything else is
+    kept up to date by `absorb` and is small: per file, per account, per dataset.
+    """
 
     key: str
     job_id: str
@@ -116,7 +134,7 @@ class JobState:
     windows: dict[str, Any]
     runs: list[str] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)  # path -> dataset
-    media: set[str] = field(default_factory=set)
+    media: IdSet = field(default_factory=IdSet)
     accounts: dict[str, dict[str, bool]] = field(default_factory=dict)
     other: set[str] = field(default_factory=set)
     rows: dict[str, int] = field(default_factory=lambda: {d.value: 0 for d in Dataset})
@@ -127,10 +145,10 @@ class JobState:
         return f"{STATE}/jobs/{self.key}/{self.job_id}"
 
     def absorb(self, manifest: dict[str, Any]) -> None:
+        """Count a manifest's files, rows, accounts and other units (its media: see `media`)."""
         for path, dataset, rows in manifest["files"]:
             self.files[path] = dataset
             self.rows[dataset] = self.rows.get(dataset, 0) + rows
-        self.media.update(manifest["media"])
         self.accounts.update(manifest["accounts"])
         self.other.update(manifest["other"])
 
@@ -160,7 +178,9 @@ def open_jobs(lake: Lake) -> list[OpenJob]:
     return sorted(found, key=lambda job: job.job_id)
 
 
-def load_job(lake: Lake, job: OpenJob) -> JobState:
+def load_job(lake: Lake, job: OpenJob, *, media: bool = False) -> JobState:
+    """The job's state from its begin object and manifests; its done media only when `media`
+    (a resume needs them, settling and compaction do not)."""
     begin = lake.get_json(f"{job.folder}/begin.json")
     state = JobState(
         key=job.key,
@@ -170,13 +190,38 @@ def load_job(lake: Lake, job: OpenJob) -> JobState:
         clock=datetime.fromisoformat(begin["clock"]),
         windows=begin["windows"],
     )
+    done = IdSetBuilder() if media else None
     for info in lake.listdir(job.folder):
         name = info.base_name
         if name.startswith("run-") and name.endswith(".json"):
             state.runs.append(name.removeprefix("run-").removesuffix(".json"))
-        elif name.startswith("epoch-") and name.endswith(".json"):
-            state.absorb(lake.get_json(lake.relative(info.path)))
+        elif _is_manifest(name):
+            # One manifest parsed at a time: its ids go straight into the compact builder.
+            manifest = lake.get_json(lake.relative(info.path))
+            state.absorb(manifest)
+            if done is not None:
+                done.extend(manifest["media"])
+    if done is not None:
+        state.media = done.build()
     return state
+
+
+def _is_manifest(name: str) -> bool:
+    return name.startswith("epoch-") and name.endswith(".json")
+
+
+def _manifests(lake: Lake, folder: str) -> Iterator[dict[str, Any]]:
+    for info in lake.listdir(folder):
+        if _is_manifest(info.base_name):
+            yield lake.get_json(lake.relative(info.path))
+
+
+def done_media(lake: Lake, state: JobState) -> IdSet:
+    """Every media the job's manifests name (all its runs), read from the lake when asked."""
+    done = IdSetBuilder()
+    for manifest in _manifests(lake, state.folder):
+        done.extend(manifest["media"])
+    return done.build()
 
 
 def is_done(lake: Lake, job: OpenJob) -> bool:
@@ -208,7 +253,7 @@ def start_job(
         # retry must find that job (its units are all committed) rather than begin a second one.
         if is_done(lake, job) and not (isolated and job.key == spec.key):
             continue
-        other = load_job(lake, job)
+        other = load_job(lake, job, media=job.key == spec.key)
         delete_orphans(lake, other)
         if job.key == spec.key:
             state = other
@@ -287,16 +332,23 @@ class Checkpoint:
         self._monotonic = monotonic
         self._last = monotonic()
         self._epoch = 0
-        self._pending: list[Unit] = []
+        # What the next manifest names, not the units' rows (the sink has them). An epoch can
+        # span a whole part file, hundreds of thousands of media: their ids wait at 8 bytes each.
+        self._media = IdSetBuilder()
+        self._accounts: dict[str, dict[str, bool]] = {}
+        self._other: list[str] = []
 
     def write(self, sink: ParquetSink, units: Iterable[Unit]) -> None:
         """Hand units to the sink; each counts as pending only once all its rows are written."""
         for unit in units:
             for block in unit.blocks:
                 sink.write(block)
-            # Keep what the manifest names, not the rows: the sink has them now, and an epoch
-            # can span minutes of a large backfill.
-            self._pending.append(replace(unit, blocks=[]))
+            if unit.kind == "media":
+                self._media.extend(unit.ids)
+            elif unit.kind == "account":
+                self._accounts.update(dict.fromkeys(unit.ids, unit.info))
+            else:
+                self._other.extend(unit.ids)
 
     def due(self, sink: ParquetSink) -> bool:
         return sink.rotated or self._monotonic() - self._last >= self._every
@@ -304,19 +356,21 @@ class Checkpoint:
     def commit(self, sink: ParquetSink) -> None:
         """Commit the sink's epoch, then write the manifest naming its files and units."""
         files = sink.commit_epoch()
-        units, self._pending = self._pending, []
+        # Named as added: a run lists each media once, and a set would cost a sort per epoch.
+        media, self._media = self._media, IdSetBuilder()
+        accounts, self._accounts = self._accounts, {}
+        other, self._other = self._other, []
         self._last = self._monotonic()
-        if not files and not units:
+        if not files and not media and not accounts and not other:
             return
         manifest = {
             "run_id": self._run_id,
             "files": [(f.path, f.dataset, f.rows) for f in files],
-            "media": [i for u in units if u.kind == "media" for i in u.ids],
-            "accounts": {i: u.info for u in units if u.kind == "account" for i in u.ids},
-            "other": [i for u in units if u.kind == "discovery" for i in u.ids],
+            "accounts": accounts,
+            "other": other,
         }
         name = f"{self.state.folder}/epoch-{self._run_id}-{self._epoch:06d}.json"
-        self._lake.put_json(name, manifest)
+        self._lake.put(name, encode_manifest(manifest, media))
         self._epoch += 1
         self.state.absorb(manifest)
 
@@ -325,6 +379,24 @@ class Checkpoint:
             f"{self.state.folder}/done.json",
             {"finished_at": datetime.now(UTC), "rows": self.state.rows},
         )
+
+
+def encode_manifest(manifest: dict[str, Any], media: Iterable[str]) -> bytes:
+    """The JSON of `manifest` plus a "media" list, byte for byte what `Lake.put_json` writes (keys
+    sorted), but with the ids encoded a chunk at a time instead of all held as strings at once."""
+    if "media" in manifest:
+        raise ValueError("the media ids are passed apart from the manifest")
+    head = orjson.dumps({k: v for k, v in manifest.items() if k < "media"}, option=SORTED)
+    tail = orjson.dumps({k: v for k, v in manifest.items() if k > "media"}, option=SORTED)
+    out = bytearray(head[:-1])  # open: '{...' without its '}'
+    out += b',"media":[' if len(head) > 2 else b'"media":['
+    ids = iter(media)
+    separator = b""
+    while chunk := list(islice(ids, MANIFEST_CHUNK_IDS)):
+        out += separator + orjson.dumps(chunk)[1:-1]
+        separator = b","
+    out += b"]," + tail[1:] if len(tail) > 2 else b"]}"
+    return bytes(out)
 
 
 class SinkTask:

@@ -93,4 +93,4 @@ def finish_job(lake: Lake, checkpoint: Checkpoint, *, shard: bool = False) -> No
     supersede older rows of its date, advance the cursor."""
     checkpoint.finish()
     if not shard:
-        settle(lake)
+        settle(lake, finished=checkpoint.state)

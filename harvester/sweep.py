@@ -23,7 +23,15 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from harvester.checkpoint import STATE, JobState, close_job, is_done, load_job, open_jobs
+from harvester.checkpoint import (
+    STATE,
+    JobState,
+    close_job,
+    done_media,
+    is_done,
+    load_job,
+    open_jobs,
+)
 from harvester.lake import Lake
 from harvester.schema import Dataset
 
@@ -72,13 +80,21 @@ def sweep_windows(
     return out
 
 
-def settle(lake: Lake) -> list[str]:
-    """Finish settling every job that is done but still open (a crash may have stopped it)."""
+def settle(lake: Lake, finished: JobState | None = None) -> list[str]:
+    """Finish settling every job that is done but still open (a crash may have stopped it).
+
+    `finished`: the state of the job this process has just finished, which says what its
+    manifests say; it is used as is rather than read back (a backfill of a million media has
+    megabytes of manifests, and parsing them would hold every id as a string for a moment).
+    """
     settled = []
     for job in open_jobs(lake):
         if not is_done(lake, job):
             continue
-        state = load_job(lake, job)
+        if finished is not None and (finished.key, finished.job_id) == (job.key, job.job_id):
+            state = finished
+        else:
+            state = load_job(lake, job)
         supersede(lake, state)
         _advance_cursor(lake, state, lake.get_json(f"{job.folder}/begin.json"))
         close_job(lake, job.key, job.job_id)
@@ -146,19 +162,31 @@ def supersede(lake: Lake, state: JobState) -> int:
     return touched
 
 
-Replaced = Callable[[pa.Table], list[bool]]
+Replaced = Callable[[pa.Table], pa.Array]
 
 
 def _replaced(lake: Lake, dataset: Dataset, files: list[str], state: JobState) -> Replaced:
-    """A test telling, for each row of an older file, whether this job's rows replace it."""
+    """A test telling, for each row of an older file, whether this job's rows replace it.
+
+    Built when settling, from the lake, in compact forms: a job of a million media must not
+    hold a million Python strings here (its manifests' ids as an `IdSet`, its files' media ids
+    as one Arrow array).
+    """
     if dataset is Dataset.ERRORS:
-        done = {*state.media, *state.accounts}
-        return lambda table: [oid in done for oid in table.column("object_id").to_pylist()]
+        media, accounts = done_media(lake, state), set(state.accounts)
+
+        def completed(table: pa.Table) -> pa.Array:
+            ids = table.column("object_id").to_pylist()
+            return pa.array([i in media or i in accounts for i in ids], type=pa.bool_())
+
+        return completed
     if dataset is not Dataset.ACCOUNT_INSIGHTS:
-        ids: set[str] = set()
-        for path in files:
-            ids.update(lake.read_parquet(path, ["media_id"]).column("media_id").to_pylist())
-        return lambda table: [m in ids for m in table.column("media_id").to_pylist()]
+        # Unique per file first: a file holds each media's ~10 insight rows.
+        uniques = [
+            pc.unique(lake.read_parquet(path, ["media_id"]).column("media_id")) for path in files
+        ]
+        ids = pc.unique(pa.chunked_array(uniques, type=pa.string()).combine_chunks())
+        return lambda table: pc.is_in(table.column("media_id"), value_set=ids)
     spans: dict[str, tuple[datetime, datetime]] = {}
     for path in files:
         table = lake.read_parquet(path, ["account_id", "end_time"])
@@ -169,11 +197,14 @@ def _replaced(lake: Lake, dataset: Dataset, files: list[str], state: JobState) -
             lo, hi = spans.get(account, (end, end))
             spans[account] = (min(lo, _midnight(end.date())), max(hi, end))
 
-    def covered(table: pa.Table) -> list[bool]:
-        return [
-            account in spans and (end is None or spans[account][0] <= end <= spans[account][1])
-            for account, end in _rows(table, ["account_id", "end_time"])
-        ]
+    def covered(table: pa.Table) -> pa.Array:
+        return pa.array(
+            [
+                account in spans and (end is None or spans[account][0] <= end <= spans[account][1])
+                for account, end in _rows(table, ["account_id", "end_time"])
+            ],
+            type=pa.bool_(),
+        )
 
     return covered
 
@@ -187,7 +218,7 @@ def _rows(table: pa.Table, columns: list[str]) -> Iterable[tuple[Any, ...]]:
 
 def _filter_file(lake: Lake, path: str, replaced: Replaced) -> int:
     table = lake.read_parquet(path)
-    keep = pc.invert(pa.array(replaced(table), type=pa.bool_()))
+    keep = pc.invert(replaced(table))
     kept = int(pc.sum(keep).as_py() or 0)
     if kept == table.num_rows:
         return 0
