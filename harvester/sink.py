@@ -62,6 +62,7 @@ _KEY_INDEXES: dict[Dataset, tuple[int, ...]] = {
     dataset: tuple(int(SCHEMAS[dataset].get_field_index(key)) for key in keys)
     for dataset, keys in SORT_KEYS.items()
 }
+_WIDTHS = {dataset: len(schema) for dataset, schema in SCHEMAS.items()}
 # Rows that cannot be sorted as whole blocks are converted to Arrow this many blocks at a time.
 _CONVERT_BLOCKS = 4096
 
@@ -304,10 +305,10 @@ class ParquetSink:
 
 def _check_widths(block: Rows) -> None:
     # Checked at write time, for the block that has the fault: zip would silently truncate.
-    schema = SCHEMAS[block.dataset]
     shared = len(block.head) + len(block.tail)
-    expected = len(schema) - shared
+    expected = _WIDTHS[block.dataset] - shared
     if set(map(len, block.rows)) - {expected}:
+        schema = SCHEMAS[block.dataset]
         index, row = next((i, r) for i, r in enumerate(block.rows) if len(r) != expected)
         raise BadRowError(
             block.dataset,
