@@ -292,7 +292,7 @@ class _Harvest:
     async def _list_account(
         self,
         account: Account,
-        media_out: MemoryObjectSendStream[Media],
+        media_out: ObjectSendStream[Media],
         rows: ObjectSendStream[Unit],
         blocks: list[Rows],
     ) -> dict[str, bool]:
@@ -336,7 +336,7 @@ class _Harvest:
         self,
         account: Account,
         page: Sequence[Media],
-        media_out: MemoryObjectSendStream[Media],
+        media_out: ObjectSendStream[Media],
         rows: ObjectSendStream[Unit],
     ) -> None:
         """Queue each media not done yet for insights, with its children (committed together)."""
@@ -354,12 +354,7 @@ class _Harvest:
             family = children.get(media.id, [])
             if self._config.harvest.media_insights:
                 self._children[media.id] = family
-                try:
-                    # A page is queued without a checkpoint per media (one costs more than the
-                    # media's routing); only a full buffer makes the listing wait.
-                    media_out.send_nowait(media)
-                except anyio.WouldBlock:
-                    await media_out.send(media)
+                await media_out.send(media)
             else:
                 media_rows = [self._media_row(m) for m in (media, *family)]
                 await rows.send(Unit("media", (media.id,), [Rows(Dataset.MEDIA, media_rows)]))
