@@ -131,22 +131,26 @@ def _plain(entry: dict[str, Any], with_totals: bool) -> list[InsightValue] | Non
         return None
     out: list[InsightValue] = [(name, period, None, value)] if with_totals else []
     for breakdown in breakdowns:
-        keys = breakdown.get("dimension_keys") if type(breakdown) is dict else None
-        results = breakdown.get("results") if type(breakdown) is dict else None
-        if type(keys) is not list or len(keys) != 1 or type(keys[0]) is not str:
+        if type(breakdown) is not dict:
             return None
-        if type(results) is not list:
+        key, results = _only_string(breakdown.get("dimension_keys")), breakdown.get("results")
+        if key is None or type(results) is not list:
             return None
-        prefix = keys[0] + "="
         for result in results:
-            labels = result.get("dimension_values") if type(result) is dict else None
-            value = result.get("value") if type(result) is dict else None
-            if type(labels) is not list or len(labels) != 1 or type(labels[0]) is not str:
+            if type(result) is not dict:
                 return None
-            if type(value) is not int:
+            label, value = _only_string(result.get("dimension_values")), result.get("value")
+            if label is None or type(value) is not int:
                 return None
-            out.append((name, period, intern(prefix + labels[0]), value))
+            out.append((name, period, intern(f"{key}={label}"), value))
     return out
+
+
+def _only_string(value: object) -> str | None:
+    """The string of a one-string list, else None."""
+    if type(value) is list and len(value) == 1 and type(value[0]) is str:
+        return value[0]
+    return None
 
 
 def _total_value(
