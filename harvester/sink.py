@@ -320,7 +320,7 @@ def _check_widths(block: Rows) -> None:
 
 def _sorted_whole(block: Rows) -> bool:
     """Whether the block's sort keys are all shared columns (its rows sort together)."""
-    return len(block.head) > _KEY_INDEXES[block.dataset][-1]
+    return len(block.head) > max(_KEY_INDEXES[block.dataset])
 
 
 def _to_table(dataset: Dataset, blocks: list[Rows]) -> pa.Table:
@@ -345,9 +345,9 @@ def _to_table(dataset: Dataset, blocks: list[Rows]) -> pa.Table:
     shared = [
         *zip(*map(attrgetter("head"), blocks), strict=True),
         *zip(*map(attrgetter("tail"), blocks), strict=True),
-    ] or [()] * (head + tail)
+    ]
     first_tail = len(schema) - tail
-    repeat = _repeat_indices(counts)
+    repeat = _repeat_indices(counts) if shared else None
     arrays = []
     for index, schema_field in enumerate(schema):
         if head <= index < first_tail:
@@ -391,7 +391,7 @@ def _row(index: int, counts: list[int] | None) -> int:
 
 def _epoch_micros(values: Sequence[Any]) -> list[int | None]:
     """Aware datetimes as microseconds since the epoch, converting each run of the same object
-    once: rows repeat their media's timestamp and their block's fetched_at, and pyarrow's own
+    once: plain rows (media, errors) repeat their block's fetched_at, and pyarrow's own
     conversion costs about 250 ns a value. A naive datetime raises TypeError (never guessed UTC).
     """
     out: list[int | None] = []
