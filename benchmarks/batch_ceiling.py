@@ -1,4 +1,4 @@
-"""What Graph batching can give at most: insights through batch POSTs with `harvester.batching`.
+"""What Graph batching can give at most: insights through batch POSTs with `harvester.graph.batch`.
 
 No pipeline, no listing, no rows, no sink: for every media of a trouble-free world, the insights
 ops the harvester makes (all metrics of its kind, plus the `profile_activity` breakdown on FEED)
@@ -24,15 +24,15 @@ from typing import Any
 import aiohttp
 import orjson
 
-from harvester.batching import (
+from harvester.graph.batch import (
     FORM_CONTENT_TYPE,
     BatchOp,
     decode_batch,
     encode_batch_body,
     insights_op,
 )
-from harvester.errors import decode_reply
-from harvester.parsing import parse_insights
+from harvester.graph.errors import decode_reply
+from harvester.graph.replies import parse_insights
 from harvester.simulator import World
 
 FEED = [

@@ -29,11 +29,11 @@ import anyio
 from measure import process_cpu_seconds
 from simproc import ROOT, SimulatorProcess, stats_delta
 
-from harvester import batching
-from harvester.errors import GraphError, decode_reply
-from harvester.listing import MEDIA_FIELDS
-from harvester.parsing import parse_insights, parse_media
-from harvester.routing import route
+from harvester.graph import batch as batching
+from harvester.graph.errors import GraphError, decode_reply
+from harvester.graph.replies import parse_insights, parse_media
+from harvester.harvest.listing import MEDIA_FIELDS
+from harvester.harvest.routing import route
 from harvester.simulator import validity
 
 PAGE_SIZE = 100  # HarvestSettings.media_page_size: the `limit` listing.list_media sends

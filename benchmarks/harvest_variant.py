@@ -23,7 +23,7 @@ import anyio
 import pyarrow as pa
 
 from harvester.config import HarvestSettings, parse_config
-from harvester.pipeline import run_harvest
+from harvester.harvest.pipeline import run_harvest
 
 # The key the lead adds for Graph batch requests ([harvest] batch_size, 0 = no batching).
 BATCH_KEY = "batch_size"

@@ -29,7 +29,7 @@ import anyio
 
 from harvester.cli import demo_config
 from harvester.config import parse_config
-from harvester.pipeline import run_harvest
+from harvester.harvest.pipeline import run_harvest
 
 THROTTLE_CODES = {4, 17, 32, 613, 80001, 80002}
 

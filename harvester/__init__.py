@@ -6,8 +6,8 @@ The public Python API for orchestrators (Airflow, Dagster, notebooks)::
 """
 
 from harvester.config import Config, ConfigError, load_config, parse_config
-from harvester.pipeline import HarvestWindow, run_harvest
-from harvester.report import RunReport
+from harvester.harvest.pipeline import HarvestWindow, run_harvest
+from harvester.harvest.report import RunReport
 
 __all__ = [
     "Config",

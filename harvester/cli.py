@@ -21,12 +21,12 @@ import anyio
 import orjson
 
 from harvester.config import Config, ConfigError, load_config, parse_config
-from harvester.jobs import MODES
-from harvester.pipeline import HarvestWindow, run_harvest
+from harvester.harvest.pipeline import HarvestWindow, run_harvest
+from harvester.harvest.report import RunCounters, RunReport
+from harvester.harvest.routing import metrics_table
+from harvester.lake.jobs import MODES
+from harvester.lake.schema import Dataset
 from harvester.progress import ProgressDisplay
-from harvester.report import RunCounters, RunReport
-from harvester.routing import metrics_table
-from harvester.schema import Dataset
 
 log = logging.getLogger("harvester")
 
@@ -138,7 +138,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     """Exit 0 when every account is usable (warnings allowed), 3 when any is not."""
-    from harvester.preflight import render_table, run_preflight
+    from harvester.graph.tokens import render_table, run_preflight
 
     config = load_config(args.config)
     print(f"{args.config}: config OK ({len(config.accounts)} accounts)")
@@ -152,7 +152,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_webhook(args: argparse.Namespace) -> int:
-    from harvester.webhook import WebhookStatistics, run_webhook
+    from harvester.harvest.webhook import WebhookStatistics, run_webhook
 
     config = load_config(args.config)
 
@@ -191,7 +191,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {"mode": args.mode, "snapshot_date": args.snapshot_date}
     if args.engine == "ray":
         try:
-            from harvester.ray_engine import run_on_ray
+            from harvester.harvest.ray_engine import run_on_ray
         except ImportError as error:
             print(f"harvester: --engine ray needs harvester[ray] ({error})", file=sys.stderr)
             return EXIT_USAGE
@@ -200,8 +200,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_compact(args: argparse.Namespace) -> int:
-    from harvester.compact import compact
-    from harvester.lake import open_lake
+    from harvester.lake.compact import compact
+    from harvester.lake.fs import open_lake
 
     lake = open_lake(args.path, s3_endpoint=args.s3_endpoint)
     report = compact(
@@ -220,7 +220,7 @@ def _cmd_compact(args: argparse.Namespace) -> int:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    from harvester.plan import make_plan
+    from harvester.harvest.plan import make_plan
 
     config = load_config(args.config)
     plan = anyio.run(make_plan, config, HarvestWindow(args.since, args.until))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from harvester.schema import Dataset
+from harvester.lake.schema import Dataset
 
 
 class Secret:

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from harvester.report import RunCounters, RunReport
+from harvester.harvest.report import RunCounters, RunReport
 
 log = logging.getLogger("harvester")
 

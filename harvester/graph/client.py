@@ -1,0 +1,274 @@
+"""GraphClient: the only code that speaks HTTP to the Graph API.
+
+Every request goes through one order: retry loop -> rate gate -> HTTP -> usage headers -> classify.
+aiohttp exceptions and raw statuses never leave this module: callers see parsed JSON or a
+`GraphError` from `graph.errors`. The access token travels in the Authorization header only,
+and `paging.next` URLs (which Meta fills with the token) are stripped of it before we follow them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import random
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from functools import lru_cache
+from types import TracebackType
+from typing import Any, NamedTuple, Self
+
+import aiohttp
+import orjson
+from yarl import URL
+
+from harvester.config import GraphSettings, LimitSettings, RetrySettings
+from harvester.graph.batch import FORM_CONTENT_TYPE, BatchOp, decode_batch, encode_batch_body
+from harvester.graph.errors import AccountFatal, GraphError, Throttled, TransportError, decode_reply
+from harvester.graph.gate import APP_SCOPE, RateGate
+from harvester.graph.replies import MalformedReply
+from harvester.graph.retry import RetryBudget, RetryPolicy, retrying
+from harvester.graph.usage import parse_usage
+from harvester.harvest.report import RunCounters
+from harvester.models import Account, Secret
+
+# Query keys that carry credentials; removed from every URL we follow, store or log.
+SECRET_PARAMS = frozenset({"access_token", "appsecret_proof", "appsecret_time"})
+
+
+class ClientStatistics(NamedTuple):
+    requests: int
+    retries: int
+    errors_by_code: dict[str, int]
+
+
+class GraphClient:
+    """One aiohttp session for the whole run, shared by every account."""
+
+    def __init__(
+        self,
+        graph: GraphSettings,
+        limits: LimitSettings,
+        retry: RetrySettings,
+        *,
+        gate: RateGate | None = None,
+        rng: random.Random | None = None,
+        counters: RunCounters | None = None,
+    ) -> None:
+        self._graph = graph
+        self._limits = limits
+        self._root = URL(graph.base_url.rstrip("/") + "/" + graph.api_version + "/")
+        self.gate = gate or RateGate(limits)
+        self.policy = RetryPolicy(
+            max_attempts=retry.max_attempts,
+            base_delay=retry.base_delay_seconds,
+            max_delay=retry.max_delay_seconds,
+            run_budget=retry.run_budget,
+        )
+        self.retry_budget = RetryBudget(self.policy)
+        self._rng = rng or random.Random()
+        self._session: aiohttp.ClientSession | None = None
+        self._proofs: dict[Secret, str] = {}
+        self._counters = counters or RunCounters()
+        self._retries = 0
+        self._errors: Counter[str] = Counter()
+
+    async def __aenter__(self) -> Self:
+        connector = aiohttp.TCPConnector(
+            limit=self._limits.max_requests_in_flight, keepalive_timeout=30.0
+        )
+        timeout = aiohttp.ClientTimeout(
+            total=self._graph.timeout_seconds, sock_connect=self._graph.connect_timeout_seconds
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector, timeout=timeout, json_serialize=lambda o: orjson.dumps(o).decode()
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def get(
+        self,
+        path: str,
+        params: Mapping[str, str] | Callable[[], Mapping[str, str]],
+        *,
+        account: Account,
+    ) -> Any:
+        """GET `path` (relative to the version root) for `account`, with retries and pacing.
+
+        `params` may be a function: it is then called once the rate gate lets the request go,
+        so a request that queued behind a block is built from what the run knows by then (for
+        instance, metrics Meta rejected meanwhile are no longer asked).
+        """
+        base = self._root.join(URL(path))
+        if callable(params):
+            make = params
+            return await self._get_url(lambda: base.with_query(dict(make())), account)
+        return await self._get_url(base.with_query(dict(params)), account)
+
+    async def paginate(
+        self, path: str, params: Mapping[str, str], *, account: Account
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Yield the `data` list of each page, following `paging.next` with the token removed."""
+        url: URL | None = self._root.join(URL(path)).with_query(dict(params))
+        while url is not None:
+            page = await self._get_url(url, account)
+            data = page.get("data") if isinstance(page, dict) else None
+            if not isinstance(data, list):
+                raise MalformedReply(f"{url.path}: a page without a 'data' list")
+            yield data
+            nxt = page.get("paging", {}).get("next") if isinstance(page, dict) else None
+            url = strip_secrets(URL(nxt)) if isinstance(nxt, str) and nxt else None
+
+    def statistics(self) -> ClientStatistics:
+        return ClientStatistics(self._counters.requests, self._retries, dict(self._errors))
+
+    async def _get_url(self, target: URL | Callable[[], URL], account: Account) -> Any:
+        return await self._retrying(lambda: self._attempt(target, account))
+
+    async def batch(self, account: Account, ops: Sequence[BatchOp]) -> list[Any]:
+        """One Graph batch POST of `ops` for `account`; Meta charges each op as one call.
+
+        The POST itself is retried like any request. Each op comes back as its parsed JSON, the
+        `GraphError` it failed with (already applied to the rate gate: throttling blocks the
+        scope, a dead token closes the account), or None where Meta ran out of time for it.
+        """
+        body = encode_batch_body(ops, include_headers=True)
+
+        async def attempt() -> list[Any]:
+            async with self.gate.slot(account.id, cost=len(ops)):
+                status, headers, raw = await self._send(self._root, account, body)
+                reply = self._decode(status, headers, raw, account, (), len(ops))
+                results = decode_batch(reply, len(ops))
+                # Meta ran the ops in order: the last answered op's usage is the newest, and it
+                # counts that many of ours. Earlier ops' usage headers add nothing (and parsing
+                # them per op costs more client CPU than their bodies).
+                last = max((i for i, r in enumerate(results) if r is not None), default=-1)
+                out: list[Any] = []
+                for index, (op, result) in enumerate(zip(ops, results, strict=True)):
+                    if result is None:
+                        out.append(None)
+                        continue
+                    pending = index + 1 if index == last else None
+                    try:
+                        out.append(self._decode(*result, account, _metrics(op.params), pending))
+                    except GraphError as error:
+                        out.append(error)
+                return out
+
+        results: list[Any] = await self._retrying(attempt)
+        return results
+
+    def note_retry(self, *_: object) -> None:
+        """Count a retry: the client's own, or one a caller makes (a batch op asked again)."""
+        self._retries += 1
+
+    async def _retrying(self, attempt: Callable[[], Awaitable[Any]]) -> Any:
+        return await retrying(
+            attempt, self.policy, self.retry_budget, self._rng, on_retry=self.note_retry
+        )
+
+    async def _attempt(self, target: URL | Callable[[], URL], account: Account) -> Any:
+        # Everything up to classification happens inside the slot: a hot scope's next call must
+        # see the usage and any block this reply reports before it is sent.
+        async with self.gate.slot(account.id):
+            url = target() if callable(target) else target
+            status, headers, body = await self._send(url, account, None)
+            # Meta names a rejected metric by its index in the request: keep the list to map it.
+            metrics = url.query.get("metric", "").split(",")
+            return self._decode(status, headers, body, account, metrics, 1)
+
+    async def _send(
+        self, url: URL, account: Account, form: bytes | None
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        """One HTTP exchange (a GET, or a POST of a form body); transport failures classified."""
+        assert self._session is not None, "GraphClient used outside 'async with'"
+        headers = {"Authorization": "Bearer " + account.token.reveal()}
+        proof = self._proof(account.token)
+        if proof is not None:
+            url = url.update_query(appsecret_proof=proof)
+        self._counters.requests += 1
+        try:
+            if form is None:
+                request = self._session.get(url, headers=headers)
+            else:
+                headers["Content-Type"] = FORM_CONTENT_TYPE
+                request = self._session.post(url, headers=headers, data=form)
+            async with request as response:
+                return response.status, response.headers, await response.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            error: GraphError = TransportError.from_exception(exc)
+            self._errors[error.label] += 1
+            raise error from None
+
+    def _decode(
+        self,
+        status: int,
+        headers: Mapping[str, str],
+        body: bytes,
+        account: Account,
+        requested_metrics: Sequence[str],
+        pending: int | None,
+    ) -> Any:
+        """Pace on the reply's usage headers, then parse it or raise its classified error.
+        `pending` is how many calls of the current slot Meta had counted when it replied (None:
+        leave its usage headers unread)."""
+        minute = self._limits.regain_unit_seconds
+        if pending is not None:
+            self.gate.observe(parse_usage(headers, minute_seconds=minute), pending)
+        try:
+            return decode_reply(
+                status,
+                headers,
+                body,
+                requested_metrics=requested_metrics,
+                minute_seconds=minute,
+            )
+        except GraphError as error:
+            self._errors[error.label] += 1
+            if isinstance(error, Throttled):
+                scope = APP_SCOPE if error.scope == "app" else account.id
+                self.gate.block(scope, error.retry_after)
+            elif isinstance(error, AccountFatal) and self.gate.closed(account.id) is None:
+                self._counters.accounts_failed += 1
+                self.gate.close(account.id, error)
+            raise
+
+    def _proof(self, token: Secret) -> str | None:
+        secret = self._graph.app_secret
+        if secret is None:
+            return None
+        proof = self._proofs.get(token)
+        if proof is None:
+            proof = hmac.new(
+                secret.reveal().encode(), token.reveal().encode(), hashlib.sha256
+            ).hexdigest()
+            self._proofs[token] = proof
+        return proof
+
+
+def _metrics(params: Sequence[tuple[str, str]]) -> tuple[str, ...]:
+    for key, value in params:
+        if key == "metric":
+            return _split_metrics(value)
+    return ()
+
+
+@lru_cache(maxsize=256)
+def _split_metrics(value: str) -> tuple[str, ...]:
+    # Ops of one media kind repeat the same list: split it once, not once per op.
+    return tuple(value.split(","))
+
+
+def strip_secrets(url: URL) -> URL:
+    """Drop credential parameters from a URL (Meta repeats access_token in `paging.next`)."""
+    if not SECRET_PARAMS.intersection(url.query):
+        return url
+    return url.with_query({k: v for k, v in url.query.items() if k not in SECRET_PARAMS})

@@ -1,0 +1,476 @@
+"""The Graph error taxonomy: every failed reply becomes one class saying what the caller must do.
+
+This is the only module that interprets Graph error codes. The client hands every reply to
+`decode_reply` (or a failed one to `classify`); everything downstream branches on classes, never
+on codes. Every error carries status, code, subcode, fbtrace_id, message (token-free), is_transient.
+
+    GraphError
+     +-- Retriable                  try the same request again later
+     |    +-- Throttled             rate limited: pause `scope` for `retry_after` s (or back off)
+     |    +-- TransientServer       codes 1/2, is_transient, 5xx, proxy HTML pages, truncated JSON
+     |    +-- TransportError        timeouts, resets, dropped connections (raised by the client)
+     +-- Skippable                  give up on this one object, write an error row, go on
+     |    +-- MetricUnsupported     code 100 naming a metric: retry the media without `metric`
+     |    +-- ObjectUnavailable     100/33: deleted or unreadable object
+     |    +-- PreConversion         100/2108006: posted before the business-account conversion
+     |    +-- NotEnoughViewers      code 10 on a story with fewer than 5 viewers
+     +-- AccountFatal               stop every call for this account (and its token)
+     |    +-- TokenInvalid          190 (expired, invalidated, password changed, checkpoint ...)
+     |    +-- PermissionDenied      code 10 (other messages), 200-299
+     +-- InvalidRequest             our request is wrong: other code 100s (e.g. > 30 days), unknown
+                                    codes with a 4xx status; fix the request, do not retry as is
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
+
+import orjson
+
+from harvester.graph.usage import header, parse_usage
+
+__all__ = [
+    "AccountFatal",
+    "GraphError",
+    "InvalidRequest",
+    "MetricUnsupported",
+    "NotEnoughViewers",
+    "ObjectUnavailable",
+    "PermissionDenied",
+    "PreConversion",
+    "Retriable",
+    "Scope",
+    "Skippable",
+    "Throttled",
+    "TokenInvalid",
+    "TransientServer",
+    "TransportError",
+    "classify",
+    "decode_reply",
+    "scrub",
+]
+
+Scope = Literal["app", "account", "page", "user"]
+
+_SECRET_PARAM = re.compile(
+    r"(?i)(access_token|appsecret_proof|client_secret|fb_exchange_token|input_token)"
+    r"(\"?\s*[:=]\s*\"?|%3D)[^&\s\"'<>,;}]+"
+)
+_TOKEN_SHAPE = re.compile(r"\b(?:EAA|IGQV|IGAA)[A-Za-z0-9_\-]{8,}")
+_AUTH_HEADER = re.compile(r"\b(Bearer|OAuth)\s+[A-Za-z0-9._~+/=\-]{8,}")
+_MAX_MESSAGE = 2000  # error rows keep the gist; whole proxy pages do not belong in the lake
+
+
+def scrub(text: str) -> str:
+    """Mask anything that looks like an access token or a secret query parameter."""
+    text = _SECRET_PARAM.sub(r"\1\2***", text)
+    text = _TOKEN_SHAPE.sub("***", text)
+    return _AUTH_HEADER.sub(r"\1 ***", text)
+
+
+class GraphError(Exception):
+    """A failed Graph call. `is_transient` is true when Meta said so or the class is Retriable."""
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        status: int | None = None,
+        code: int | None = None,
+        subcode: int | None = None,
+        fbtrace_id: str | None = None,
+        is_transient: bool = False,
+    ) -> None:
+        self.message = scrub(message)[:_MAX_MESSAGE]
+        self.status = status
+        self.code = code
+        self.subcode = subcode
+        self.fbtrace_id = fbtrace_id
+        self.is_transient = is_transient or isinstance(self, Retriable)
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        fields = {
+            "status": self.status,
+            "code": self.code,
+            "subcode": self.subcode,
+            "fbtrace_id": self.fbtrace_id,
+        }
+        where = ", ".join(f"{name}={value}" for name, value in fields.items() if value is not None)
+        return f"{self.message} ({where})" if where else self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r})"
+
+    @property
+    def label(self) -> str:
+        """A low-cardinality key for counting errors: class and code/subcode, else HTTP status."""
+        name = type(self).__name__
+        if self.code is not None:
+            return f"{name} {self.code}" + (f"/{self.subcode}" if self.subcode is not None else "")
+        return f"{name} HTTP {self.status}" if self.status is not None else name
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only fields would be lost by Exception's default pickling (args only).
+        return (_restore, (type(self), dict(self.__dict__)))
+
+
+def _restore(cls: type[GraphError], state: dict[str, Any]) -> GraphError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, state.get("message", ""))
+    error.__dict__.update(state)
+    return error
+
+
+class Retriable(GraphError):
+    """The same request may succeed later."""
+
+
+class Throttled(Retriable):
+    """A rate limit: stop calling `scope` for `retry_after` seconds (None: back off instead)."""
+
+    def __init__(
+        self, message: str = "", *, scope: Scope, retry_after: float | None = None, **kw: Any
+    ) -> None:
+        super().__init__(message, **kw)
+        self.scope: Scope = scope
+        self.retry_after = retry_after
+
+
+class TransientServer(Retriable):
+    """Meta or a proxy failed in a way that usually passes: 5xx, codes 1/2, broken bodies."""
+
+
+class TransportError(Retriable):
+    """The connection failed before a whole reply arrived (timeout, reset, dropped)."""
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> TransportError:
+        """Wrap a client-library failure; its text is scrubbed (URLs may carry a proof)."""
+        detail = str(exc)
+        name = type(exc).__name__
+        return cls(f"{name}: {detail}" if detail else name)
+
+    @property
+    def label(self) -> str:
+        return f"TransportError {self.message.split(':', 1)[0]}"
+
+
+class Skippable(GraphError):
+    """This object cannot be fetched as asked; record why and move on."""
+
+
+class MetricUnsupported(Skippable):
+    """Meta rejected `metric` (None when the reply did not let us tell which)."""
+
+    def __init__(self, message: str = "", *, metric: str | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.metric = metric
+
+
+class ObjectUnavailable(Skippable):
+    """The object is gone, unreadable, or has no insights (e.g. a carousel child)."""
+
+
+class PreConversion(Skippable):
+    """Media posted before the account became a business account has no insights."""
+
+
+class NotEnoughViewers(Skippable):
+    """Stories with fewer than five viewers have no insights."""
+
+
+class AccountFatal(GraphError):
+    """Nothing more can be fetched for this account with its token."""
+
+
+class TokenInvalid(AccountFatal):
+    """The token expired or was invalidated; any further call with it is wasted or harmful."""
+
+
+class PermissionDenied(AccountFatal):
+    """The token lacks a permission the harvest needs."""
+
+
+class InvalidRequest(GraphError):
+    """The request itself is wrong; repeating it unchanged gives the same answer."""
+
+
+# -- reply anatomy --------------------------------------------------------------------------------
+
+
+class _Reply:
+    """What the rules may look at: the status, headers, envelope fields and request context."""
+
+    def __init__(
+        self,
+        status: int,
+        headers: Mapping[str, str],
+        envelope: Mapping[str, Any],
+        requested_metrics: Sequence[str],
+        minute_seconds: float,
+    ) -> None:
+        self.status = status
+        self.headers = headers
+        self.code = _int(envelope.get("code"))
+        self.subcode = _int(envelope.get("error_subcode"))
+        raw = envelope.get("message")
+        self.text = raw if isinstance(raw, str) else ""
+        trace = envelope.get("fbtrace_id")
+        self.fbtrace_id = trace if isinstance(trace, str) else None
+        self.flagged_transient = envelope.get("is_transient") is True
+        self.message = _full_message(self.text, envelope)
+        self.requested_metrics = requested_metrics
+        self.minute_seconds = minute_seconds
+
+    def make(self, cls: type[GraphError], **extra: Any) -> GraphError:
+        return cls(
+            self.message,
+            status=self.status,
+            code=self.code,
+            subcode=self.subcode,
+            fbtrace_id=self.fbtrace_id,
+            is_transient=self.flagged_transient,
+            **extra,
+        )
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 12:
+        return int(value)
+    return None
+
+
+def _full_message(text: str, envelope: Mapping[str, Any]) -> str:
+    # "Invalid parameter" alone tells an analyst nothing; the useful part is in user_title/msg.
+    for key in ("error_user_title", "error_user_msg"):
+        extra = envelope.get(key)
+        if isinstance(extra, str) and extra and extra not in text:
+            return f"{text}: {extra}" if text else extra
+    return text
+
+
+# -- the rules -------------------------------------------------------------------------------------
+
+_Rule = Callable[[_Reply], GraphError]
+
+# Meta gives no regain time for a 368 block; an hour is what practitioners report.
+LONG_PAUSE_MINUTES = 60.0
+
+
+def _retry_after(headers: Mapping[str, str], minute_seconds: float) -> float | None:
+    """The server's delay: Retry-After (seconds) or the longest BUC regain time, the later one."""
+    candidates = list(parse_usage(headers, minute_seconds=minute_seconds).regain_seconds.values())
+    raw = header(headers, "retry-after")
+    if raw is not None:
+        # The HTTP-date form would need a clock to convert; backoff covers it.
+        with contextlib.suppress(ValueError):
+            candidates.append(float(raw))
+    positive = [c for c in candidates if 0 < c < float("inf")]
+    return max(positive) if positive else None
+
+
+def _throttle(scope: Scope, *, long_pause: bool = False) -> _Rule:
+    def rule(reply: _Reply) -> GraphError:
+        retry_after = _retry_after(reply.headers, reply.minute_seconds)
+        if retry_after is None and long_pause:
+            retry_after = LONG_PAUSE_MINUTES * reply.minute_seconds
+        return reply.make(Throttled, scope=scope, retry_after=retry_after)
+
+    return rule
+
+
+def _always(cls: type[GraphError]) -> _Rule:
+    return lambda reply: reply.make(cls)
+
+
+_METRIC_NAMED = (
+    # media: "(#100) The Media Insights API does not support the {metric} metric for this ..."
+    re.compile(r"does not support the (\w+) metric"),
+    # account (and impressions on new media): "... the {metric} metric is no longer supported ..."
+    re.compile(r"the (\w+) metric is no longer supported"),
+)
+# "(#100) metric[{i}] must be one of the following values: ..." names the index into our request.
+_METRIC_INDEX = re.compile(r"metric\[(\d{1,6})\] must be one of")
+# Carousel children: Meta's exact wording is undocumented; this is our guess, matched loosely.
+_NO_INSIGHTS_OBJECT = re.compile(
+    r"(?i)not available for media in a carousel|object (?:with id '[^']*' )?does not exist"
+    r"|unsupported get request"
+)
+_NOT_ENOUGH_VIEWERS = re.compile(r"(?i)not enough viewers")
+
+
+def _code_100(reply: _Reply) -> GraphError:
+    for pattern in _METRIC_NAMED:
+        if match := pattern.search(reply.text):
+            return reply.make(MetricUnsupported, metric=match[1])
+    if match := _METRIC_INDEX.search(reply.text):
+        index = int(match[1])
+        metrics = reply.requested_metrics
+        return reply.make(
+            MetricUnsupported, metric=metrics[index] if index < len(metrics) else None
+        )
+    if _NO_INSIGHTS_OBJECT.search(reply.message):
+        return reply.make(ObjectUnavailable)
+    return reply.make(InvalidRequest)
+
+
+def _code_10(reply: _Reply) -> GraphError:
+    if _NOT_ENOUGH_VIEWERS.search(reply.text):
+        return reply.make(NotEnoughViewers)
+    return reply.make(PermissionDenied)
+
+
+# (code, subcode) -> rule; (code, None) is the rule for any subcode not listed. The single source of
+# what each Graph code means for the caller.
+_RULES: dict[tuple[int, int | None], _Rule] = {
+    (1, None): _always(TransientServer),
+    (2, None): _always(TransientServer),
+    (4, None): _throttle("app"),
+    (17, None): _throttle("user"),
+    (32, None): _throttle("page"),
+    (341, None): _throttle("app"),
+    (368, None): _throttle("user", long_pause=True),
+    (613, None): _throttle("account"),
+    (80001, None): _throttle("page"),
+    (80002, None): _throttle("account"),
+    (10, None): _code_10,
+    **{(code, None): _always(PermissionDenied) for code in range(200, 300)},
+    (100, None): _code_100,
+    (100, 33): _always(ObjectUnavailable),
+    (100, 2108006): _always(PreConversion),
+    (102, None): _always(TokenInvalid),  # legacy "session key invalid"
+    (190, None): _always(TokenInvalid),
+    **{(190, sub): _always(TokenInvalid) for sub in (458, 459, 460, 463, 464, 467, 492)},
+}
+
+
+def _unknown(reply: _Reply) -> GraphError:
+    if reply.flagged_transient or reply.status >= 500:
+        return reply.make(TransientServer)
+    return reply.make(InvalidRequest)
+
+
+def _from_envelope(reply: _Reply) -> GraphError:
+    rule = None
+    if reply.code is not None:
+        rule = _RULES.get((reply.code, reply.subcode)) or _RULES.get((reply.code, None))
+    error = (rule or _unknown)(reply)
+    if type(error) is InvalidRequest and (reply.flagged_transient or reply.status >= 500):
+        return reply.make(TransientServer)  # Meta's own word beats our reading of an odd code
+    return error
+
+
+# -- replies without an error envelope ------------------------------------------------------------
+
+_UNPARSED = object()
+
+
+def _looks_like_html(headers: Mapping[str, str], body: Any) -> bool:
+    content_type = header(headers, "content-type") or ""
+    if "html" in content_type.lower():
+        return True
+    return isinstance(body, bytes | bytearray) and bytes(body[:64]).lstrip().startswith(b"<")
+
+
+def _without_envelope(
+    status: int, headers: Mapping[str, str], body: Any, data: Any, minute_seconds: float
+) -> GraphError:
+    size = len(body) if isinstance(body, bytes | bytearray | str) else 0
+    what = f"HTTP {status}, {size} bytes"
+    if status == 429:
+        retry_after = _retry_after(headers, minute_seconds)
+        return Throttled(
+            f"rate limited without a Graph error ({what})",
+            status=status,
+            scope="app",
+            retry_after=retry_after,
+        )
+    if _looks_like_html(headers, body):
+        # Load balancers and proxies answer with HTML pages; they pass like any 5xx.
+        return TransientServer(f"HTML page instead of JSON ({what})", status=status)
+    if data is _UNPARSED and (200 <= status < 300 or _looks_like_json(body)):
+        # A cut-off body says nothing about the request; the connection failed mid-reply.
+        return TransientServer(f"truncated or invalid JSON ({what})", status=status)
+    if status >= 500 or status == 408:
+        return TransientServer(f"server error without a Graph error ({what})", status=status)
+    if 200 <= status < 300:
+        return InvalidRequest(f"a good reply is not an error ({what})", status=status)
+    return InvalidRequest(f"failed without a Graph error ({what})", status=status)
+
+
+def _looks_like_json(body: Any) -> bool:
+    return isinstance(body, bytes | bytearray) and bytes(body[:64]).lstrip()[:1] in (b"{", b"[")
+
+
+def _envelope(data: Any) -> Mapping[str, Any] | None:
+    if not isinstance(data, dict):
+        return None
+    error = data.get("error")
+    if isinstance(error, dict):
+        return error
+    if isinstance(error, str):  # some OAuth edges answer {"error": "<message>"}
+        return {"message": error}
+    return None
+
+
+def _parse(body: Any) -> Any:
+    try:
+        return orjson.loads(body)
+    except (orjson.JSONDecodeError, TypeError):
+        return _UNPARSED
+
+
+def _classify(
+    status: int,
+    headers: Mapping[str, str],
+    body: Any,
+    data: Any,
+    requested_metrics: Sequence[str],
+    minute_seconds: float,
+) -> GraphError:
+    envelope = _envelope(data)
+    if envelope is None:
+        return _without_envelope(status, headers, body, data, minute_seconds)
+    return _from_envelope(_Reply(status, headers, envelope, requested_metrics, minute_seconds))
+
+
+def classify(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    requested_metrics: Sequence[str] = (),
+    minute_seconds: float = 60.0,
+) -> GraphError:
+    """The error a failed reply means. Total: any status, headers and bytes give a GraphError.
+
+    `requested_metrics` resolves Meta's `metric[i]` wording to a name; `minute_seconds` converts
+    Meta's regain minutes (the simulator shortens minutes).
+    """
+    status = status if isinstance(status, int) else 0
+    return _classify(status, headers, body, _parse(body), requested_metrics, minute_seconds)
+
+
+def decode_reply(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    requested_metrics: Sequence[str] = (),
+    minute_seconds: float = 60.0,
+) -> Any:
+    """The parsed JSON of a good reply; raises the classified GraphError for anything else.
+
+    An error envelope fails the reply whatever its status (Meta sometimes sends errors with 200).
+    """
+    status = status if isinstance(status, int) else 0
+    data = _parse(body)
+    if 200 <= status < 300 and data is not _UNPARSED and _envelope(data) is None:
+        return data
+    raise _classify(status, headers, body, data, requested_metrics, minute_seconds)

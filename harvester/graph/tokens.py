@@ -1,0 +1,170 @@
+"""Preflight (`harvester check`): is each account's token usable, before an hour-long run finds out?
+
+Per account: `GET /debug_token?input_token=<token>` says whether the token is valid and when it
+expires; `GET /me/permissions` says which permissions were granted (debug_token's `scopes` stand
+in when that edge is refused, e.g. for a Page token). An account is unusable when its token is
+invalid or lacks a permission insights need; a token expiring within `WARN_DAYS` is a warning.
+Each check is made with the account's own token, as Meta allows; an expired token then fails the
+call itself with 190, which is the answer we need.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+
+from harvester.config import Config
+from harvester.graph.client import GraphClient
+from harvester.graph.errors import AccountFatal, GraphError
+from harvester.graph.replies import MalformedReply
+from harvester.models import Account
+
+REQUIRED_PERMISSIONS = ("instagram_basic", "instagram_manage_insights", "pages_read_engagement")
+WARN_DAYS = 7
+# Accounts checked at once: two calls each, a small burst even for thousands of accounts.
+CHECKS_IN_FLIGHT = 8
+
+
+@dataclass(frozen=True)
+class TokenCheck:
+    """What preflight learned about one account's token."""
+
+    account_id: str
+    token_env: str
+    valid: bool
+    expires_at: datetime | None  # None: never expires (or Meta did not say)
+    missing: tuple[str, ...]
+    problem: str | None = None  # why the token is invalid, or why permissions are unknown
+    now: datetime | None = None
+
+    @property
+    def days_left(self) -> float | None:
+        if self.expires_at is None:
+            return None
+        now = self.now or datetime.now(UTC)
+        return (self.expires_at - now).total_seconds() / 86_400
+
+    @property
+    def usable(self) -> bool:
+        return self.valid and not self.missing
+
+    @property
+    def status(self) -> str:
+        if not self.valid:
+            return "UNUSABLE: token invalid" + (f" ({self.problem})" if self.problem else "")
+        if self.missing:
+            return "UNUSABLE: missing " + ", ".join(self.missing)
+        days = self.days_left
+        if days is not None and days < WARN_DAYS:
+            return f"WARN: token expires in {max(days, 0):.1f} days"
+        return "OK"
+
+
+async def check_account(client: GraphClient, account: Account, *, now: datetime) -> TokenCheck:
+    token = account.token.reveal()
+    try:
+        info = await client.get("debug_token", {"input_token": token}, account=account)
+        data = _data(info)
+    except AccountFatal as error:
+        return TokenCheck(account.id, account.token_env, False, None, (), error.message, now)
+    except (GraphError, MalformedReply) as error:
+        return TokenCheck(account.id, account.token_env, False, None, (), _text(error), now)
+    expires = data.get("expires_at")
+    expires_at = (
+        datetime.fromtimestamp(expires, UTC) if isinstance(expires, int) and expires > 0 else None
+    )
+    if data.get("is_valid") is not True:
+        said = data.get("error")
+        problem = said.get("message") if isinstance(said, dict) else "Meta says is_valid=false"
+        return TokenCheck(account.id, account.token_env, False, expires_at, (), problem, now)
+    granted, problem = await _granted(client, account, data)
+    missing = tuple(p for p in REQUIRED_PERMISSIONS if p not in granted)
+    return TokenCheck(account.id, account.token_env, True, expires_at, missing, problem, now)
+
+
+async def _granted(
+    client: GraphClient, account: Account, data: dict[str, Any]
+) -> tuple[set[str], str | None]:
+    scopes = data.get("scopes")
+    fallback = {s for s in scopes if isinstance(s, str)} if isinstance(scopes, list) else set()
+    try:
+        reply = await client.get("me/permissions", {}, account=account)
+    except (GraphError, MalformedReply) as error:
+        return fallback, f"me/permissions refused ({_text(error)}); used debug_token scopes"
+    items = reply.get("data") if isinstance(reply, dict) else None
+    if not isinstance(items, list):
+        return fallback, "me/permissions reply without a data list; used debug_token scopes"
+    granted = {
+        item["permission"]
+        for item in items
+        if isinstance(item, dict)
+        and isinstance(item.get("permission"), str)
+        and item.get("status") == "granted"
+    }
+    return granted, None
+
+
+def _data(reply: object) -> dict[str, Any]:
+    data = reply.get("data") if isinstance(reply, dict) else None
+    if not isinstance(data, dict):
+        raise MalformedReply(f"debug_token reply without a data object: {reply!r:.80}")
+    return data
+
+
+def _text(error: BaseException) -> str:
+    return error.message if isinstance(error, GraphError) else str(error)
+
+
+async def run_preflight(config: Config, *, now: datetime | None = None) -> list[TokenCheck]:
+    """Check every listed account, in config order."""
+    now = now or datetime.now(UTC)
+    results: list[TokenCheck | None] = [None] * len(config.accounts)
+    limiter = anyio.CapacityLimiter(CHECKS_IN_FLIGHT)
+
+    async def check(index: int, account: Account) -> None:
+        async with limiter:
+            results[index] = await check_account(client, account, now=now)
+
+    client = GraphClient(config.graph, config.limits, config.retry)
+    async with client, anyio.create_task_group() as tg:
+        for index, account in enumerate(config.accounts):
+            tg.start_soon(check, index, account)
+    return [r for r in results if r is not None]
+
+
+def render_table(checks: Sequence[TokenCheck]) -> str:
+    """A plain-text table, one line per account, for terminals and logs alike."""
+    header = ("account", "token_env", "valid", "expires in", "missing permissions", "status")
+    lines = [header]
+    for c in checks:
+        days = c.days_left
+        lines.append(
+            (
+                c.account_id,
+                c.token_env,
+                "yes" if c.valid else "no",
+                "never" if c.valid and days is None else "-" if days is None else f"{days:.1f} d",
+                ", ".join(c.missing) or "-",
+                c.status,
+            )
+        )
+    widths = [max(len(row[i]) for row in lines) for i in range(len(header) - 1)]
+    out = []
+    for row in lines:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        out.append("  ".join([*cells, row[-1]]))
+    return "\n".join(out)
+
+
+__all__ = [
+    "REQUIRED_PERMISSIONS",
+    "WARN_DAYS",
+    "TokenCheck",
+    "check_account",
+    "render_table",
+    "run_preflight",
+]

@@ -1,0 +1,1 @@
+"""A run: the pipeline and its stages, from listing to rows, plus the run-level commands."""

@@ -1,0 +1,328 @@
+"""Stage: one account and a window -> its `account_insights` rows, or error rows saying why not.
+
+What is asked comes from the catalogue for the configured API version, planned into requests Meta
+accepts: time series in windows of at most 30 days (Meta refuses longer ones) clipped to its ~2-year
+retention; `total_value` metrics one day at a time (a window total is not a daily figure, and
+daily rows are what reports sum); one request per breakdown key (Meta applies `breakdown` to every
+metric of a request); demographics per breakdown and timeframe. Reply shapes become rows in
+`graph.account_replies`.
+
+Errors follow the media policy: a metric Meta rejects is dropped for the rest of the run (one
+`metric_unsupported` error row) and the request is sent again without it; a token or permission
+error stops the account; any other failure costs one error row for that request, and the stage
+goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from harvester.catalog import AccountMetric, ApiVersion, load_catalog
+from harvester.graph.account_replies import AccountValue, parse_account_reply
+from harvester.graph.client import GraphClient
+from harvester.graph.errors import AccountFatal, GraphError, InvalidRequest, MetricUnsupported
+from harvester.graph.replies import MalformedReply
+from harvester.harvest.media_insights import error_row
+from harvester.harvest.report import RunCounters
+from harvester.lake.schema import Dataset
+from harvester.models import Account, Rows
+
+# Meta refuses more than 30 days (2592000 s) between since and until.
+MAX_SPAN = timedelta(days=30)
+# Meta keeps account insights about two years; older windows only cost a request for nothing.
+RETENTION = timedelta(days=730)
+# The window used when the run gives none (the CLI's --since/--until are unset).
+DEFAULT_WINDOW = timedelta(days=30)
+DAY = timedelta(days=1)
+# Periods in the order they are requested; a catalogue period not listed here goes last.
+_PERIOD_ORDER = ("day", "week", "days_28", "lifetime")
+
+Kind = Literal["series", "online", "audience", "total", "demographics"]
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRequest:
+    """One `GET /{ig-user-id}/insights`: what it asks, and how its reply becomes rows."""
+
+    kind: Kind
+    metrics: tuple[str, ...]
+    period: str
+    since: datetime | None = None
+    until: datetime | None = None
+    breakdown: str | None = None
+    timeframe: str | None = None
+    # Metrics whose total row another request of the same window already gave (set by the stage).
+    skip_totals: frozenset[str] = frozenset()
+
+    def params(self) -> dict[str, str]:
+        params = {"metric": ",".join(self.metrics), "period": self.period}
+        if self.kind in ("total", "demographics"):
+            params["metric_type"] = "total_value"
+        if self.since is not None:
+            params["since"] = str(int(self.since.timestamp()))
+        if self.until is not None:
+            params["until"] = str(int(self.until.timestamp()))
+        if self.breakdown is not None:
+            params["breakdown"] = self.breakdown
+        if self.timeframe is not None:
+            params["timeframe"] = self.timeframe
+        return params
+
+
+def account_window(
+    since: datetime | None, until: datetime | None, *, now: datetime
+) -> tuple[datetime, datetime]:
+    """The run's window for account insights: [since, until), defaulting to the last 30 days."""
+    end = min(until, now) if until is not None else now
+    start = since if since is not None else end - DEFAULT_WINDOW
+    return start, end
+
+
+def split_window(
+    since: datetime, until: datetime, *, now: datetime, span: timedelta = MAX_SPAN
+) -> list[tuple[datetime, datetime]]:
+    """[since, until) clipped to retention and to now, cut into consecutive windows of <= span.
+
+    Consecutive windows share their edges: Meta counts a value in the window its end_time closes,
+    so no day is asked twice and none is skipped.
+    """
+    start = max(since, now - RETENTION)
+    end = min(until, now)
+    windows = []
+    while start < end:
+        stop = min(start + span, end)
+        windows.append((start, stop))
+        start = stop
+    return windows
+
+
+def plan_requests(
+    metrics: Sequence[AccountMetric],
+    since: datetime,
+    until: datetime,
+    *,
+    now: datetime,
+    breakdowns: bool = True,
+) -> list[AccountRequest]:
+    """Every request for one account and window, in catalogue order within each kind."""
+    windows = split_window(since, until, now=now)
+    days = [w for start, stop in windows for w in split_window(start, stop, now=now, span=DAY)]
+    out: list[AccountRequest] = []
+    series = [m for m in metrics if m.metric_type == "time_series"]
+    for period in _ordered({p for m in series for p in m.periods}):
+        names = tuple(m.name for m in series if period in m.periods)
+        out += [AccountRequest("series", names, period, s, u) for s, u in windows]
+    maps = [m for m in metrics if m.metric_type == "lifetime_map"]
+    if any(m.name == "online_followers" for m in maps):
+        out += [
+            AccountRequest("online", ("online_followers",), "lifetime", s, u) for s, u in windows
+        ]
+    audience = tuple(m.name for m in maps if m.name != "online_followers")
+    if audience:
+        out.append(AccountRequest("audience", audience, "lifetime"))
+    totals = [m for m in metrics if m.metric_type == "total_value"]
+    for period in _ordered({p for m in totals for p in m.periods}):
+        group = [m for m in totals if period in m.periods]
+        for start, stop in days:
+            out += _total_requests(group, period, start, stop, breakdowns)
+    demographics = [m for m in metrics if m.metric_type == "demographics"]
+    keys = _ordered_unique(k for m in demographics for k in m.breakdowns)
+    frames = _ordered_unique(t for m in demographics for t in m.timeframes)
+    for key in keys:
+        for frame in frames:
+            names = tuple(
+                m.name for m in demographics if key in m.breakdowns and frame in m.timeframes
+            )
+            if names:
+                out.append(
+                    AccountRequest(
+                        "demographics", names, "lifetime", breakdown=key, timeframe=frame
+                    )
+                )
+    return out
+
+
+def _total_requests(
+    group: Sequence[AccountMetric], period: str, since: datetime, until: datetime, breakdowns: bool
+) -> list[AccountRequest]:
+    """One day of total_value metrics: one plain request, then one per breakdown key.
+
+    A metric with breakdowns gets its total from its first breakdown request (Meta sends the total
+    beside the breakdown), so it is not asked without one; the stage keeps one total per day.
+    """
+    if not breakdowns:
+        names = tuple(m.name for m in group)
+        return [AccountRequest("total", names, period, since, until)]
+    out = []
+    plain = tuple(m.name for m in group if not m.breakdowns)
+    if plain:
+        out.append(AccountRequest("total", plain, period, since, until))
+    for key in _ordered_unique(k for m in group for k in m.breakdowns):
+        names = tuple(m.name for m in group if key in m.breakdowns)
+        out.append(AccountRequest("total", names, period, since, until, key))
+    return out
+
+
+def _ordered(periods: set[str]) -> list[str]:
+    known = [p for p in _PERIOD_ORDER if p in periods]
+    return known + sorted(periods.difference(_PERIOD_ORDER))
+
+
+def _ordered_unique(items: Any) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+class AccountInsightsStage:
+    """Shared by every account of a run: the metrics Meta rejected are not asked again."""
+
+    def __init__(
+        self,
+        client: GraphClient,
+        *,
+        api_version: str,
+        run_id: str,
+        counters: RunCounters,
+        breakdowns: bool = True,
+        now: datetime | None = None,
+    ) -> None:
+        self._client = client
+        self._version_text = api_version
+        self._metrics = load_catalog().account_metrics_for(ApiVersion.parse(api_version))
+        self._run_id = run_id
+        self._counters = counters
+        self._breakdowns = breakdowns
+        self._now = now
+        self.dropped: set[str] = set()
+        # (metric, breakdown key) pairs Meta refused: the catalogue was wrong or Meta changed.
+        self.dropped_breakdowns: set[tuple[str, str]] = set()
+
+    def plan(self, since: datetime | None, until: datetime | None) -> list[AccountRequest]:
+        now = self._now or datetime.now(UTC)
+        start, end = account_window(since, until, now=now)
+        return plan_requests(self._metrics, start, end, now=now, breakdowns=self._breakdowns)
+
+    async def harvest(
+        self, account: Account, since: datetime | None = None, until: datetime | None = None
+    ) -> AsyncIterator[Rows]:
+        """Row blocks for one account, one block per request (so memory is one reply's worth)."""
+        totalled: set[tuple[datetime | None, str]] = set()
+        for request in self.plan(since, until):
+            # The client closes an account on a token or permission error, whichever stage met it.
+            if self._client.gate.closed(account.id) is not None:
+                return
+            async for block in self._run(account, request, totalled):
+                yield block
+
+    async def _run(
+        self,
+        account: Account,
+        request: AccountRequest,
+        totalled: set[tuple[datetime | None, str]],
+    ) -> AsyncIterator[Rows]:
+        """One planned request, adapted to what Meta refused so far; `totalled` holds the
+        (window end, metric) pairs whose total row this account already has."""
+        while True:
+            key = request.breakdown
+            metrics = tuple(
+                m
+                for m in request.metrics
+                if m not in self.dropped
+                and (key is None or (m, key) not in self.dropped_breakdowns)
+            )
+            if not metrics:
+                return
+            skip = frozenset(m for m in metrics if (request.until, m) in totalled)
+            request = replace(request, metrics=metrics, skip_totals=skip)
+            try:
+                reply = await self._client.get(
+                    f"{account.id}/insights", request.params(), account=account
+                )
+                values = parse_account_reply(
+                    reply,
+                    request.kind,
+                    request.metrics,
+                    period=request.period,
+                    until=request.until,
+                    timeframe=request.timeframe,
+                    skip_totals=request.skip_totals,
+                )
+            except MetricUnsupported as error:
+                if error.metric is None or error.metric not in request.metrics:
+                    yield self._error(account, "account_insights", error)
+                    return
+                # Each pass drops one requested metric, so this loop ends.
+                if error.metric not in self.dropped:
+                    self.dropped.add(error.metric)
+                    yield self._error(account, "metric_unsupported", error)
+                continue
+            except AccountFatal as error:
+                yield self._error(account, "account_insights", error)
+                return
+            except InvalidRequest as error:
+                if request.kind != "total" or key is None:
+                    yield self._error(account, "account_insights", error)
+                    return
+                async for block in self._refused_breakdown(account, request, totalled, error):
+                    yield block
+                return
+            except (GraphError, MalformedReply) as error:
+                yield self._error(account, "account_insights", error)
+                return
+            if request.kind == "total":
+                totalled.update((request.until, m) for m in request.metrics)
+            if values:
+                yield self._block(account, values)
+            return
+
+    async def _refused_breakdown(
+        self,
+        account: Account,
+        request: AccountRequest,
+        totalled: set[tuple[datetime | None, str]],
+        error: GraphError,
+    ) -> AsyncIterator[Rows]:
+        """Meta refused a breakdown request: find the metric that does not support the key.
+
+        Several metrics are asked one by one (once per run: the refusal is remembered); a single
+        metric's pair is dropped for the run with one `breakdown_unsupported` row, and its total is
+        asked without the breakdown when no other request gave it.
+        """
+        key = request.breakdown
+        assert key is not None
+        if len(request.metrics) > 1:
+            for metric in request.metrics:
+                async for block in self._run(
+                    account, replace(request, metrics=(metric,)), totalled
+                ):
+                    yield block
+            return
+        metric = request.metrics[0]
+        if (metric, key) not in self.dropped_breakdowns:
+            # Accounts run concurrently and may all meet the refusal at once; one row tells it.
+            self.dropped_breakdowns.add((metric, key))
+            yield self._error(account, "breakdown_unsupported", error)
+        if (request.until, metric) not in totalled:
+            async for block in self._run(account, replace(request, breakdown=None), totalled):
+                yield block
+
+    def _block(self, account: Account, values: list[AccountValue]) -> Rows:
+        """One reply's values as a block: the account and the run's columns are shared."""
+        tail = (self._version_text, datetime.now(UTC), self._run_id)
+        self._counters.insight_rows += len(values)
+        return Rows(Dataset.ACCOUNT_INSIGHTS, values, (account.id,), tail)
+
+    def _error(self, account: Account, stage: str, error: BaseException) -> Rows:
+        self._counters.count_error(error)
+        return Rows(Dataset.ERRORS, [error_row(account.id, account.id, stage, error, self._run_id)])
+
+
+__all__ = [
+    "AccountInsightsStage",
+    "AccountRequest",
+    "account_window",
+    "plan_requests",
+    "split_window",
+]

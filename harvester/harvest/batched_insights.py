@@ -1,0 +1,242 @@
+"""Stage, batched: a group of one account's media -> their insight rows, via Graph batch POSTs.
+
+A batch saves round trips and latency, not quota: Meta charges each op. Each media's ops (its main
+request and one per breakdown) travel together and are judged together: the media's rows are kept
+only when all its ops answered, so a media never ends half harvested. Per round:
+- ops Meta ran out of time for (`null`) or that failed transiently are asked again in the next
+  round, alone, after a backoff (each media at most `max_attempts` times, within the run's budget);
+- a metric Meta rejects is dropped for the media's kind (as in the single-request stage) and the
+  media asked again without it;
+- any other error ends the media with an error row; a dead token closes the account.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from harvester.graph.batch import MAX_OPS, BatchOp, insights_op
+from harvester.graph.client import GraphClient
+from harvester.graph.errors import GraphError, MetricUnsupported, Retriable
+from harvester.graph.replies import InsightValue, MalformedReply, parse_insights
+from harvester.graph.retry import RetryPolicy, backoff_delay
+from harvester.harvest.media_insights import InsightsStage
+from harvester.harvest.routing import Route
+from harvester.lake.schema import Dataset
+from harvester.models import Account, Media, Rows
+
+
+@dataclass(eq=False)  # jobs are compared by identity
+class _Job:
+    media: Media
+    errors: list[tuple[Any, ...]] = field(default_factory=list)
+    attempts: int = 0
+    adapted: bool = False
+    learner: bool = False  # the media its kind waits for (see InsightsStage.wait_turn)
+    worked: bool = False  # got its insights
+    wait_for: anyio.Event | None = None
+
+
+class BatchedInsights:
+    """Harvests groups of media of one account with batch POSTs of at most `batch_size` ops."""
+
+    def __init__(
+        self,
+        stage: InsightsStage,
+        client: GraphClient,
+        *,
+        batch_size: int,
+        breakdowns: bool,
+        policy: RetryPolicy,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._stage = stage
+        self._client = client
+        self.batch_size = min(batch_size, MAX_OPS)
+        self._breakdowns = breakdowns
+        self._policy = policy
+        self._rng = rng or random.Random()
+
+    # The most ops one media costs: its main request and a breakdown request per breakdown metric
+    # (a story has two: profile_activity and navigation).
+    max_ops_per_media = 3
+
+    def ops_for(self, media: Media) -> int:
+        """How many ops the media costs (its main request and one per breakdown)."""
+        planned = self._stage.route_for(media)
+        return (1 + len(self._breakdown_ops(planned))) if planned.metrics else 0
+
+    def group_size(self, account: Account) -> int:
+        """The ops the next batch may hold: the batch size, cut to the room the gate sees."""
+        room = self._client.gate.room(account.id)
+        return self.batch_size if room is None else max(1, min(self.batch_size, room))
+
+    async def harvest(self, account: Account, media: Sequence[Media]) -> list[Rows]:
+        out: list[Rows] = []
+        pending = [_Job(m) for m in media]
+        retries = 0
+        try:
+            while pending:
+                stopped = self._client.gate.closed(account.id)
+                if stopped is not None:
+                    for job in pending:
+                        job.errors.append(self._error(account, job, stopped))
+                        out.append(Rows(Dataset.ERRORS, job.errors))
+                    return out
+                go, waiting = self._turns(pending)
+                if not go:
+                    # Every media here waits for a learner of another worker.
+                    learner = waiting[0].wait_for
+                    assert learner is not None
+                    await learner.wait()
+                    pending = waiting
+                    continue
+                go, later = self._fit(account, go)
+                retry, transient = await self._round(account, go, out)
+                for job in go:
+                    if job.learner and job not in retry:
+                        job.learner = False
+                        self._stage.settle(job.media, worked=job.worked)
+                pending = retry + later + waiting
+                if transient:
+                    await anyio.sleep(backoff_delay(self._policy, retries, self._rng))
+                    retries += 1
+        finally:
+            for job in pending:
+                if job.learner:  # cancelled or failed mid-way: let another media learn
+                    self._stage.settle(job.media, worked=False)
+        return out
+
+    def _fit(self, account: Account, jobs: list[_Job]) -> tuple[list[_Job], list[_Job]]:
+        """As many jobs as the gate has room for now (at least one); the rest go next round.
+        Room may have shrunk while these media waited for a learner or a retry."""
+        room, ops = self.group_size(account), 0
+        for index, job in enumerate(jobs):
+            ops += self.ops_for(job.media)
+            if ops > room and index > 0:
+                return jobs[:index], jobs[index:]
+        return jobs, []
+
+    def _turns(self, jobs: list[_Job]) -> tuple[list[_Job], list[_Job]]:
+        """Who goes this round: media of kinds known to work, and one learner per other kind."""
+        go: list[_Job] = []
+        waiting: list[_Job] = []
+        for job in jobs:
+            turn = True if job.learner else self._stage.turn(job.media)
+            if isinstance(turn, anyio.Event):
+                job.wait_for = turn
+                waiting.append(job)
+            else:
+                job.learner = turn
+                go.append(job)
+        return go, waiting
+
+    async def _round(
+        self, account: Account, jobs: list[_Job], out: list[Rows]
+    ) -> tuple[list[_Job], bool]:
+        """One batch POST for `jobs`: the jobs to ask again, and whether any failed transiently."""
+        ops: list[BatchOp] = []
+        owners: list[tuple[_Job, Route, str | None]] = []
+        for job in jobs:
+            planned = self._stage.route_for(job.media)
+            if not planned.metrics:
+                job.errors.append(self._stage.nothing_left(account, job.media, adapted=job.adapted))
+                out.append(Rows(Dataset.ERRORS, job.errors))
+                continue
+            ops.append(insights_op(job.media.id, planned.metrics))
+            owners.append((job, planned, None))
+            for metric, key in self._breakdown_ops(planned):
+                ops.append(insights_op(job.media.id, [metric], breakdown=key))
+                owners.append((job, planned, metric))
+        if not ops:
+            return [], False
+        try:
+            results = await self._client.batch(account, ops)
+        except (GraphError, MalformedReply) as error:
+            # The POST itself failed for good (retries spent): every job of it ends here.
+            for job in {id(o[0]): o[0] for o in owners}.values():
+                job.errors.append(self._error(account, job, error))
+                out.append(Rows(Dataset.ERRORS, job.errors))
+            return [], False
+        return self._judge(account, owners, results, out)
+
+    def _judge(
+        self,
+        account: Account,
+        owners: list[tuple[_Job, Route, str | None]],
+        results: list[Any],
+        out: list[Rows],
+    ) -> tuple[list[_Job], bool]:
+        jobs: dict[int, _Job] = {}
+        values: dict[int, list[InsightValue]] = {}
+        failed: dict[int, BaseException] = {}
+        # Jobs to ask again, with the transient problem that made them (None: a metric was
+        # dropped, which is adaptation, not a retry).
+        again: dict[int, BaseException | None] = {}
+        for (job, planned, breakdown_metric), result in zip(owners, results, strict=True):
+            key = id(job)
+            jobs[key] = job
+            if result is None or isinstance(result, Retriable):
+                again[key] = result if result is not None else _NoAnswer()
+            elif isinstance(result, MetricUnsupported):
+                job.errors.append(self._row(account, job, "metric_unsupported", result))
+                if not self._stage.learn(job.media, result, planned):
+                    failed.setdefault(key, result)
+                elif again.get(key) is None:
+                    job.adapted = True
+                    again[key] = None
+            elif isinstance(result, GraphError):
+                failed.setdefault(key, result)
+            else:
+                metrics = [breakdown_metric] if breakdown_metric else list(planned.metrics)
+                try:
+                    parsed = parse_insights(result, metrics, with_totals=not breakdown_metric)
+                except MalformedReply as error:
+                    failed.setdefault(key, error)
+                    continue
+                values.setdefault(key, []).extend(parsed)
+        retry: list[_Job] = []
+        for key, job in jobs.items():
+            problem = failed.get(key)
+            if problem is None and key in again:
+                transient = again[key]
+                if transient is None:
+                    retry.append(job)
+                    continue
+                job.attempts += 1
+                if job.attempts < self._policy.max_attempts and self._client.retry_budget.take():
+                    self._client.note_retry()
+                    retry.append(job)
+                    continue
+                problem = transient
+            if problem is not None:
+                job.errors.append(self._error(account, job, problem))
+                out.append(Rows(Dataset.ERRORS, job.errors))
+            else:
+                job.worked = True
+                out.extend(self._stage.blocks(account, job.media, values.get(key, []), job.errors))
+        return retry, any(again.get(id(job)) is not None for job in retry)
+
+    def _breakdown_ops(self, planned: Route) -> list[tuple[str, str]]:
+        if not self._breakdowns:
+            return []
+        return [(m, k) for m, k in planned.breakdowns if m in planned.metrics]
+
+    def _error(self, account: Account, job: _Job, error: BaseException) -> tuple[Any, ...]:
+        return self._row(account, job, "media_insights", error)
+
+    def _row(
+        self, account: Account, job: _Job, stage: str, error: BaseException
+    ) -> tuple[Any, ...]:
+        return self._stage.error_row(account.id, job.media.id, stage, error)
+
+
+class _NoAnswer(Exception):
+    """Meta left an op unanswered (`null`) every time it was asked."""
+
+    def __init__(self) -> None:
+        super().__init__("no answer: Meta's batch returned null for this request every time")

@@ -1,0 +1,424 @@
+"""run_harvest(): one task group, bounded streams between the stages, a report at the end.
+
+    accounts -> K account tasks: listing -> media -> insights (M workers each) -> Rows -> sink
+
+Every arrow is a bounded anyio memory object stream, so a slow disk fills the rows buffer, the
+insights workers block on send and stop issuing HTTP: memory is bounded by buffer sizes, never by
+the number of accounts or media. Producers close their send ends, so consumers end without
+sentinels; an exception in any stage cancels the group and propagates, after the sink has committed
+what it already holds.
+
+Rows travel in units (`lake.checkpoint.Unit`: a media with its children and insights, an
+account's own rows), so a checkpoint never splits one, and a rerun of the same config resumes the
+job: done units are skipped, and the manifests say which files hold them.
+"""
+
+from __future__ import annotations
+
+import gc
+import secrets
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
+from functools import partial
+from typing import Any
+
+import anyio
+from anyio.abc import ObjectReceiveStream, ObjectSendStream
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from harvester.config import Config
+from harvester.graph.client import GraphClient
+from harvester.graph.errors import AccountFatal, GraphError
+from harvester.graph.gate import AppPermits, RateGate
+from harvester.graph.replies import MalformedReply
+from harvester.harvest.account_insights import AccountInsightsStage
+from harvester.harvest.batched_insights import BatchedInsights
+from harvester.harvest.discovery import discover_into
+from harvester.harvest.listing import list_media, list_stories
+from harvester.harvest.media_insights import InsightsStage, error_row
+from harvester.harvest.report import RunCounters, RunReport
+from harvester.lake.checkpoint import Checkpoint, JobState, Mode, SinkTask, Unit
+from harvester.lake.fs import open_lake
+from harvester.lake.jobs import finish_job, prepare_job
+from harvester.lake.schema import Dataset
+from harvester.lake.sink import ParquetSink
+from harvester.models import Account, Media, Rows
+
+# Media of one account waiting for its insights workers: a page or two, enough to keep them busy
+# while the next listing page arrives (times the accounts in flight, for the whole run).
+MEDIA_BUFFER = 200
+# Units waiting for the sink: small on purpose, it is what makes a slow disk slow the fetchers.
+ROWS_BUFFER = 64
+
+
+@dataclass(frozen=True)
+class HarvestWindow:
+    """Media timestamps to harvest: [since, until); None means unbounded. Also the account
+    insights window, where no bounds mean the last 30 days (see `harvest.account_insights`)."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{secrets.token_hex(3)}"
+
+
+async def run_harvest(
+    config: Config,
+    *,
+    window: HarvestWindow = HarvestWindow(),
+    counters: RunCounters | None = None,
+    run_id: str | None = None,
+    mode: Mode = "backfill",
+    now: datetime | None = None,
+    snapshot_date: date | None = None,
+    shard: bool = False,
+    app_permits: AppPermits | None = None,
+) -> RunReport:
+    """Harvest every configured account into the lake and return the run report (also written to
+    `<output>/_runs/<run_id>.json`).
+
+    The run resumes the unfinished job of the same config if there is one (`lake.checkpoint`).
+    `now` (the job's clock) and `snapshot_date` (default: now's UTC date) exist for tests and
+    replays; a resumed job keeps those of its first run. `shard` and `app_permits` are for runs
+    side by side on one lake and one app budget (`harvest.ray_engine`): a shard settles nothing
+    and touches no other job (`lake.jobs.prepare_job`), writes no report (its driver does),
+    and takes app permits from outside.
+    """
+    started = datetime.now(UTC)
+    t0 = time.perf_counter()
+    run_id = run_id or new_run_id(started)
+    counters = counters or RunCounters()
+    counters.accounts_total = len(config.accounts)
+    clock = now or started
+    lake = open_lake(config.output.path, s3_endpoint=config.output.s3_endpoint)
+    gate = None if app_permits is None else RateGate(config.limits, app_permits=app_permits)
+    client = GraphClient(config.graph, config.limits, config.retry, gate=gate, counters=counters)
+    async with client:
+        reported: list[Rows] = []
+        if config.discovery.token is not None:
+            accounts, reported = await discover_into(
+                client, config, run_id=run_id, counters=counters
+            )
+            config = replace(config, accounts=accounts)
+            counters.accounts_total = len(accounts)
+        job = await anyio.to_thread.run_sync(
+            partial(
+                prepare_job,
+                lake,
+                config,
+                window,
+                mode=mode,
+                run_id=run_id,
+                clock=clock,
+                snapshot_date=snapshot_date or clock.astimezone(UTC).date(),
+                shard=shard,
+            )
+        )
+        sink = ParquetSink(
+            lake.root,
+            run_id=run_id,
+            snapshot_date=job.snapshot_date,
+            settings=config.output,
+            filesystem=lake.fs,
+        )
+        checkpoint = Checkpoint(lake, job, run_id, every_seconds=config.output.checkpoint_seconds)
+        if reported and "discovery" not in job.other:
+            discovery = Unit("discovery", ("discovery",), list(reported))
+            await anyio.to_thread.run_sync(checkpoint.write, sink, [discovery])
+        stage = InsightsStage(
+            client,
+            api_version=config.graph.api_version,
+            run_id=run_id,
+            counters=counters,
+            breakdowns=config.harvest.breakdowns,
+        )
+        harvest = _Harvest(config, window, client, stage, counters, run_id, job)
+        drain = SinkTask(sink, checkpoint)
+        try:
+            with _heap_frozen():
+                async with anyio.create_task_group() as tg:
+                    units_send, units_recv = anyio.create_memory_object_stream[Unit](ROWS_BUFFER)
+                    tg.start_soon(drain.run, units_recv)
+                    async with units_send:
+                        await harvest.produce(units_send)
+        finally:
+            # Commit what was harvested even when the run fails or is cancelled (Ctrl-C), and
+            # record it in a manifest so the next run resumes after it; after a sink failure,
+            # drop what is uncommitted instead (it may hold part of a unit).
+            with anyio.CancelScope(shield=True):
+                stats = await anyio.to_thread.run_sync(drain.close)
+        await anyio.to_thread.run_sync(partial(finish_job, lake, checkpoint, shard=shard))
+        client_stats = client.statistics()
+    failed = {a.id: _describe(e) for a in config.accounts if (e := client.gate.closed(a.id))}
+    report = RunReport(
+        run_id=run_id,
+        api_version=config.graph.api_version,
+        started_at=started,
+        finished_at=datetime.now(UTC),
+        wall_seconds=round(time.perf_counter() - t0, 3),
+        accounts_ok=len(config.accounts) - len(failed),
+        accounts_failed=len(failed),
+        media_listed=counters.media_listed,
+        rows={d.value: stats.rows.get(d.value, 0) for d in Dataset},
+        files=stats.files,
+        errors_by_code=dict(counters.errors_by_code),
+        requests=client_stats.requests,
+        retries=client_stats.retries,
+        # The job's error rows, including those of the runs it resumed.
+        exit_code=3 if job.rows.get(Dataset.ERRORS.value, 0) else 0,
+        failed_accounts=failed,
+    )
+    if not shard:  # a sharded run's driver writes the one report of the run
+        await anyio.to_thread.run_sync(lake.put, f"_runs/{run_id}.json", report.to_json())
+    return report
+
+
+@contextmanager
+def _heap_frozen() -> Iterator[None]:
+    """Freeze the objects alive before the harvest (modules, pyarrow, aiohttp, the config): they
+    outlive it, and unfrozen, every full cycle collection walks them again; a backfill spends
+    about a tenth of its client CPU there."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+class _Harvest:
+    """The producing half of a run: account listing workers feeding insights workers."""
+
+    def __init__(
+        self,
+        config: Config,
+        window: HarvestWindow,
+        client: GraphClient,
+        stage: InsightsStage,
+        counters: RunCounters,
+        run_id: str,
+        job: JobState,
+    ) -> None:
+        self._config = config
+        self._window = window
+        self._client = client
+        self._stage = stage
+        self._counters = counters
+        self._run_id = run_id
+        self._job = job
+        # Carousel children of media waiting for insights: they are committed with their parent.
+        self._children: dict[str, list[Media]] = {}
+        batch_size = config.harvest.batch_size
+        self._batched = (
+            BatchedInsights(
+                stage,
+                client,
+                batch_size=batch_size,
+                breakdowns=config.harvest.breakdowns,
+                policy=client.policy,
+            )
+            if batch_size > 1
+            else None
+        )
+        # Each insights worker holds one request in flight. Batching, a worker's request carries
+        # many media: fewer, fuller batches save round trips at the same in-flight count.
+        per_account = config.limits.max_requests_per_account
+        self._workers_per_account = (
+            per_account if self._batched is None else max(1, per_account // 2)
+        )
+        self._account_stage = AccountInsightsStage(
+            client,
+            api_version=config.graph.api_version,
+            run_id=run_id,
+            counters=counters,
+            breakdowns=config.harvest.breakdowns,
+            now=job.clock,
+        )
+
+    def _windows(self, account: Account) -> tuple[HarvestWindow, HarvestWindow]:
+        """The (media, account insights) windows: the run's, or the sweep's for this account."""
+        swept = self._job.windows.get(account.id)
+        if swept is None:
+            return self._window, self._window
+        since = datetime.fromisoformat
+        return (
+            HarvestWindow(since(swept["media_since"])),
+            HarvestWindow(since(swept["insights_since"])),
+        )
+
+    async def produce(self, rows: MemoryObjectSendStream[Unit]) -> None:
+        limits = self._config.limits
+        accounts_send, accounts_recv = anyio.create_memory_object_stream[Account]()
+        async with anyio.create_task_group() as tg:
+            async with accounts_recv:
+                for _ in range(min(limits.max_accounts_in_flight, len(self._config.accounts))):
+                    tg.start_soon(self._account_worker, accounts_recv.clone(), rows.clone())
+            async with accounts_send:
+                for account in self._config.accounts:
+                    await accounts_send.send(account)
+
+    async def _account_worker(
+        self, accounts: ObjectReceiveStream[Account], rows: MemoryObjectSendStream[Unit]
+    ) -> None:
+        async with accounts, rows:
+            async for account in accounts:
+                await self._harvest_account(account, rows)
+                self._counters.accounts_done += 1
+
+    async def _harvest_account(self, account: Account, rows: MemoryObjectSendStream[Unit]) -> None:
+        """Listing feeds this account's own insights workers, so an account that is throttled
+        or blocked holds up its own workers only, never another account's.
+
+        The account's own unit (listing errors, account insights) is sent after all its media
+        units, so an account counts as done only once everything it produced is committed.
+        """
+        if account.id in self._job.accounts:
+            return  # done by an earlier run of this job
+        media_send, media_recv = anyio.create_memory_object_stream[Media](MEDIA_BUFFER)
+        blocks: list[Rows] = []
+        async with anyio.create_task_group() as tg:
+            async with media_recv:
+                for _ in range(self._workers_per_account):
+                    tg.start_soon(self._insights_worker, account, media_recv.clone(), rows.clone())
+            async with media_send:
+                info = await self._list_account(account, media_send, rows, blocks)
+        await rows.send(Unit("account", (account.id,), blocks, info))
+
+    async def _list_account(
+        self,
+        account: Account,
+        media_out: ObjectSendStream[Media],
+        rows: ObjectSendStream[Unit],
+        blocks: list[Rows],
+    ) -> dict[str, bool]:
+        """List the account's media and harvest its account insights into `blocks`; say which
+        of the two completed (a sweep's cursor advances only for those)."""
+        harvest = self._config.harvest
+        media_window, insights_window = self._windows(account)
+        listing_ok = False
+        try:
+            async for page in list_media(
+                self._client,
+                account,
+                since=media_window.since,
+                until=media_window.until,
+                page_size=harvest.media_page_size,
+            ):
+                await self._emit_media(account, page, media_out, rows)
+            if harvest.stories:
+                await self._emit_media(
+                    account, await list_stories(self._client, account), media_out, rows
+                )
+            listing_ok = True
+        except AccountFatal as error:
+            blocks.append(self._error(account.id, account.id, "listing", error))
+        except (GraphError, MalformedReply) as error:
+            # The account's listing broke off; what was listed before stays harvested.
+            blocks.append(self._error(account.id, account.id, "listing", error))
+        insights_ok = False
+        if harvest.account_insights and self._client.gate.closed(account.id) is None:
+            failed = False
+            since, until = insights_window.since, insights_window.until
+            async for block in self._account_stage.harvest(account, since, until):
+                blocks.append(block)
+                failed |= block.dataset is Dataset.ERRORS and any(
+                    row[2] == "account_insights" for row in block.rows
+                )
+            insights_ok = not failed and self._client.gate.closed(account.id) is None
+        return {"listing_ok": listing_ok, "insights_ok": insights_ok}
+
+    async def _emit_media(
+        self,
+        account: Account,
+        page: Sequence[Media],
+        media_out: ObjectSendStream[Media],
+        rows: ObjectSendStream[Unit],
+    ) -> None:
+        """Queue each media not done yet for insights, with its children (committed together)."""
+        children: dict[str, list[Media]] = {}
+        for media in page:
+            if media.parent_id is not None:
+                children.setdefault(media.parent_id, []).append(media)
+        for media in page:
+            if media.is_child:
+                continue
+            self._counters.media_listed += 1
+            if media.id in self._job.media:
+                self._counters.media_done += 1  # done by an earlier run of this job
+                continue
+            family = children.get(media.id, [])
+            if self._config.harvest.media_insights:
+                self._children[media.id] = family
+                await media_out.send(media)
+            else:
+                media_rows = [self._media_row(m) for m in (media, *family)]
+                await rows.send(Unit("media", (media.id,), [Rows(Dataset.MEDIA, media_rows)]))
+
+    async def _insights_worker(
+        self,
+        account: Account,
+        media_in: MemoryObjectReceiveStream[Media],
+        rows: ObjectSendStream[Unit],
+    ) -> None:
+        async with media_in, rows:
+            async for media in media_in:
+                if self._batched is None:
+                    group = [media]
+                    blocks = await self._stage.harvest(account, media)
+                else:
+                    group = self._gather(account, media, media_in)
+                    blocks = await self._batched.harvest(account, group)
+                await rows.send(self._media_unit(group, blocks))
+                self._counters.media_done += len(group)
+
+    def _media_unit(self, group: Sequence[Media], blocks: list[Rows]) -> Unit:
+        """The group's `media` rows (children included) and insight rows: one commit unit."""
+        family = [m for media in group for m in (media, *self._children.pop(media.id, ()))]
+        media_rows = Rows(Dataset.MEDIA, [self._media_row(m) for m in family])
+        return Unit("media", tuple(m.id for m in group), [media_rows, *blocks])
+
+    def _gather(
+        self, account: Account, first: Media, media_in: MemoryObjectReceiveStream[Media]
+    ) -> list[Media]:
+        """The first media and whatever else is already waiting, up to one batch of ops."""
+        assert self._batched is not None
+        group, ops = [first], self._batched.ops_for(first)
+        room = self._batched.group_size(account)
+        while ops + self._batched.max_ops_per_media <= room:
+            try:
+                media = media_in.receive_nowait()
+            except (anyio.WouldBlock, anyio.EndOfStream):
+                break
+            group.append(media)
+            ops += self._batched.ops_for(media)
+        return group
+
+    def _media_row(self, media: Media) -> tuple[Any, ...]:
+        return (
+            media.account_id,
+            media.id,
+            media.parent_id,
+            media.media_type,
+            media.media_product_type,
+            media.timestamp,
+            media.permalink,
+            datetime.now(UTC),
+            self._run_id,
+        )
+
+    def _error(self, account_id: str, object_id: str, stage: str, error: BaseException) -> Rows:
+        self._counters.count_error(error)
+        return Rows(Dataset.ERRORS, [error_row(account_id, object_id, stage, error, self._run_id)])
+
+
+def _describe(error: BaseException) -> str:
+    message = error.message if isinstance(error, GraphError) else str(error)
+    return f"{type(error).__name__}: {message}"
+
+
+__all__ = ["AccountFatal", "HarvestWindow", "new_run_id", "run_harvest"]

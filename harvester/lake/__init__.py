@@ -1,0 +1,1 @@
+"""Durable state: the lake, its schemas, the Parquet sink, jobs, epochs, sweeps, compaction."""

@@ -1,0 +1,127 @@
+"""`harvester compact`: merge the small files of a dataset's snapshot dates into sorted large ones.
+
+Each merge follows a plan written first (`_state/compactions/<id>.json`: inputs, output):
+1. the plan object is written; 2. the output is committed (renamed into place on disk, or its
+upload completed on S3: either way it appears whole); 3. the inputs are deleted; 4. the plan is
+deleted. A reader listing the folder sees the inputs, then for the moment between steps 2 and 3
+both the inputs and the output (rows counted twice), then the output alone; never neither. A crash
+between 2 and 3 is rolled forward by the next `compact` or `run` (the output exists, so its inputs
+go); a crash before 2 leaves the inputs live and the plan is dropped.
+
+Partitions with a job not yet settled (see `lake.checkpoint`) are skipped: their manifests
+name files a resume or a supersede still needs.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pyarrow as pa
+
+from harvester.lake.checkpoint import STATE, load_job, open_jobs
+from harvester.lake.fs import Lake
+from harvester.lake.schema import SCHEMAS, Dataset
+from harvester.lake.sink import SORT_KEYS
+
+__all__ = ["CompactReport", "compact", "recover_compactions"]
+
+log = logging.getLogger("harvester")
+
+PLANS = f"{STATE}/compactions"
+# A file at least this share of the target is left alone: merging it gains little.
+SMALL_SHARE = 0.5
+
+
+@dataclass
+class CompactReport:
+    merged: list[tuple[str, int, int]] = field(default_factory=list)  # (output, inputs, rows)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (partition, why)
+
+
+def recover_compactions(lake: Lake) -> int:
+    """Finish or drop the plans a crash left behind; returns how many there were."""
+    plans = [info for info in lake.listdir(PLANS) if info.base_name.endswith(".json")]
+    for info in plans:
+        plan = lake.get_json(lake.relative(info.path))
+        if plan is not None and lake.exists(plan["output"]):
+            for path in plan["inputs"]:
+                lake.delete(lake.full(path))
+        lake.delete(info.path)
+    return len(plans)
+
+
+def compact(
+    lake: Lake,
+    *,
+    dataset: Dataset | None = None,
+    snapshot_date: str | None = None,
+    target_mb: float = 128.0,
+    row_group_rows: int = 131_072,
+) -> CompactReport:
+    """Merge small files of each (dataset, snapshot date), or of the one given."""
+    recover_compactions(lake)
+    report = CompactReport()
+    busy = {load_job(lake, job).snapshot_date.isoformat() for job in open_jobs(lake)}
+    target = int(target_mb * 1024 * 1024)
+    for ds in [dataset] if dataset else list(Dataset):
+        for folder in lake.listdir(ds.value):
+            name = folder.base_name
+            if not name.startswith("snapshot_date="):
+                continue
+            day = name.removeprefix("snapshot_date=")
+            if snapshot_date is not None and day != snapshot_date:
+                continue
+            partition = f"{ds.value}/{name}"
+            if day in busy:
+                report.skipped.append((partition, "a harvest job of this date is not finished"))
+                continue
+            _compact_partition(lake, ds, partition, target, row_group_rows, report)
+    return report
+
+
+def _compact_partition(
+    lake: Lake, dataset: Dataset, partition: str, target: int, group: int, report: CompactReport
+) -> None:
+    small = [
+        info
+        for info in lake.listdir(partition)
+        if info.base_name.endswith(".parquet")
+        and not info.base_name.startswith(".")
+        and info.size < target * SMALL_SHARE
+    ]
+    if len(small) < 2:
+        return
+    batches: list[list[str]] = [[]]
+    size = 0
+    for info in small:
+        if batches[-1] and size + info.size > target:
+            batches.append([])
+            size = 0
+        batches[-1].append(lake.relative(info.path))
+        size += info.size
+    stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    for n, inputs in enumerate(batches):
+        if len(inputs) < 2:
+            continue
+        output = f"{partition}/part-compact-{stamp}-{n:05d}.parquet"
+        rows = _merge(lake, dataset, inputs, output, group, f"{stamp}-{n:05d}")
+        report.merged.append((output, len(inputs), rows))
+        log.info("compacted %d files into %s (%d rows)", len(inputs), output, rows)
+
+
+def _merge(
+    lake: Lake, dataset: Dataset, inputs: list[str], output: str, group: int, plan_id: str
+) -> int:
+    plan = f"{PLANS}/{plan_id}.json"
+    lake.put_json(plan, {"inputs": inputs, "output": output})
+    schema = SCHEMAS[dataset]
+    tables = [lake.read_parquet(path).cast(schema) for path in inputs]
+    merged = pa.concat_tables(tables).sort_by([(key, "ascending") for key in SORT_KEYS[dataset]])
+    lake.write_parquet(output, merged, row_group_rows=group)
+    for path in inputs:
+        lake.delete(lake.full(path))
+    lake.delete(lake.full(plan))
+    return int(merged.num_rows)

@@ -1,0 +1,204 @@
+"""Reply parsers: both insights shapes, missing data as null, and totality on hostile input."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from harvester.graph.replies import MalformedReply, parse_insights, parse_media, parse_timestamp
+
+IG = "python-facebook/testdata/instagram/apidata"
+
+
+def _load(root: Path, rel: str) -> object:
+    return json.loads((root / rel).read_text())
+
+
+def test_values_shape_from_a_real_reply(shared_fixtures: Path) -> None:
+    reply = _load(shared_fixtures, f"{IG}/medias/insights.json")
+    assert parse_insights(reply, ["impressions", "reach", "saved"]) == [
+        ("impressions", "lifetime", None, 8),
+        ("reach", "lifetime", None, 5),
+        ("saved", "lifetime", None, 0),
+    ]
+
+
+def test_total_value_shape_keeps_breakdowns(shared_fixtures: Path) -> None:
+    reply = _load(shared_fixtures, f"{IG}/medias/insights_new.json")
+    assert parse_insights(reply, ["profile_activity"]) == [
+        ("profile_activity", "lifetime", None, 11),
+        ("profile_activity", "lifetime", "action_type=bio_link_clicked", 11),
+    ]
+    assert parse_insights(reply, ["profile_activity"], with_totals=False) == [
+        ("profile_activity", "lifetime", "action_type=bio_link_clicked", 11),
+    ]
+
+
+def test_multi_key_breakdowns_are_labelled_in_key_order(shared_fixtures: Path) -> None:
+    reply = _load(shared_fixtures, f"{IG}/users/user_insights_new.json")
+    values = parse_insights(reply, ["reach"])
+    assert values[0] == ("reach", "day", None, 14516883)
+    assert ("reach", "day", "media_product_type=AD,follow_type=NON_FOLLOWER", 14357147) in values
+    assert len(values) == 1 + 14
+
+
+def test_metrics_missing_from_the_reply_are_null_not_zero() -> None:
+    assert parse_insights({"data": []}, ["reach", "saved"]) == [
+        ("reach", "lifetime", None, None),
+        ("saved", "lifetime", None, None),
+    ]
+    reply = {"data": [{"name": "reach", "period": "lifetime", "values": []}]}
+    assert parse_insights(reply, ["reach"]) == [("reach", "lifetime", None, None)]
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), "12", True, [1]])
+def test_a_value_that_is_not_a_finite_number_is_malformed(value: object) -> None:
+    reply = {"data": [{"name": "reach", "period": "lifetime", "values": [{"value": value}]}]}
+    with pytest.raises(MalformedReply, match="reach: value is not a finite number"):
+        parse_insights(reply, ["reach"])
+
+
+def test_media_page_with_children(shared_fixtures: Path) -> None:
+    page = _load(shared_fixtures, f"{IG}/users/medias_p2.json")
+    assert isinstance(page, dict)
+    media = [m for item in page["data"] for m in parse_media(item, "17841406338772941")]
+    assert [(m.id, m.media_type, m.parent_id) for m in media] == [
+        ("17896129349106152", "CAROUSEL_ALBUM", None),
+        ("17889214265226770", "IMAGE", "17896129349106152"),
+        ("17886719108286032", "IMAGE", "17896129349106152"),
+        ("17904922598025487", "VIDEO", "17896129349106152"),
+        ("17893085207160254", "IMAGE", None),
+    ]
+    assert media[0].timestamp == datetime(2021, 7, 26, 10, 45, 20, tzinfo=UTC)
+    assert media[0].permalink == "https://www.instagram.com/p/CRyZpmrjYC4/"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2019-04-05T07:56:32+0000", datetime(2019, 4, 5, 7, 56, 32, tzinfo=UTC)),
+        ("2019-04-05T09:56:32+0200", datetime(2019, 4, 5, 7, 56, 32, tzinfo=UTC)),
+        ("2019-04-05T07:56:32Z", datetime(2019, 4, 5, 7, 56, 32, tzinfo=UTC)),
+        (None, None),
+    ],
+)
+def test_timestamps(text: str | None, expected: datetime | None) -> None:
+    assert parse_timestamp(text) == expected
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+insight_entries = st.fixed_dictionaries(
+    {"name": st.sampled_from(["reach", "saved", "views"])},
+    optional={
+        "period": st.sampled_from(["lifetime", "day"]) | json_values,
+        "values": json_values,
+        "total_value": json_values,
+    },
+)
+
+
+@given(st.one_of(json_values, st.fixed_dictionaries({"data": st.lists(insight_entries)})))
+def test_parse_insights_is_total(reply: object) -> None:
+    try:
+        values = parse_insights(reply, ["reach"])
+    except MalformedReply:
+        return
+    assert all(v[3] is None or isinstance(v[3], int) for v in values)
+    assert any(v[0] == "reach" for v in values)
+
+
+@given(json_values)
+def test_parse_media_is_total(item: object) -> None:
+    try:
+        media = list(parse_media(item, "1"))
+    except MalformedReply:
+        return
+    assert media and all(m.account_id == "1" for m in media)
+
+
+numbers = st.integers(-(2**62), 2**62) | st.floats(-1e15, 1e15) | st.none()
+breakdown_lists = st.lists(
+    st.fixed_dictionaries(
+        {
+            "dimension_keys": st.just(["action_type"]),
+            "results": st.lists(
+                st.fixed_dictionaries(
+                    {"dimension_values": st.lists(st.text(max_size=5), min_size=1, max_size=1)},
+                    optional={"value": numbers},
+                ),
+                max_size=3,
+            ),
+        }
+    ),
+    max_size=2,
+)
+good_entries = st.fixed_dictionaries(
+    {"name": st.sampled_from(["reach", "saved", "views", "profile_activity"])},
+    optional={"period": st.sampled_from(["lifetime", "day"]), "title": st.text(max_size=5)},
+).flatmap(
+    lambda entry: st.one_of(
+        st.builds(
+            lambda vs: {**entry, "values": vs},
+            st.lists(st.fixed_dictionaries({}, optional={"value": numbers}), max_size=2),
+        ),
+        st.builds(
+            lambda v, b: {**entry, "total_value": {"value": v, **({"breakdowns": b} if b else {})}},
+            numbers,
+            breakdown_lists,
+        ),
+    )
+)
+
+
+def _expected(entries: list[dict[str, Any]], requested: list[str], totals: bool) -> list[Any]:
+    """The reading of well-formed entries, written plainly: the parser's fast path must agree."""
+
+    def num(value: Any) -> int | None:
+        return None if value is None else round(value)
+
+    out: list[Any] = []
+    for entry in entries:
+        name, period = entry["name"], entry.get("period")
+        if "total_value" in entry:
+            total = entry["total_value"]
+            if totals:
+                out.append((name, period, None, num(total.get("value"))))
+            for breakdown in total.get("breakdowns", []):
+                for result in breakdown["results"]:
+                    label = f"action_type={result['dimension_values'][0]}"
+                    out.append((name, period, label, num(result.get("value"))))
+        elif totals:
+            first = entry["values"][0].get("value") if entry["values"] else None
+            out.append((name, period, None, num(first)))
+    seen = {entry["name"] for entry in entries}
+    return out + [(n, "lifetime", None, None) for n in requested if totals and n not in seen]
+
+
+@given(st.lists(good_entries, max_size=6), st.booleans())
+def test_parse_insights_reads_well_formed_entries_exactly(
+    entries: list[dict[str, Any]], totals: bool
+) -> None:
+    requested = ["reach", "likes"]
+    got = parse_insights({"data": entries}, requested, with_totals=totals)
+    assert got == _expected(entries, requested, totals)
+
+
+@pytest.mark.parametrize(
+    "breakdowns", [5, "abc", {"a": 1}, [5], [{"dimension_keys": "action_type", "results": []}]]
+)
+def test_a_malformed_breakdowns_value_is_named(breakdowns: object) -> None:
+    entry = {"name": "profile_activity", "total_value": {"value": 3, "breakdowns": breakdowns}}
+    with pytest.raises(MalformedReply, match="profile_activity: breakdown"):
+        parse_insights({"data": [entry]}, ["profile_activity"])

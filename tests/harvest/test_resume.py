@@ -1,0 +1,190 @@
+"""Crash-proof runs: a real `python -m harvester run` killed with SIGKILL (and stopped with Ctrl-C)
+at several points of a 200-account run, resumed, ends with the lake of an uninterrupted run.
+
+The simulated Graph API runs in this process for the whole test, so every run sees one world;
+the lakes are compared as real readers see them (pyarrow.dataset), row for row, without the two
+columns that say when and by which run a row was fetched.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import anyio
+import orjson
+import pyarrow.dataset as ds
+import pytest
+from anyio.abc import Process
+
+from harvester.lake.schema import Dataset
+from harvester.simulator import SimulatorSettings, run_simulator
+
+pytestmark = pytest.mark.anyio
+
+# 1,100 media over three years: about two per account in the two-day window, plus live stories.
+WORLD = SimulatorSettings(seed=9, accounts=200, media_per_account=1100, request_log=True)
+SNAPSHOT = "2026-03-01"
+# When and by which run a row was fetched; Meta's (simulated) trace id differs per call.
+IGNORED = ("run_id", "fetched_at", "fbtrace_id")
+
+
+def write_config(
+    tmp: Path, info: dict[str, Any], lake: Path, checkpoint: float
+) -> tuple[Path, dict[str, str]]:
+    lines = [
+        "[graph]",
+        f"base_url = '{info['base_url']}'",
+        f"api_version = '{info['api_version']}'",
+        "[output]",
+        f"path = '{lake}'",
+        f"checkpoint_seconds = {checkpoint}",
+        "[limits]",
+        "max_accounts_in_flight = 32",
+    ]
+    env = dict(os.environ)
+    for i, account in enumerate(info["accounts"]):
+        lines += ["[[accounts]]", f"id = '{account['id']}'", f"token_env = 'TOKEN_{i}'"]
+        env[f"TOKEN_{i}"] = account["token"]
+    path = tmp / f"{lake.name}.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path, env
+
+
+def lake_content(lake: Path) -> dict[str, Counter[tuple[Any, ...]]]:
+    out = {}
+    for dataset in Dataset:
+        if not (lake / dataset.value).exists():
+            out[dataset.value] = Counter()
+            continue
+        table = ds.dataset(lake / dataset.value, format="parquet", partitioning="hive").to_table()
+        table = table.drop_columns([c for c in IGNORED if c in table.column_names])
+        out[dataset.value] = Counter(zip(*table.to_pydict().values(), strict=True))
+    return out
+
+
+def manifests(lake: Path) -> list[dict[str, Any]]:
+    return [orjson.loads(p.read_bytes()) for p in sorted(lake.glob("_state/jobs/*/*/epoch-*.json"))]
+
+
+def open_parts(lake: Path) -> list[Path]:
+    """Parts being written: a kill now leaves them behind for the next run to delete."""
+    return list(lake.glob("*/snapshot_date=*/.part-*.tmp"))
+
+
+def runs(lake: Path) -> list[Path]:
+    return sorted(lake.glob("_state/jobs/*/*/run-*.json"))
+
+
+class Harvester:
+    def __init__(self, config: Path, env: dict[str, str], since: str, until: str) -> None:
+        self.command = [
+            sys.executable, "-m", "harvester", "--log-json", "run", str(config),
+            "--since", since, "--until", until, "--snapshot-date", SNAPSHOT,
+        ]  # fmt: skip
+        self.env = env
+
+    async def start(self, log: Path) -> Process:
+        # Output goes to a file: a pipe nobody reads would block the run once full.
+        with log.open("ab") as out:
+            return await anyio.open_process(self.command, env=self.env, stdout=out, stderr=out)
+
+    async def complete(self) -> tuple[int, str]:
+        done = await anyio.run_process(self.command, env=self.env, check=False)
+        return done.returncode, done.stderr.decode()
+
+
+async def wait_until(process: Process, condition: Any) -> None:
+    """Poll the lake (the run's only visible state) until `condition()` holds."""
+    with anyio.fail_after(60):
+        while not condition():
+            assert process.returncode is None, "the run ended before the kill point"
+            await anyio.sleep(0.01)
+
+
+async def kill(process: Process, signum: int = signal.SIGKILL) -> int:
+    process.send_signal(signum)
+    with anyio.fail_after(30):
+        return await process.wait()
+
+
+async def test_killed_and_interrupted_runs_resume_to_the_uninterrupted_lake(tmp_path: Path) -> None:
+    async with run_simulator(WORLD) as sim:
+        info = sim.world_info()
+        until = sim.world.now.date()
+        window = ((until - timedelta(days=2)).isoformat(), until.isoformat())
+        config, env = write_config(tmp_path, info, tmp_path / "reference", checkpoint=300)
+        code, _ = await Harvester(config, env, *window).complete()
+        assert code == 3  # the planted troubles leave error rows
+        sim.request_log.clear()
+
+        lake = tmp_path / "crashed"
+        config, env = write_config(tmp_path, info, lake, checkpoint=0.2)
+        harvester = Harvester(config, env, *window)
+        done_before: list[tuple[float, set[str]]] = []
+
+        out = tmp_path / "runs.log"
+        # 1: killed as soon as its run is registered, before any manifest.
+        process = await harvester.start(out)
+        await wait_until(process, lambda: runs(lake))
+        assert await kill(process) == -signal.SIGKILL
+        assert manifests(lake) == []
+        # 2 and 3: killed after some manifests, then after several more, each time while parts
+        # are being written.
+        for more in (1, 4):
+            process = await harvester.start(out)
+            target = len(manifests(lake)) + more
+            await wait_until(
+                process, lambda t=target: len(manifests(lake)) >= t and bool(open_parts(lake))
+            )
+            assert await kill(process) == -signal.SIGKILL
+            done = {m for manifest in manifests(lake) for m in manifest["media"]}
+            done_before.append((sim.request_log[-1]["t"], done))
+        # 4: Ctrl-C: in-flight work is committed, the run says it can be resumed, exits 1.
+        process = await harvester.start(out)
+        target = len(manifests(lake)) + 2
+        await wait_until(process, lambda: len(manifests(lake)) >= target)
+        assert await kill(process, signal.SIGINT) == 1
+        # The end: the same command finishes the job.
+        code, stderr = await harvester.complete()
+        assert code == 3, stderr
+        log = list(sim.request_log)
+
+    assert len(runs(lake)) == 5
+    assert "uncommitted part files" in out.read_text()
+    assert lake_content(lake) == lake_content(tmp_path / "reference")
+    # Completed media were never asked again by a later run.
+    for killed_at, done in done_before:
+        assert done
+        later = {e["object_id"] for e in log if e["edge"] == "insights" and e["t"] > killed_at}
+        assert not later & done
+    # Every Parquet file left is one a manifest committed; no temporary file is left behind.
+    listed = {f[0] for manifest in manifests(lake) for f in manifest["files"]}
+    on_disk = {p.relative_to(lake).as_posix() for p in lake.rglob("*.parquet")}
+    assert on_disk == listed
+    assert not [p for p in lake.rglob("*") if p.name.endswith(".tmp")]
+    # The job is settled: a new run would start a fresh job.
+    assert list(lake.glob("_state/open/*")) == []
+    # One stream per dataset: an uninterrupted 200-account run writes one file per dataset.
+    reference_files = list((tmp_path / "reference").rglob("*.parquet"))
+    assert len(reference_files) == len(Dataset)
+
+
+async def test_ctrl_c_message_says_the_run_resumes(tmp_path: Path) -> None:
+    async with run_simulator(WORLD) as sim:
+        info = sim.world_info()
+        until = sim.world.now.date()
+        window = ((until - timedelta(days=2)).isoformat(), until.isoformat())
+        lake = tmp_path / "lake"
+        config, env = write_config(tmp_path, info, lake, checkpoint=0.2)
+        harvester = Harvester(config, env, *window)
+        process = await harvester.start(tmp_path / "run.log")
+        await wait_until(process, lambda: manifests(lake))
+        assert await kill(process, signal.SIGTERM) == 1
+    assert "the same command resumes it" in (tmp_path / "run.log").read_text()
+    assert list(lake.glob("_state/open/*"))  # the job is open, waiting for the same command
