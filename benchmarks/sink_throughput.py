@@ -18,9 +18,8 @@ import time
 from datetime import UTC, date, datetime, timedelta
 
 from harvester.config import OutputSettings
-from harvester.lake.schema import Dataset
 from harvester.lake.sink import ParquetSink
-from harvester.models import Rows
+from harvester.models import Dataset, Rows
 
 METRICS = ("reach", "saved", "likes", "comments", "shares", "total_interactions", "follows")
 METRICS += ("profile_visits", "views", "reposts")

@@ -6,8 +6,9 @@ The public Python API for orchestrators (Airflow, Dagster, notebooks)::
 """
 
 from harvester.config import Config, ConfigError, load_config, parse_config
-from harvester.harvest.pipeline import HarvestWindow, run_harvest
+from harvester.harvest.pipeline import run_harvest
 from harvester.harvest.report import RunReport
+from harvester.models import HarvestWindow
 
 __all__ = [
     "Config",

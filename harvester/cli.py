@@ -21,11 +21,11 @@ import anyio
 import orjson
 
 from harvester.config import Config, ConfigError, load_config, parse_config
-from harvester.harvest.pipeline import HarvestWindow, run_harvest
+from harvester.harvest.pipeline import run_harvest
 from harvester.harvest.report import RunCounters, RunReport
 from harvester.harvest.routing import metrics_table
 from harvester.lake.jobs import MODES
-from harvester.lake.schema import Dataset
+from harvester.models import Dataset, HarvestWindow
 from harvester.progress import ProgressDisplay
 
 log = logging.getLogger("harvester")

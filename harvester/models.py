@@ -5,9 +5,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
-from harvester.lake.schema import Dataset
+
+class Dataset(StrEnum):
+    """The lake's datasets; their columns are `harvester.lake.schema`'s."""
+
+    MEDIA = "media"
+    MEDIA_INSIGHTS = "media_insights"
+    ACCOUNT_INSIGHTS = "account_insights"
+    ERRORS = "errors"
+
+
+@dataclass(frozen=True)
+class HarvestWindow:
+    """Media timestamps to harvest: [since, until); None means unbounded. Also the account
+    insights window, where no bounds mean the last 30 days (see `harvest.account_insights`)."""
+
+    since: datetime | None = None
+    until: datetime | None = None
 
 
 class Secret:

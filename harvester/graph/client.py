@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from functools import lru_cache
 from types import TracebackType
-from typing import Any, NamedTuple, Self
+from typing import Any, NamedTuple, Protocol, Self
 
 import aiohttp
 import orjson
@@ -28,11 +28,23 @@ from harvester.graph.gate import APP_SCOPE, RateGate
 from harvester.graph.replies import MalformedReply
 from harvester.graph.retry import RetryBudget, RetryPolicy, retrying
 from harvester.graph.usage import parse_usage
-from harvester.harvest.report import RunCounters
 from harvester.models import Account, Secret
 
 # Query keys that carry credentials; removed from every URL we follow, store or log.
 SECRET_PARAMS = frozenset({"access_token", "appsecret_proof", "appsecret_time"})
+
+
+class LiveCounters(Protocol):
+    """What the client counts into the run's live counters (the progress display reads them
+    while the run goes): the run's counters object, whatever layer defines it."""
+
+    requests: int
+    accounts_failed: int
+
+
+class _Counters:
+    requests = 0
+    accounts_failed = 0
 
 
 class ClientStatistics(NamedTuple):
@@ -52,7 +64,7 @@ class GraphClient:
         *,
         gate: RateGate | None = None,
         rng: random.Random | None = None,
-        counters: RunCounters | None = None,
+        counters: LiveCounters | None = None,
     ) -> None:
         self._graph = graph
         self._limits = limits
@@ -68,7 +80,7 @@ class GraphClient:
         self._rng = rng or random.Random()
         self._session: aiohttp.ClientSession | None = None
         self._proofs: dict[Secret, str] = {}
-        self._counters = counters or RunCounters()
+        self._counters: LiveCounters = counters or _Counters()
         self._retries = 0
         self._errors: Counter[str] = Counter()
 

@@ -27,8 +27,7 @@ from harvester.graph.errors import AccountFatal, GraphError, InvalidRequest, Met
 from harvester.graph.replies import MalformedReply
 from harvester.harvest.media_insights import error_row
 from harvester.harvest.report import RunCounters
-from harvester.lake.schema import Dataset
-from harvester.models import Account, Rows
+from harvester.models import Account, Dataset, Rows
 
 # Meta refuses more than 30 days (2592000 s) between since and until.
 MAX_SPAN = timedelta(days=30)

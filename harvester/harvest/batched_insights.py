@@ -26,8 +26,7 @@ from harvester.graph.replies import InsightValue, MalformedReply, parse_insights
 from harvester.graph.retry import RetryPolicy, backoff_delay
 from harvester.harvest.media_insights import InsightsStage
 from harvester.harvest.routing import Route
-from harvester.lake.schema import Dataset
-from harvester.models import Account, Media, Rows
+from harvester.models import Account, Dataset, Media, Rows
 
 
 @dataclass(eq=False)  # jobs are compared by identity

@@ -21,8 +21,7 @@ from harvester.graph.errors import GraphError
 from harvester.graph.replies import MalformedReply
 from harvester.harvest.media_insights import error_row
 from harvester.harvest.report import RunCounters
-from harvester.lake.schema import Dataset
-from harvester.models import Account, Rows, Secret
+from harvester.models import Account, Dataset, Rows, Secret
 
 PAGE_FIELDS = "id,name,access_token,instagram_business_account{id,username}"
 # The pseudo account discovery calls are made as; its id is the rate gate's scope for them.

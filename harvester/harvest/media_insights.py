@@ -20,8 +20,7 @@ from harvester.graph.errors import GraphError, MetricUnsupported
 from harvester.graph.replies import InsightValue, MalformedReply, parse_insights
 from harvester.harvest.report import RunCounters
 from harvester.harvest.routing import Route, route
-from harvester.lake.schema import Dataset
-from harvester.models import Account, Media, Rows
+from harvester.models import Account, Dataset, Media, Rows
 
 
 class NothingLeftToAsk(Exception):

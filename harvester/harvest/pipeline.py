@@ -20,7 +20,7 @@ import secrets
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from functools import partial
 from typing import Any
@@ -43,24 +43,14 @@ from harvester.harvest.report import RunCounters, RunReport
 from harvester.lake.checkpoint import Checkpoint, JobState, Mode, SinkTask, Unit
 from harvester.lake.fs import open_lake
 from harvester.lake.jobs import finish_job, prepare_job
-from harvester.lake.schema import Dataset
 from harvester.lake.sink import ParquetSink
-from harvester.models import Account, Media, Rows
+from harvester.models import Account, Dataset, HarvestWindow, Media, Rows
 
 # Media of one account waiting for its insights workers: a page or two, enough to keep them busy
 # while the next listing page arrives (times the accounts in flight, for the whole run).
 MEDIA_BUFFER = 200
 # Units waiting for the sink: small on purpose, it is what makes a slow disk slow the fetchers.
 ROWS_BUFFER = 64
-
-
-@dataclass(frozen=True)
-class HarvestWindow:
-    """Media timestamps to harvest: [since, until); None means unbounded. Also the account
-    insights window, where no bounds mean the last 30 days (see `harvest.account_insights`)."""
-
-    since: datetime | None = None
-    until: datetime | None = None
 
 
 def new_run_id(now: datetime | None = None) -> str:

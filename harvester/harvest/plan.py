@@ -22,9 +22,8 @@ from harvester.graph.client import GraphClient
 from harvester.graph.errors import GraphError
 from harvester.graph.replies import MalformedReply, parse_media
 from harvester.harvest.account_insights import account_window, plan_requests
-from harvester.harvest.pipeline import HarvestWindow
 from harvester.harvest.routing import route
-from harvester.models import Account
+from harvester.models import Account, HarvestWindow
 
 PLAN_FIELDS = "id,media_type,media_product_type,timestamp"
 

@@ -35,14 +35,13 @@ import ray
 
 from harvester.config import Config, ConfigError
 from harvester.graph.leases import AppBudget, BudgetStatistics, LeasedPermits, LeaseGrant
-from harvester.harvest.pipeline import HarvestWindow, new_run_id, run_harvest
+from harvester.harvest.pipeline import new_run_id, run_harvest
 from harvester.harvest.report import RunCounters, RunReport
 from harvester.lake.checkpoint import Mode
 from harvester.lake.compact import recover_compactions
 from harvester.lake.fs import Lake, open_lake
-from harvester.lake.schema import Dataset
 from harvester.lake.sweep import settle
-from harvester.models import Account
+from harvester.models import Account, Dataset, HarvestWindow
 
 __all__ = ["ShardHook", "run_on_ray", "shard_of", "split_accounts"]
 

@@ -9,7 +9,7 @@ from datetime import datetime
 import orjson
 
 from harvester.graph.errors import GraphError
-from harvester.lake.schema import Dataset
+from harvester.models import Dataset
 
 
 @dataclass

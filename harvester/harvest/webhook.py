@@ -31,9 +31,8 @@ from anyio.abc import TaskStatus
 
 from harvester.config import Config, ConfigError, OutputSettings
 from harvester.harvest.pipeline import new_run_id
-from harvester.lake.schema import Dataset
 from harvester.lake.sink import ParquetSink
-from harvester.models import Rows, Secret
+from harvester.models import Dataset, Rows, Secret
 
 log = logging.getLogger("harvester.webhook")
 

@@ -46,9 +46,8 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 
 from harvester.lake.fs import Lake
 from harvester.lake.idset import IdSet, IdSetBuilder
-from harvester.lake.schema import Dataset
 from harvester.lake.sink import ParquetSink, SinkStatistics
-from harvester.models import Rows
+from harvester.models import Dataset, Rows
 
 __all__ = [
     "Checkpoint",

@@ -23,8 +23,9 @@ import pyarrow as pa
 
 from harvester.lake.checkpoint import STATE, load_job, open_jobs
 from harvester.lake.fs import Lake
-from harvester.lake.schema import SCHEMAS, Dataset
+from harvester.lake.schema import SCHEMAS
 from harvester.lake.sink import SORT_KEYS
+from harvester.models import Dataset
 
 __all__ = ["CompactReport", "compact", "recover_compactions"]
 

@@ -8,16 +8,14 @@ one's uncommitted parts as orphans.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from harvester.config import Config
 from harvester.lake.checkpoint import Checkpoint, JobSpec, JobState, Mode, start_job
 from harvester.lake.compact import recover_compactions
 from harvester.lake.fs import Lake
 from harvester.lake.sweep import settle, sweep_windows
-
-if TYPE_CHECKING:
-    from harvester.harvest.pipeline import HarvestWindow
+from harvester.models import HarvestWindow
 
 __all__ = ["MODES", "finish_job", "job_spec", "prepare_job"]
 

@@ -8,18 +8,11 @@ add back.
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 import pyarrow as pa
 
+from harvester.models import Dataset
+
 TIMESTAMP = pa.timestamp("us", tz="UTC")
-
-
-class Dataset(StrEnum):
-    MEDIA = "media"
-    MEDIA_INSIGHTS = "media_insights"
-    ACCOUNT_INSIGHTS = "account_insights"
-    ERRORS = "errors"
 
 
 SCHEMAS: dict[Dataset, pa.Schema] = {

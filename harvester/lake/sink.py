@@ -42,8 +42,8 @@ import pyarrow.parquet as pq
 
 from harvester.config import OutputSettings
 from harvester.lake.fs import OBJECT_STORES, base_type, fsync
-from harvester.lake.schema import SCHEMAS, TIMESTAMP, Dataset
-from harvester.models import Rows
+from harvester.lake.schema import SCHEMAS, TIMESTAMP
+from harvester.models import Dataset, Rows
 
 __all__ = ["SORT_KEYS", "BadRowError", "CommittedFile", "ParquetSink", "SinkStatistics"]
 

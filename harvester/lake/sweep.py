@@ -33,7 +33,7 @@ from harvester.lake.checkpoint import (
     open_jobs,
 )
 from harvester.lake.fs import Lake
-from harvester.lake.schema import Dataset
+from harvester.models import Dataset
 
 __all__ = ["DEFAULT_LOOKBACK_DAYS", "settle", "supersede", "sweep_windows"]
 

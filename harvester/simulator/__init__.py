@@ -3,10 +3,11 @@
 Tests, benchmarks and `harvester demo` run against it; see `run_simulator` and `World`.
 """
 
+from harvester.simulator.entities import SimAccount, SimMedia
 from harvester.simulator.server import RunningSimulator, run_simulator, world_info
 from harvester.simulator.settings import FaultSettings, LimitSettings, SimulatorSettings
 from harvester.simulator.validity import valid_media_metrics
-from harvester.simulator.world import SimAccount, SimMedia, World
+from harvester.simulator.world import World
 
 __all__ = [
     "FaultSettings",

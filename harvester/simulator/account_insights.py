@@ -13,9 +13,10 @@ from typing import Any
 
 from harvester.simulator import replies, validity, values
 from harvester.simulator.call import Call
+from harvester.simulator.entities import SimAccount
 from harvester.simulator.ids import name_key
 from harvester.simulator.objects import int_param
-from harvester.simulator.world import SimAccount, World
+from harvester.simulator.world import World
 
 DAY = 86_400
 MAX_WINDOW = 30 * DAY

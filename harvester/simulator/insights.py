@@ -11,8 +11,9 @@ from datetime import date
 from typing import Any
 
 from harvester.simulator import replies, validity
+from harvester.simulator.entities import SimMedia
 from harvester.simulator.values import BREAKDOWN_KEYS, MEDIA_BREAKDOWN_DIMENSION
-from harvester.simulator.world import SimMedia, World
+from harvester.simulator.world import World
 
 TITLES: dict[str, tuple[str, str]] = {
     "impressions": ("Impressions", "Total number of times the media object has been seen"),

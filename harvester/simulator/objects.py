@@ -13,8 +13,9 @@ from typing import Any
 
 from harvester.simulator import replies, validity
 from harvester.simulator.call import Call
+from harvester.simulator.entities import SimAccount, SimMedia
 from harvester.simulator.fields import Field, check_known, parse_fields
-from harvester.simulator.world import SimAccount, SimMedia, World
+from harvester.simulator.world import World
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 100

@@ -13,12 +13,13 @@ from harvester.simulator import ids, replies, tokens, validity
 from harvester.simulator.account_insights import AccountInsights
 from harvester.simulator.auth import Authenticator, Principal, token_sha256
 from harvester.simulator.call import Call, Reply
+from harvester.simulator.entities import SimMedia
 from harvester.simulator.fields import Field
 from harvester.simulator.insights import MediaInsights, split_metrics
 from harvester.simulator.objects import ObjectReader
 from harvester.simulator.ratelimit import RateLimiter
 from harvester.simulator.settings import SimulatorSettings
-from harvester.simulator.world import SimMedia, World
+from harvester.simulator.world import World
 
 EDGE_OF_ACCOUNT = {"media": "media", "stories": "stories", "insights": "account_insights"}
 EDGE_OF_MEDIA = {"children": "children", "insights": "insights"}

@@ -13,7 +13,8 @@ from typing import Any
 
 from harvester.simulator import ids
 from harvester.simulator.auth import Authenticator, Principal
-from harvester.simulator.world import SimAccount, World
+from harvester.simulator.entities import SimAccount
+from harvester.simulator.world import World
 
 APP_ID = "1000000000000001"
 APP_NAME = "Simulated Harvester App"

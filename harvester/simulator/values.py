@@ -8,12 +8,9 @@ so a harvester test can compute any expected number through `World` without a re
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING
 
+from harvester.simulator.entities import SimAccount, SimMedia
 from harvester.simulator.ids import mix, name_key, unit
-
-if TYPE_CHECKING:
-    from harvester.simulator.world import SimAccount, SimMedia
 
 # Multipliers of reach: value = reach * (lo + (hi - lo) * u).
 _MEDIA_FACTORS: dict[str, tuple[float, float]] = {

@@ -18,7 +18,8 @@ from typing import Any
 import aiohttp
 import orjson
 
-from harvester.simulator.world import STORY_LIFETIME_SECONDS, SimMedia, World
+from harvester.simulator.entities import SimMedia
+from harvester.simulator.world import STORY_LIFETIME_SECONDS, World
 
 # The fields of Meta's documented story_insights sample payload, in its order.
 STORY_FIELDS = ("impressions", "reach", "taps_forward", "taps_back", "exits", "replies")

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from harvester.simulator import ids, values
+from harvester.simulator.entities import SimAccount, SimMedia, Trouble
 from harvester.simulator.ids import mix, name_key, unit
 
 if TYPE_CHECKING:
@@ -34,47 +34,6 @@ _STORIES = name_key("stories")
 _TS = name_key("timestamp")
 _FOLLOWERS = name_key("followers")
 _CAPTION = name_key("caption")
-
-Trouble = str  # None | "pre_conversion" | "deleted" | "few_viewers" | "no_data"
-
-
-@dataclass(frozen=True, slots=True)
-class SimAccount:
-    index: int
-    id: str
-    token: str
-    page_id: str
-    username: str
-    name: str
-    followers_count: int
-    follows_count: int
-    token_expired: bool
-    converted_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class SimMedia:
-    id: str
-    account_id: str
-    media_type: str
-    media_product_type: str
-    timestamp: datetime
-    permalink: str
-    parent_id: str | None
-    children_ids: tuple[str, ...]
-    trouble: Trouble | None
-    account_index: int
-    index: int
-    slot: int
-    shortcode: str
-
-    @property
-    def is_child(self) -> bool:
-        return self.parent_id is not None
-
-    @property
-    def is_story(self) -> bool:
-        return self.media_product_type == "STORY"
 
 
 class World:

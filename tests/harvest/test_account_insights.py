@@ -29,9 +29,10 @@ from harvester.harvest.account_insights import (
     account_window,
     split_window,
 )
-from harvester.harvest.pipeline import HarvestWindow, run_harvest
+from harvester.harvest.pipeline import run_harvest
 from harvester.harvest.report import RunReport
-from harvester.lake.schema import SCHEMAS, Dataset
+from harvester.lake.schema import SCHEMAS
+from harvester.models import Dataset, HarvestWindow
 from harvester.simulator import SimulatorSettings, World, run_simulator, validity
 from harvester.simulator.account_insights import DIMENSION_VALUES
 from harvester.simulator.ids import name_key

@@ -12,8 +12,7 @@ import pytest
 from harvester.config import parse_config
 from harvester.harvest.discovery import merge_accounts
 from harvester.harvest.pipeline import run_harvest
-from harvester.lake.schema import Dataset
-from harvester.models import Account, Secret
+from harvester.models import Account, Dataset, Secret
 from harvester.simulator import SimulatorSettings, run_simulator
 
 # Five accounts plus the page without Instagram: six pages, three pages of two on me/accounts.

@@ -19,7 +19,8 @@ from harvester.cli import demo_config
 from harvester.config import parse_config
 from harvester.harvest.pipeline import run_harvest
 from harvester.harvest.report import RunReport
-from harvester.lake.schema import SCHEMAS, Dataset
+from harvester.lake.schema import SCHEMAS
+from harvester.models import Dataset
 from harvester.simulator import SimulatorSettings, World, run_simulator
 from harvester.simulator.validity import valid_media_metrics
 

@@ -35,7 +35,7 @@ from harvester.config import Config, parse_config  # noqa: E402
 from harvester.harvest.pipeline import run_harvest  # noqa: E402
 from harvester.harvest.ray_engine import ShardHook, run_on_ray, shard_of, split_accounts  # noqa: E402
 from harvester.harvest.report import RunReport  # noqa: E402
-from harvester.lake.schema import Dataset  # noqa: E402
+from harvester.models import Dataset  # noqa: E402
 
 pytestmark = pytest.mark.timeout(120)
 

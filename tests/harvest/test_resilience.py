@@ -20,7 +20,7 @@ from harvester.config import parse_config
 from harvester.harvest.pipeline import run_harvest
 from harvester.harvest.report import RunReport
 from harvester.harvest.routing import route
-from harvester.lake.schema import Dataset
+from harvester.models import Dataset
 from harvester.simulator import FaultSettings, LimitSettings, SimulatorSettings, run_simulator
 from harvester.simulator.validity import valid_media_metrics
 

@@ -22,7 +22,7 @@ import pyarrow.dataset as ds
 import pytest
 from anyio.abc import Process
 
-from harvester.lake.schema import Dataset
+from harvester.models import Dataset
 from harvester.simulator import SimulatorSettings, run_simulator
 
 pytestmark = pytest.mark.anyio

@@ -28,8 +28,8 @@ from harvester.harvest.webhook import (
     parse_story_insights,
     signature_ok,
 )
-from harvester.lake.schema import SCHEMAS, Dataset
-from harvester.models import Secret
+from harvester.lake.schema import SCHEMAS
+from harvester.models import Dataset, Secret
 from harvester.simulator import World
 from harvester.simulator.webhook_sender import (
     STORY_FIELDS,

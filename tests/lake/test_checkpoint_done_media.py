@@ -24,10 +24,9 @@ from harvester.lake.checkpoint import (
 )
 from harvester.lake.fs import Lake, open_lake
 from harvester.lake.idset import IdSet
-from harvester.lake.schema import Dataset
 from harvester.lake.sink import ParquetSink
 from harvester.lake.sweep import settle
-from harvester.models import Rows
+from harvester.models import Dataset, Rows
 
 CLOCK = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 DAY = date(2026, 3, 1)

@@ -17,10 +17,9 @@ from harvester.config import OutputSettings
 from harvester.lake.checkpoint import Checkpoint, JobSpec, Unit, start_job
 from harvester.lake.compact import PLANS, compact, recover_compactions
 from harvester.lake.fs import Lake, open_lake
-from harvester.lake.schema import Dataset
 from harvester.lake.sink import SORT_KEYS, ParquetSink
 from harvester.lake.sweep import settle
-from harvester.models import Rows
+from harvester.models import Dataset, Rows
 
 DAY = date(2026, 3, 1)
 CLOCK = datetime(2026, 3, 1, 12, tzinfo=UTC)

@@ -17,8 +17,8 @@ from s3_server import make_bucket, moto_endpoint  # noqa: F401  (a fixture)
 
 from harvester.cli import demo_config
 from harvester.config import parse_config
-from harvester.harvest.pipeline import HarvestWindow, run_harvest
-from harvester.lake.schema import Dataset
+from harvester.harvest.pipeline import run_harvest
+from harvester.models import Dataset, HarvestWindow
 from harvester.simulator import SimulatorSettings, run_simulator
 
 pytestmark = pytest.mark.anyio

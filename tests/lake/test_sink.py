@@ -16,9 +16,9 @@ import pytest
 from harvester.config import OutputSettings
 from harvester.lake import sink as sink_module
 from harvester.lake.fs import open_lake
-from harvester.lake.schema import SCHEMAS, Dataset
+from harvester.lake.schema import SCHEMAS
 from harvester.lake.sink import BadRowError, ParquetSink, SinkStatistics
-from harvester.models import Rows
+from harvester.models import Dataset, Rows
 
 RUN = "20260101T000000-abc"
 DAY = date(2026, 1, 2)

@@ -21,8 +21,8 @@ from harvester.config import Config, parse_config
 from harvester.harvest.pipeline import run_harvest
 from harvester.harvest.report import RunReport
 from harvester.lake.fs import open_lake
-from harvester.lake.schema import Dataset
 from harvester.lake.sweep import sweep_windows
+from harvester.models import Dataset
 from harvester.simulator import SimulatorSettings, run_simulator
 
 pytestmark = pytest.mark.anyio
