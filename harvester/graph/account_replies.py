@@ -22,7 +22,8 @@ from collections.abc import Collection, Iterator
 from datetime import datetime
 from typing import Any
 
-from harvester.graph.replies import MalformedReply, breakdown_results, int_value, parse_timestamp
+from harvester.graph.errors import MalformedReply
+from harvester.graph.replies import breakdown_results, int_value, parse_timestamp
 
 # (metric, period, end_time, dimension, dimension_value, value): a row without its account and tail.
 AccountValue = tuple[str, str, datetime | None, str | None, str | None, int | None]

@@ -24,8 +24,7 @@ from urllib.parse import quote
 
 import orjson
 
-from harvester.graph.errors import scrub
-from harvester.graph.replies import MalformedReply
+from harvester.graph.errors import MalformedReply, scrub
 
 __all__ = [
     "FORM_CONTENT_TYPE",

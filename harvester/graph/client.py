@@ -23,9 +23,15 @@ from yarl import URL
 
 from harvester.config import GraphSettings, LimitSettings, RetrySettings
 from harvester.graph.batch import FORM_CONTENT_TYPE, BatchOp, decode_batch, encode_batch_body
-from harvester.graph.errors import AccountFatal, GraphError, Throttled, TransportError, decode_reply
+from harvester.graph.errors import (
+    AccountFatal,
+    GraphError,
+    MalformedReply,
+    Throttled,
+    TransportError,
+    decode_reply,
+)
 from harvester.graph.gate import APP_SCOPE, RateGate
-from harvester.graph.replies import MalformedReply
 from harvester.graph.retry import RetryBudget, RetryPolicy, retrying
 from harvester.graph.usage import parse_usage
 from harvester.models import Account, Secret

@@ -18,7 +18,9 @@ on codes. Every error carries status, code, subcode, fbtrace_id, message (token-
      |    +-- TokenInvalid          190 (expired, invalidated, password changed, checkpoint ...)
      |    +-- PermissionDenied      code 10 (other messages), 200-299
      +-- InvalidRequest             our request is wrong: other code 100s (e.g. > 30 days), unknown
-                                    codes with a 4xx status; fix the request, do not retry as is
+     |                              codes with a 4xx status; fix the request, do not retry as is
+     +-- MalformedReply             a 2xx reply off the documented shape (raised by the parsers):
+                                    skip what it was for, write an error row, go on
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ __all__ = [
     "AccountFatal",
     "GraphError",
     "InvalidRequest",
+    "MalformedReply",
     "MetricUnsupported",
     "NotEnoughViewers",
     "ObjectUnavailable",
@@ -200,6 +203,14 @@ class InvalidRequest(GraphError):
 
 
 # -- reply anatomy --------------------------------------------------------------------------------
+
+
+class MalformedReply(GraphError, ValueError):
+    """A 2xx reply whose JSON does not have the shape the Graph API documents.
+
+    Part of the tree so that one `except GraphError` covers every way a call can fail; a
+    ValueError too, as a parser's complaint about its input.
+    """
 
 
 class _Reply:

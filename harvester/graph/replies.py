@@ -12,12 +12,8 @@ from datetime import UTC, datetime
 from sys import intern
 from typing import Any, TypeGuard
 
+from harvester.graph.errors import MalformedReply
 from harvester.models import Media
-
-
-class MalformedReply(ValueError):
-    """A 2xx reply whose JSON does not have the shape the Graph API documents."""
-
 
 # One parsed insight value: (metric, period, breakdown, value). breakdown is None for the total,
 # else "key=value" pairs joined by "," in the order Meta lists the dimension keys.

@@ -19,8 +19,7 @@ import anyio
 
 from harvester.config import Config
 from harvester.graph.client import GraphClient
-from harvester.graph.errors import AccountFatal, GraphError
-from harvester.graph.replies import MalformedReply
+from harvester.graph.errors import AccountFatal, GraphError, MalformedReply
 from harvester.models import Account
 
 REQUIRED_PERMISSIONS = ("instagram_basic", "instagram_manage_insights", "pages_read_engagement")
@@ -71,7 +70,7 @@ async def check_account(client: GraphClient, account: Account, *, now: datetime)
         data = _data(info)
     except AccountFatal as error:
         return TokenCheck(account.id, account.token_env, False, None, (), error.message, now)
-    except (GraphError, MalformedReply) as error:
+    except GraphError as error:
         return TokenCheck(account.id, account.token_env, False, None, (), _text(error), now)
     expires = data.get("expires_at")
     expires_at = (
@@ -93,7 +92,7 @@ async def _granted(
     fallback = {s for s in scopes if isinstance(s, str)} if isinstance(scopes, list) else set()
     try:
         reply = await client.get("me/permissions", {}, account=account)
-    except (GraphError, MalformedReply) as error:
+    except GraphError as error:
         return fallback, f"me/permissions refused ({_text(error)}); used debug_token scopes"
     items = reply.get("data") if isinstance(reply, dict) else None
     if not isinstance(items, list):

@@ -23,8 +23,12 @@ from typing import Any, Literal
 from harvester.catalog import AccountMetric, ApiVersion, load_catalog
 from harvester.graph.account_replies import AccountValue, parse_account_reply
 from harvester.graph.client import GraphClient
-from harvester.graph.errors import AccountFatal, GraphError, InvalidRequest, MetricUnsupported
-from harvester.graph.replies import MalformedReply
+from harvester.graph.errors import (
+    AccountFatal,
+    GraphError,
+    InvalidRequest,
+    MetricUnsupported,
+)
 from harvester.harvest.media_insights import error_row
 from harvester.harvest.report import RunCounters
 from harvester.models import Account, Dataset, Rows
@@ -267,7 +271,7 @@ class AccountInsightsStage:
                 async for block in self._refused_breakdown(account, request, totalled, error):
                     yield block
                 return
-            except (GraphError, MalformedReply) as error:
+            except GraphError as error:
                 yield self._error(account, "account_insights", error)
                 return
             if request.kind == "total":

@@ -21,8 +21,8 @@ import anyio
 
 from harvester.graph.batch import MAX_OPS, BatchOp, insights_op
 from harvester.graph.client import GraphClient
-from harvester.graph.errors import GraphError, MetricUnsupported, Retriable
-from harvester.graph.replies import InsightValue, MalformedReply, parse_insights
+from harvester.graph.errors import GraphError, MalformedReply, MetricUnsupported, Retriable
+from harvester.graph.replies import InsightValue, parse_insights
 from harvester.graph.retry import RetryPolicy, backoff_delay
 from harvester.harvest.media_insights import InsightsStage
 from harvester.harvest.routing import Route
@@ -155,7 +155,7 @@ class BatchedInsights:
             return [], False
         try:
             results = await self._client.batch(account, ops)
-        except (GraphError, MalformedReply) as error:
+        except GraphError as error:
             # The POST itself failed for good (retries spent): every job of it ends here.
             for job in {id(o[0]): o[0] for o in owners}.values():
                 job.errors.append(self._error(account, job, error))

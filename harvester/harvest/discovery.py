@@ -17,8 +17,7 @@ from typing import Any
 
 from harvester.config import Config, DiscoverySettings
 from harvester.graph.client import GraphClient
-from harvester.graph.errors import GraphError
-from harvester.graph.replies import MalformedReply
+from harvester.graph.errors import GraphError, MalformedReply
 from harvester.harvest.media_insights import error_row
 from harvester.harvest.report import RunCounters
 from harvester.models import Account, Dataset, Rows, Secret
@@ -100,7 +99,7 @@ async def discover_into(
     """
     try:
         found = await discover_accounts(client, config.discovery)
-    except (GraphError, MalformedReply) as error:
+    except GraphError as error:
         counters.count_error(error)
         row = error_row(None, "me/accounts", "discovery", error, run_id)
         return config.accounts, [Rows(Dataset.ERRORS, [row])]

@@ -17,7 +17,7 @@ import anyio
 from harvester.catalog import ApiVersion, MediaKind, media_kind
 from harvester.graph.client import GraphClient
 from harvester.graph.errors import GraphError, MetricUnsupported
-from harvester.graph.replies import InsightValue, MalformedReply, parse_insights
+from harvester.graph.replies import InsightValue, parse_insights
 from harvester.harvest.report import RunCounters
 from harvester.harvest.routing import Route, route
 from harvester.models import Account, Dataset, Media, Rows
@@ -135,7 +135,7 @@ class InsightsStage:
                 if self.learn(media, error, planned):
                     continue  # each pass drops one requested metric, so this loop ends
                 return [Rows(Dataset.ERRORS, errors)]
-            except (GraphError, MalformedReply) as error:
+            except GraphError as error:
                 errors.append(self.error_row(account.id, media.id, "media_insights", error))
                 return [Rows(Dataset.ERRORS, errors)]
             return self.blocks(account, media, values, errors)

@@ -33,7 +33,6 @@ from harvester.config import Config
 from harvester.graph.client import GraphClient
 from harvester.graph.errors import AccountFatal, GraphError
 from harvester.graph.gate import AppPermits, RateGate
-from harvester.graph.replies import MalformedReply
 from harvester.harvest.account_insights import AccountInsightsStage
 from harvester.harvest.batched_insights import BatchedInsights
 from harvester.harvest.discovery import discover_into
@@ -307,7 +306,7 @@ class _Harvest:
             listing_ok = True
         except AccountFatal as error:
             blocks.append(self._error(account.id, account.id, "listing", error))
-        except (GraphError, MalformedReply) as error:
+        except GraphError as error:
             # The account's listing broke off; what was listed before stays harvested.
             blocks.append(self._error(account.id, account.id, "listing", error))
         insights_ok = False

@@ -20,7 +20,7 @@ from harvester.catalog import ApiVersion, load_catalog, media_kind
 from harvester.config import Config
 from harvester.graph.client import GraphClient
 from harvester.graph.errors import GraphError
-from harvester.graph.replies import MalformedReply, parse_media
+from harvester.graph.replies import parse_media
 from harvester.harvest.account_insights import account_window, plan_requests
 from harvester.harvest.routing import route
 from harvester.models import Account, HarvestWindow
@@ -152,7 +152,7 @@ async def _plan_account(
                             extra = len(planned.breakdowns) if config.harvest.breakdowns else 0
                             plan.insight_calls += 1 + extra
                     started = time.perf_counter()
-        except (GraphError, MalformedReply) as error:
+        except GraphError as error:
             plan.problem = f"{type(error).__name__}: {getattr(error, 'message', error)}"
             plan.account_calls = 0
 

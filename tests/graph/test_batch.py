@@ -21,8 +21,14 @@ from harvester.graph.batch import (
     encode_batch_body,
     insights_op,
 )
-from harvester.graph.errors import MetricUnsupported, ObjectUnavailable, PreConversion, decode_reply
-from harvester.graph.replies import MalformedReply, parse_insights
+from harvester.graph.errors import (
+    MalformedReply,
+    MetricUnsupported,
+    ObjectUnavailable,
+    PreConversion,
+    decode_reply,
+)
+from harvester.graph.replies import parse_insights
 from harvester.simulator import FaultSettings, SimulatorSettings, run_simulator
 
 # -- encode ----------------------------------------------------------------------------------------

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harvester.graph.replies import MalformedReply, parse_insights, parse_media, parse_timestamp
+from harvester.graph.errors import MalformedReply
+from harvester.graph.replies import parse_insights, parse_media, parse_timestamp
 
 IG = "python-facebook/testdata/instagram/apidata"
 

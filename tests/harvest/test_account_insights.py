@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from harvester.cli import demo_config
 from harvester.config import parse_config
 from harvester.graph.account_replies import parse_account_reply
-from harvester.graph.replies import MalformedReply
+from harvester.graph.errors import MalformedReply
 from harvester.harvest.account_insights import (
     DEFAULT_WINDOW,
     RETENTION,
