@@ -32,7 +32,7 @@ from harvester.graph.errors import (
     decode_reply,
 )
 from harvester.graph.gate import APP_SCOPE, RateGate
-from harvester.graph.retry import RetryBudget, RetryPolicy, retrying
+from harvester.graph.retry import RetryBudget, RetryPolicy, next_delay, retrying
 from harvester.graph.usage import parse_usage
 from harvester.models import Account, Secret
 
@@ -184,13 +184,31 @@ class GraphClient:
         results: list[Any] = await self._retrying(attempt)
         return results
 
-    def note_retry(self, *_: object) -> None:
-        """Count a retry: the client's own, or one a caller makes (a batch op asked again)."""
+    def closed(self, account_id: str) -> BaseException | None:
+        """The token or permission error that stopped the account, whichever request met it."""
+        return self.gate.closed(account_id)
+
+    def room(self, account_id: str) -> int | None:
+        """Calls the account's rate budget lets go now (None: no estimate yet): a batch of more
+        ops would wait at the gate."""
+        return self.gate.room(account_id)
+
+    def retry_delay(self, attempt: int, error: GraphError) -> float | None:
+        """For a call its caller repeats itself (a batch op asked again alone): seconds to wait
+        before `attempt + 1`, or None to give up, by the same policy and run budget as the
+        client's own retries, and counted like them."""
+        delay = next_delay(self.policy, attempt, error, self._rng)
+        if delay is None or not self.retry_budget.take():
+            return None
+        self._note_retry()
+        return delay
+
+    def _note_retry(self, *_: object) -> None:
         self._retries += 1
 
     async def _retrying(self, attempt: Callable[[], Awaitable[Any]]) -> Any:
         return await retrying(
-            attempt, self.policy, self.retry_budget, self._rng, on_retry=self.note_retry
+            attempt, self.policy, self.retry_budget, self._rng, on_retry=self._note_retry
         )
 
     async def _attempt(self, target: URL | Callable[[], URL], account: Account) -> Any:

@@ -9,6 +9,7 @@ on codes. Every error carries status, code, subcode, fbtrace_id, message (token-
      |    +-- Throttled             rate limited: pause `scope` for `retry_after` s (or back off)
      |    +-- TransientServer       codes 1/2, is_transient, 5xx, proxy HTML pages, truncated JSON
      |    +-- TransportError        timeouts, resets, dropped connections (raised by the client)
+     |    +-- NoAnswer              a batch op Meta left unanswered (`null`): ask it again alone
      +-- Skippable                  give up on this one object, write an error row, go on
      |    +-- MetricUnsupported     code 100 naming a metric: retry the media without `metric`
      |    +-- ObjectUnavailable     100/33: deleted or unreadable object
@@ -40,6 +41,7 @@ __all__ = [
     "InvalidRequest",
     "MalformedReply",
     "MetricUnsupported",
+    "NoAnswer",
     "NotEnoughViewers",
     "ObjectUnavailable",
     "PermissionDenied",
@@ -160,6 +162,13 @@ class TransportError(Retriable):
     @property
     def label(self) -> str:
         return f"TransportError {self.message.split(':', 1)[0]}"
+
+
+class NoAnswer(Retriable):
+    """Meta ran out of time for a batch op and answered it `null`."""
+
+    def __init__(self) -> None:
+        super().__init__("no answer: Meta's batch returned null for this request every time")
 
 
 class Skippable(GraphError):

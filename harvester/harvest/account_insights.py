@@ -15,23 +15,22 @@ goes on.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from harvester.catalog import AccountMetric, ApiVersion, load_catalog
-from harvester.graph.account_replies import AccountValue, parse_account_reply
+from harvester.graph.account_replies import parse_account_reply
 from harvester.graph.client import GraphClient
 from harvester.graph.errors import (
-    AccountFatal,
     GraphError,
     InvalidRequest,
     MetricUnsupported,
 )
-from harvester.harvest.media_insights import error_row
-from harvester.harvest.report import RunCounters
-from harvester.models import Account, Dataset, Rows
+from harvester.harvest.routing import Refusals
+from harvester.harvest.rows import RunRows, Stage
+from harvester.models import Account, Rows
 
 # Meta refuses more than 30 days (2592000 s) between since and until.
 MAX_SPAN = timedelta(days=30)
@@ -179,28 +178,24 @@ def _ordered_unique(items: Any) -> list[str]:
 
 
 class AccountInsightsStage:
-    """Shared by every account of a run: the metrics Meta rejected are not asked again."""
+    """Shared by every account of a run: the metrics Meta refused are not asked again."""
 
     def __init__(
         self,
         client: GraphClient,
+        refusals: Refusals,
+        rows: RunRows,
         *,
         api_version: str,
-        run_id: str,
-        counters: RunCounters,
         breakdowns: bool = True,
         now: datetime | None = None,
     ) -> None:
         self._client = client
-        self._version_text = api_version
+        self._refusals = refusals
+        self._rows = rows
         self._metrics = load_catalog().account_metrics_for(ApiVersion.parse(api_version))
-        self._run_id = run_id
-        self._counters = counters
         self._breakdowns = breakdowns
         self._now = now
-        self.dropped: set[str] = set()
-        # (metric, breakdown key) pairs Meta refused: the catalogue was wrong or Meta changed.
-        self.dropped_breakdowns: set[tuple[str, str]] = set()
 
     def plan(self, since: datetime | None, until: datetime | None) -> list[AccountRequest]:
         now = self._now or datetime.now(UTC)
@@ -208,35 +203,39 @@ class AccountInsightsStage:
         return plan_requests(self._metrics, start, end, now=now, breakdowns=self._breakdowns)
 
     async def harvest(
-        self, account: Account, since: datetime | None = None, until: datetime | None = None
-    ) -> AsyncIterator[Rows]:
-        """Row blocks for one account, one block per request (so memory is one reply's worth)."""
+        self,
+        account: Account,
+        out: list[Rows],
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> bool:
+        """Row blocks for one account into `out`, one block per request; True when every
+        request got its answer (refusals adapted to count as answered), so the account's
+        account insights are complete for the window."""
         totalled: set[tuple[datetime | None, str]] = set()
+        complete = True
         for request in self.plan(since, until):
             # The client closes an account on a token or permission error, whichever stage met it.
-            if self._client.gate.closed(account.id) is not None:
-                return
-            async for block in self._run(account, request, totalled):
-                yield block
+            if self._client.closed(account.id) is not None:
+                return False
+            complete &= await self._run(account, request, totalled, out)
+        return complete and self._client.closed(account.id) is None
 
     async def _run(
         self,
         account: Account,
         request: AccountRequest,
         totalled: set[tuple[datetime | None, str]],
-    ) -> AsyncIterator[Rows]:
+        out: list[Rows],
+    ) -> bool:
         """One planned request, adapted to what Meta refused so far; `totalled` holds the
-        (window end, metric) pairs whose total row this account already has."""
+        (window end, metric) pairs whose total row this account already has. False when it
+        ended in an `account_insights` error."""
         while True:
             key = request.breakdown
-            metrics = tuple(
-                m
-                for m in request.metrics
-                if m not in self.dropped
-                and (key is None or (m, key) not in self.dropped_breakdowns)
-            )
+            metrics = self._refusals.account_metrics(request.metrics, key)
             if not metrics:
-                return
+                return True
             skip = frozenset(m for m in metrics if (request.until, m) in totalled)
             request = replace(request, metrics=metrics, skip_totals=skip)
             try:
@@ -253,32 +252,24 @@ class AccountInsightsStage:
                     skip_totals=request.skip_totals,
                 )
             except MetricUnsupported as error:
-                if error.metric is None or error.metric not in request.metrics:
-                    yield self._error(account, "account_insights", error)
-                    return
+                news = self._refusals.drop(None, error, request.metrics)
+                if news is None:
+                    return self._failed(account, error, out)
                 # Each pass drops one requested metric, so this loop ends.
-                if error.metric not in self.dropped:
-                    self.dropped.add(error.metric)
-                    yield self._error(account, "metric_unsupported", error)
+                if news:
+                    out.append(self._error(account, Stage.METRIC_UNSUPPORTED, error))
                 continue
-            except AccountFatal as error:
-                yield self._error(account, "account_insights", error)
-                return
             except InvalidRequest as error:
                 if request.kind != "total" or key is None:
-                    yield self._error(account, "account_insights", error)
-                    return
-                async for block in self._refused_breakdown(account, request, totalled, error):
-                    yield block
-                return
+                    return self._failed(account, error, out)
+                return await self._refused_breakdown(account, request, totalled, error, out)
             except GraphError as error:
-                yield self._error(account, "account_insights", error)
-                return
+                return self._failed(account, error, out)
             if request.kind == "total":
                 totalled.update((request.until, m) for m in request.metrics)
             if values:
-                yield self._block(account, values)
-            return
+                out.append(self._rows.account_insights(account, values))
+            return True
 
     async def _refused_breakdown(
         self,
@@ -286,7 +277,8 @@ class AccountInsightsStage:
         request: AccountRequest,
         totalled: set[tuple[datetime | None, str]],
         error: GraphError,
-    ) -> AsyncIterator[Rows]:
+        out: list[Rows],
+    ) -> bool:
         """Meta refused a breakdown request: find the metric that does not support the key.
 
         Several metrics are asked one by one (once per run: the refusal is remembered); a single
@@ -296,30 +288,24 @@ class AccountInsightsStage:
         key = request.breakdown
         assert key is not None
         if len(request.metrics) > 1:
+            complete = True
             for metric in request.metrics:
-                async for block in self._run(
-                    account, replace(request, metrics=(metric,)), totalled
-                ):
-                    yield block
-            return
+                single = replace(request, metrics=(metric,))
+                complete &= await self._run(account, single, totalled, out)
+            return complete
         metric = request.metrics[0]
-        if (metric, key) not in self.dropped_breakdowns:
-            # Accounts run concurrently and may all meet the refusal at once; one row tells it.
-            self.dropped_breakdowns.add((metric, key))
-            yield self._error(account, "breakdown_unsupported", error)
+        if self._refusals.drop_breakdown(metric, key):
+            out.append(self._error(account, Stage.BREAKDOWN_UNSUPPORTED, error))
         if (request.until, metric) not in totalled:
-            async for block in self._run(account, replace(request, breakdown=None), totalled):
-                yield block
+            return await self._run(account, replace(request, breakdown=None), totalled, out)
+        return True
 
-    def _block(self, account: Account, values: list[AccountValue]) -> Rows:
-        """One reply's values as a block: the account and the run's columns are shared."""
-        tail = (self._version_text, datetime.now(UTC), self._run_id)
-        self._counters.insight_rows += len(values)
-        return Rows(Dataset.ACCOUNT_INSIGHTS, values, (account.id,), tail)
+    def _failed(self, account: Account, error: BaseException, out: list[Rows]) -> bool:
+        out.append(self._error(account, Stage.ACCOUNT_INSIGHTS, error))
+        return False
 
-    def _error(self, account: Account, stage: str, error: BaseException) -> Rows:
-        self._counters.count_error(error)
-        return Rows(Dataset.ERRORS, [error_row(account.id, account.id, stage, error, self._run_id)])
+    def _error(self, account: Account, stage: Stage, error: BaseException) -> Rows:
+        return self._rows.error_block(account.id, account.id, stage, error)
 
 
 __all__ = [

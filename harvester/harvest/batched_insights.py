@@ -1,32 +1,38 @@
-"""Stage, batched: a group of one account's media -> their insight rows, via Graph batch POSTs.
+"""The batched way of `media_insights`: a group of one account's media -> their insight rows,
+via Graph batch POSTs.
 
 A batch saves round trips and latency, not quota: Meta charges each op. Each media's ops (its main
 request and one per breakdown) travel together and are judged together: the media's rows are kept
 only when all its ops answered, so a media never ends half harvested. Per round:
 - ops Meta ran out of time for (`null`) or that failed transiently are asked again in the next
-  round, alone, after a backoff (each media at most `max_attempts` times, within the run's budget);
-- a metric Meta rejects is dropped for the media's kind (as in the single-request stage) and the
-  media asked again without it;
+  round, alone, after a backoff (the client's retry policy and run budget decide);
+- a metric Meta rejects is dropped for the media's kind (`routing.Refusals`, as for single
+  requests) and the media asked again without it;
 - any other error ends the media with an error row; a dead token closes the account.
 """
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream
 
 from harvester.graph.batch import MAX_OPS, BatchOp, insights_op
 from harvester.graph.client import GraphClient
-from harvester.graph.errors import GraphError, MalformedReply, MetricUnsupported, Retriable
+from harvester.graph.errors import (
+    GraphError,
+    MalformedReply,
+    MetricUnsupported,
+    NoAnswer,
+    Retriable,
+)
 from harvester.graph.replies import InsightValue, parse_insights
-from harvester.graph.retry import RetryPolicy, backoff_delay
-from harvester.harvest.media_insights import InsightsStage
-from harvester.harvest.routing import Route
-from harvester.models import Account, Dataset, Media, Rows
+from harvester.harvest.routing import Refusals, Route
+from harvester.harvest.rows import RunRows, Stage
+from harvester.models import Account, Media, Rows
 
 
 @dataclass(eq=False)  # jobs are compared by identity
@@ -35,7 +41,7 @@ class _Job:
     errors: list[tuple[Any, ...]] = field(default_factory=list)
     attempts: int = 0
     adapted: bool = False
-    learner: bool = False  # the media its kind waits for (see InsightsStage.wait_turn)
+    learner: bool = False  # the media its kind waits for (see Refusals.turn)
     worked: bool = False  # got its insights
     wait_for: anyio.Event | None = None
 
@@ -45,46 +51,58 @@ class BatchedInsights:
 
     def __init__(
         self,
-        stage: InsightsStage,
         client: GraphClient,
+        refusals: Refusals,
+        rows: RunRows,
         *,
         batch_size: int,
         breakdowns: bool,
-        policy: RetryPolicy,
-        rng: random.Random | None = None,
     ) -> None:
-        self._stage = stage
         self._client = client
+        self._refusals = refusals
+        self._rows = rows
         self.batch_size = min(batch_size, MAX_OPS)
         self._breakdowns = breakdowns
-        self._policy = policy
-        self._rng = rng or random.Random()
 
     # The most ops one media costs: its main request and a breakdown request per breakdown metric
     # (a story has two: profile_activity and navigation).
     max_ops_per_media = 3
 
+    def gather(
+        self, account: Account, first: Media, media_in: MemoryObjectReceiveStream[Media]
+    ) -> list[Media]:
+        """The first media and whatever else is already waiting, up to one batch of ops."""
+        group, ops = [first], self.ops_for(first)
+        room = self.group_size(account)
+        while ops + self.max_ops_per_media <= room:
+            try:
+                media = media_in.receive_nowait()
+            except (anyio.WouldBlock, anyio.EndOfStream):
+                break
+            group.append(media)
+            ops += self.ops_for(media)
+        return group
+
     def ops_for(self, media: Media) -> int:
         """How many ops the media costs (its main request and one per breakdown)."""
-        planned = self._stage.route_for(media)
+        planned = self._refusals.route(media)
         return (1 + len(self._breakdown_ops(planned))) if planned.metrics else 0
 
     def group_size(self, account: Account) -> int:
         """The ops the next batch may hold: the batch size, cut to the room the gate sees."""
-        room = self._client.gate.room(account.id)
+        room = self._client.room(account.id)
         return self.batch_size if room is None else max(1, min(self.batch_size, room))
 
     async def harvest(self, account: Account, media: Sequence[Media]) -> list[Rows]:
         out: list[Rows] = []
         pending = [_Job(m) for m in media]
-        retries = 0
         try:
             while pending:
-                stopped = self._client.gate.closed(account.id)
+                stopped = self._client.closed(account.id)
                 if stopped is not None:
                     for job in pending:
                         job.errors.append(self._error(account, job, stopped))
-                        out.append(Rows(Dataset.ERRORS, job.errors))
+                        out.append(self._rows.errors(job.errors))
                     return out
                 go, waiting = self._turns(pending)
                 if not go:
@@ -95,19 +113,18 @@ class BatchedInsights:
                     pending = waiting
                     continue
                 go, later = self._fit(account, go)
-                retry, transient = await self._round(account, go, out)
+                retry, delay = await self._round(account, go, out)
                 for job in go:
                     if job.learner and job not in retry:
                         job.learner = False
-                        self._stage.settle(job.media, worked=job.worked)
+                        self._refusals.settle(job.media, worked=job.worked)
                 pending = retry + later + waiting
-                if transient:
-                    await anyio.sleep(backoff_delay(self._policy, retries, self._rng))
-                    retries += 1
+                if delay:
+                    await anyio.sleep(delay)
         finally:
             for job in pending:
                 if job.learner:  # cancelled or failed mid-way: let another media learn
-                    self._stage.settle(job.media, worked=False)
+                    self._refusals.settle(job.media, worked=False)
         return out
 
     def _fit(self, account: Account, jobs: list[_Job]) -> tuple[list[_Job], list[_Job]]:
@@ -125,7 +142,7 @@ class BatchedInsights:
         go: list[_Job] = []
         waiting: list[_Job] = []
         for job in jobs:
-            turn = True if job.learner else self._stage.turn(job.media)
+            turn = True if job.learner else self._refusals.turn(job.media)
             if isinstance(turn, anyio.Event):
                 job.wait_for = turn
                 waiting.append(job)
@@ -136,15 +153,16 @@ class BatchedInsights:
 
     async def _round(
         self, account: Account, jobs: list[_Job], out: list[Rows]
-    ) -> tuple[list[_Job], bool]:
-        """One batch POST for `jobs`: the jobs to ask again, and whether any failed transiently."""
+    ) -> tuple[list[_Job], float]:
+        """One batch POST for `jobs`: the jobs to ask again, and how long to wait before."""
         ops: list[BatchOp] = []
         owners: list[tuple[_Job, Route, str | None]] = []
         for job in jobs:
-            planned = self._stage.route_for(job.media)
+            planned = self._refusals.route(job.media)
             if not planned.metrics:
-                job.errors.append(self._stage.nothing_left(account, job.media, adapted=job.adapted))
-                out.append(Rows(Dataset.ERRORS, job.errors))
+                problem = self._refusals.nothing_left(job.media, adapted=job.adapted)
+                job.errors.append(self._row(account, job, Stage.ROUTING, problem))
+                out.append(self._rows.errors(job.errors))
                 continue
             ops.append(insights_op(job.media.id, planned.metrics))
             owners.append((job, planned, None))
@@ -152,15 +170,15 @@ class BatchedInsights:
                 ops.append(insights_op(job.media.id, [metric], breakdown=key))
                 owners.append((job, planned, metric))
         if not ops:
-            return [], False
+            return [], 0.0
         try:
             results = await self._client.batch(account, ops)
         except GraphError as error:
             # The POST itself failed for good (retries spent): every job of it ends here.
             for job in {id(o[0]): o[0] for o in owners}.values():
                 job.errors.append(self._error(account, job, error))
-                out.append(Rows(Dataset.ERRORS, job.errors))
-            return [], False
+                out.append(self._rows.errors(job.errors))
+            return [], 0.0
         return self._judge(account, owners, results, out)
 
     def _judge(
@@ -169,21 +187,21 @@ class BatchedInsights:
         owners: list[tuple[_Job, Route, str | None]],
         results: list[Any],
         out: list[Rows],
-    ) -> tuple[list[_Job], bool]:
+    ) -> tuple[list[_Job], float]:
         jobs: dict[int, _Job] = {}
         values: dict[int, list[InsightValue]] = {}
         failed: dict[int, BaseException] = {}
         # Jobs to ask again, with the transient problem that made them (None: a metric was
         # dropped, which is adaptation, not a retry).
-        again: dict[int, BaseException | None] = {}
+        again: dict[int, GraphError | None] = {}
         for (job, planned, breakdown_metric), result in zip(owners, results, strict=True):
             key = id(job)
             jobs[key] = job
             if result is None or isinstance(result, Retriable):
-                again[key] = result if result is not None else _NoAnswer()
+                again[key] = result if result is not None else NoAnswer()
             elif isinstance(result, MetricUnsupported):
-                job.errors.append(self._row(account, job, "metric_unsupported", result))
-                if not self._stage.learn(job.media, result, planned):
+                job.errors.append(self._row(account, job, Stage.METRIC_UNSUPPORTED, result))
+                if self._refusals.drop(job.media, result, planned.metrics) is None:
                     failed.setdefault(key, result)
                 elif again.get(key) is None:
                     job.adapted = True
@@ -199,26 +217,30 @@ class BatchedInsights:
                     continue
                 values.setdefault(key, []).extend(parsed)
         retry: list[_Job] = []
+        wait = 0.0
         for key, job in jobs.items():
-            problem = failed.get(key)
+            problem: BaseException | None = failed.get(key)
             if problem is None and key in again:
                 transient = again[key]
                 if transient is None:
                     retry.append(job)
                     continue
+                delay = self._client.retry_delay(job.attempts, transient)
                 job.attempts += 1
-                if job.attempts < self._policy.max_attempts and self._client.retry_budget.take():
-                    self._client.note_retry()
+                if delay is not None:
+                    wait = max(wait, delay)
                     retry.append(job)
                     continue
                 problem = transient
             if problem is not None:
                 job.errors.append(self._error(account, job, problem))
-                out.append(Rows(Dataset.ERRORS, job.errors))
+                out.append(self._rows.errors(job.errors))
             else:
                 job.worked = True
-                out.extend(self._stage.blocks(account, job.media, values.get(key, []), job.errors))
-        return retry, any(again.get(id(job)) is not None for job in retry)
+                out.append(self._rows.media_insights(account, job.media, values.get(key, [])))
+                if job.errors:
+                    out.append(self._rows.errors(job.errors))
+        return retry, wait
 
     def _breakdown_ops(self, planned: Route) -> list[tuple[str, str]]:
         if not self._breakdowns:
@@ -226,16 +248,9 @@ class BatchedInsights:
         return [(m, k) for m, k in planned.breakdowns if m in planned.metrics]
 
     def _error(self, account: Account, job: _Job, error: BaseException) -> tuple[Any, ...]:
-        return self._row(account, job, "media_insights", error)
+        return self._row(account, job, Stage.MEDIA_INSIGHTS, error)
 
     def _row(
-        self, account: Account, job: _Job, stage: str, error: BaseException
+        self, account: Account, job: _Job, stage: Stage, error: BaseException
     ) -> tuple[Any, ...]:
-        return self._stage.error_row(account.id, job.media.id, stage, error)
-
-
-class _NoAnswer(Exception):
-    """Meta left an op unanswered (`null`) every time it was asked."""
-
-    def __init__(self) -> None:
-        super().__init__("no answer: Meta's batch returned null for this request every time")
+        return self._rows.error(account.id, job.media.id, stage, error)

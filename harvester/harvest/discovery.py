@@ -18,9 +18,8 @@ from typing import Any
 from harvester.config import Config, DiscoverySettings
 from harvester.graph.client import GraphClient
 from harvester.graph.errors import GraphError, MalformedReply
-from harvester.harvest.media_insights import error_row
-from harvester.harvest.report import RunCounters
-from harvester.models import Account, Dataset, Rows, Secret
+from harvester.harvest.rows import RunRows, Stage
+from harvester.models import Account, Rows, Secret
 
 PAGE_FIELDS = "id,name,access_token,instagram_business_account{id,username}"
 # The pseudo account discovery calls are made as; its id is the rate gate's scope for them.
@@ -90,7 +89,7 @@ def merge_accounts(listed: Iterable[Account], discovered: Iterable[Account]) -> 
 
 
 async def discover_into(
-    client: GraphClient, config: Config, *, run_id: str, counters: RunCounters
+    client: GraphClient, config: Config, rows: RunRows
 ) -> tuple[tuple[Account, ...], list[Rows]]:
     """The run's accounts (listed + discovered) and the error rows discovery has to report.
 
@@ -100,18 +99,15 @@ async def discover_into(
     try:
         found = await discover_accounts(client, config.discovery)
     except GraphError as error:
-        counters.count_error(error)
-        row = error_row(None, "me/accounts", "discovery", error, run_id)
-        return config.accounts, [Rows(Dataset.ERRORS, [row])]
-    rows = []
+        return config.accounts, [rows.error_block(None, "me/accounts", Stage.DISCOVERY, error)]
+    errors = []
     for page_id, name in found.pages_without_account:
         label = f"page {page_id}" + (f" ({name})" if name else "")
         problem = PageWithoutAccount(
             f"{label} has no linked Instagram professional account; skipped"
         )
-        counters.count_error(problem)
-        rows.append(error_row(None, page_id, "discovery", problem, run_id))
-    blocks = [Rows(Dataset.ERRORS, rows)] if rows else []
+        errors.append(rows.error(None, page_id, Stage.DISCOVERY, problem))
+    blocks = [rows.errors(errors)] if errors else []
     return merge_accounts(config.accounts, found.accounts), blocks
 
 

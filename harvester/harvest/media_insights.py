@@ -1,178 +1,116 @@
-"""Stage: one media -> its insight rows, or error rows saying why there are none.
+"""Stage: media -> their insight rows, or error rows saying why there are none.
 
 Each media costs one request with every metric its type allows, plus one per breakdown metric
-(Meta applies `breakdown` to every metric of a request, so those go separately). When Meta rejects
-a metric (code 100 naming it), the media is asked again without it and the drop is remembered for
-its kind for the rest of the run, so later media do not pay for the same error.
+(Meta applies `breakdown` to every metric of a request, so those go separately). This stage alone
+decides how those requests travel: one GET each, or grouped into Graph batch POSTs
+(`batched_insights`) when `[harvest] batch_size` > 1. When Meta rejects a metric (code 100 naming
+it), the media is asked again without it and the drop is remembered for its kind for the rest of
+the run (`routing.Refusals`), so later media do not pay for the same error.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from typing import Any
 
-import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream
 
-from harvester.catalog import ApiVersion, MediaKind, media_kind
 from harvester.graph.client import GraphClient
 from harvester.graph.errors import GraphError, MetricUnsupported
 from harvester.graph.replies import InsightValue, parse_insights
-from harvester.harvest.report import RunCounters
-from harvester.harvest.routing import Route, route
+from harvester.harvest.batched_insights import BatchedInsights
+from harvester.harvest.routing import NothingLeftToAsk, Refusals, Route
+from harvester.harvest.rows import RunRows, Stage
 from harvester.models import Account, Dataset, Media, Rows
 
 
-class NothingLeftToAsk(Exception):
-    """Every metric of a media's kind was rejected by Meta while its request waited to go."""
-
-
-class InsightsStage:
-    """Shared by all insights workers of a run: the learned metric drops and failed accounts."""
+class MediaInsightsStage:
+    """Shared by all insights workers of a run."""
 
     def __init__(
         self,
         client: GraphClient,
+        refusals: Refusals,
+        rows: RunRows,
         *,
-        api_version: str,
-        run_id: str,
-        counters: RunCounters,
         breakdowns: bool = True,
+        batch_size: int = 1,
+        requests_per_account: int = 1,
     ) -> None:
         self._client = client
-        self._version_text = api_version
-        self._version = ApiVersion.parse(api_version)
-        self._run_id = run_id
-        self._counters = counters
+        self._refusals = refusals
+        self._rows = rows
         self._breakdowns = breakdowns
-        self._dropped: defaultdict[MediaKind, set[str]] = defaultdict(set)
-        # Routes by (media_type, media_product_type, is_child), forgotten when a metric drops:
-        # every listed media is routed up to three times (grouping, fitting, asking).
-        self._routes: dict[tuple[str, str, bool], Route] = {}
-        # Kinds whose (learned) metric set Meta has accepted once, and the media learning for
-        # the others: see `wait_turn`.
-        self._confirmed: set[MediaKind] = set()
-        self._learners: dict[MediaKind, anyio.Event] = {}
+        self._batched = (
+            BatchedInsights(client, refusals, rows, batch_size=batch_size, breakdowns=breakdowns)
+            if batch_size > 1
+            else None
+        )
+        # Each insights worker holds one request in flight. Batching, a worker's request carries
+        # many media: fewer, fuller batches save round trips at the same in-flight count.
+        self.workers_per_account = (
+            requests_per_account if self._batched is None else max(1, requests_per_account // 2)
+        )
 
-    def route_for(self, media: Media) -> Route:
-        key = (media.media_type, media.media_product_type, media.is_child)
-        found = self._routes.get(key)
-        if found is None:
-            kind = media_kind(media.media_type, media.media_product_type)
-            found = self._routes[key] = route(
-                media.media_type,
-                media.media_product_type,
-                self._version,
-                is_child=media.is_child,
-                dropped=frozenset(self._dropped[kind]) if kind is not None else frozenset(),
-            )
-        return found
+    def gather(
+        self, account: Account, first: Media, media_in: MemoryObjectReceiveStream[Media]
+    ) -> list[Media]:
+        """The media one worker asks at once: the first, and, batching, whatever else is
+        already waiting, up to one batch of ops."""
+        if self._batched is None:
+            return [first]
+        return self._batched.gather(account, first, media_in)
 
-    async def wait_turn(self, media: Media) -> bool:
-        """Wait until the media's kind is known to work, or make this media its learner (True).
+    async def harvest(self, account: Account, group: Sequence[Media]) -> list[Rows]:
+        """Rows for a group of (non-child) media of one account: their insights, and an error
+        row for each problem met."""
+        if self._batched is not None:
+            return await self._batched.harvest(account, group)
+        out: list[Rows] = []
+        for media in group:
+            out += await self._harvest_one(account, media)
+        return out
 
-        Meta names one rejected metric per error. Until one media of a kind got its insights,
-        the kind's metric set may still hold metrics Meta retired, and every media asked at that
-        time would pay for each of them. So the first media of a kind asks alone, sheds what Meta
-        rejects, and the others of its kind wait for it and then go with the learned set."""
-        while isinstance(turn := self.turn(media), anyio.Event):
-            await turn.wait()
-        return turn
-
-    def turn(self, media: Media) -> bool | anyio.Event:
-        """False: go (the kind is known to work). True: go, as the kind's learner (call `settle`
-        when done). An Event: another media is learning for the kind; wait for it, then ask again.
-        """
-        kind = media_kind(media.media_type, media.media_product_type)
-        if kind is None or kind in self._confirmed:
-            return False
-        learner = self._learners.get(kind)
-        if learner is not None:
-            return learner
-        self._learners[kind] = anyio.Event()
-        return True
-
-    def settle(self, media: Media, *, worked: bool) -> None:
-        """A learner is done: confirm its kind if it got insights, and wake those waiting."""
-        kind = media_kind(media.media_type, media.media_product_type)
-        if kind is None:
-            return
-        if worked:
-            self._confirmed.add(kind)
-        learner = self._learners.pop(kind, None)
-        if learner is not None:
-            learner.set()
-
-    async def harvest(self, account: Account, media: Media) -> list[Rows]:
-        """Rows for one (non-child) media: its insights, and an error row for each problem met."""
-        learner = await self.wait_turn(media)
+    async def _harvest_one(self, account: Account, media: Media) -> list[Rows]:
+        learner = await self._refusals.wait_turn(media)
         blocks: list[Rows] = []
         try:
-            blocks = await self._harvest(account, media)
+            blocks = await self._ask(account, media)
         finally:
             if learner:
                 worked = any(b.dataset is Dataset.MEDIA_INSIGHTS for b in blocks)
-                self.settle(media, worked=worked)
+                self._refusals.settle(media, worked=worked)
         return blocks
 
-    async def _harvest(self, account: Account, media: Media) -> list[Rows]:
+    async def _ask(self, account: Account, media: Media) -> list[Rows]:
         errors: list[tuple[Any, ...]] = []
         while True:
-            stopped = self._client.gate.closed(account.id)
+            stopped = self._client.closed(account.id)
             if stopped is not None:
-                errors.append(self.error_row(account.id, media.id, "media_insights", stopped))
-                return [Rows(Dataset.ERRORS, errors)]
-            planned = self.route_for(media)
+                errors.append(self._rows.error(account.id, media.id, Stage.MEDIA_INSIGHTS, stopped))
+                return [self._rows.errors(errors)]
+            planned = self._refusals.route(media)
             try:
                 if not planned.metrics:
                     raise NothingLeftToAsk
                 values = await self._fetch(account, media, planned)
             except NothingLeftToAsk:
-                errors.append(self.nothing_left(account, media, adapted=bool(errors)))
-                return [Rows(Dataset.ERRORS, errors)]
+                problem = self._refusals.nothing_left(media, adapted=bool(errors))
+                errors.append(self._rows.error(account.id, media.id, Stage.ROUTING, problem))
+                return [self._rows.errors(errors)]
             except MetricUnsupported as error:
-                errors.append(self.error_row(account.id, media.id, "metric_unsupported", error))
-                if self.learn(media, error, planned):
+                stage = Stage.METRIC_UNSUPPORTED
+                errors.append(self._rows.error(account.id, media.id, stage, error))
+                if self._refusals.drop(media, error, planned.metrics) is not None:
                     continue  # each pass drops one requested metric, so this loop ends
-                return [Rows(Dataset.ERRORS, errors)]
+                return [self._rows.errors(errors)]
             except GraphError as error:
-                errors.append(self.error_row(account.id, media.id, "media_insights", error))
-                return [Rows(Dataset.ERRORS, errors)]
-            return self.blocks(account, media, values, errors)
-
-    def learn(self, media: Media, error: MetricUnsupported, planned: Route) -> bool:
-        """Remember a metric Meta rejected for this media's kind; False if nothing can be
-        dropped to adapt (the metric is unnamed, or was not asked)."""
-        kind = media_kind(media.media_type, media.media_product_type)
-        if kind is None or error.metric not in planned.metrics:
-            return False
-        self._dropped[kind].add(error.metric)
-        self._routes.clear()
-        return True
-
-    def nothing_left(self, account: Account, media: Media, *, adapted: bool) -> tuple[Any, ...]:
-        problem = NothingLeftToAsk(
-            f"no insights exist for media_type={media.media_type} "
-            f"media_product_type={media.media_product_type} at {self._version_text}"
-            + (" once Meta's rejected metrics are left out" if adapted else "")
-        )
-        return self.error_row(account.id, media.id, "routing", problem)
-
-    def blocks(
-        self,
-        account: Account,
-        media: Media,
-        values: list[InsightValue],
-        errors: list[tuple[Any, ...]],
-    ) -> list[Rows]:
-        """The media's insight rows as one block: its values with the columns they share."""
-        head = (account.id, media.id, media.media_type, media.media_product_type, media.timestamp)
-        tail = (self._version_text, datetime.now(UTC), self._run_id)
-        blocks = [Rows(Dataset.MEDIA_INSIGHTS, values, head, tail)]
-        self._counters.insight_rows += len(values)
-        if errors:
-            blocks.append(Rows(Dataset.ERRORS, errors))
-        return blocks
+                errors.append(self._rows.error(account.id, media.id, Stage.MEDIA_INSIGHTS, error))
+                return [self._rows.errors(errors)]
+            blocks = [self._rows.media_insights(account, media, values)]
+            if errors:
+                blocks.append(self._rows.errors(errors))
+            return blocks
 
     async def _fetch(self, account: Account, media: Media, planned: Route) -> list[InsightValue]:
         path = f"{media.id}/insights"
@@ -181,7 +119,7 @@ class InsightsStage:
         def params() -> dict[str, str]:
             # Routed again when the gate lets the request go: metrics rejected while it queued
             # are not asked again.
-            asked[:] = self.route_for(media).metrics
+            asked[:] = self._refusals.route(media).metrics
             if not asked:
                 raise NothingLeftToAsk
             return {"metric": ",".join(asked)}
@@ -196,35 +134,3 @@ class InsightsStage:
                 )
                 values += parse_insights(reply, [metric], with_totals=False)
         return values
-
-    def error_row(
-        self, account_id: str | None, object_id: str | None, stage: str, error: BaseException
-    ) -> tuple[Any, ...]:
-        self._counters.count_error(error)
-        return error_row(account_id, object_id, stage, error, self._run_id)
-
-
-def error_row(
-    account_id: str | None, object_id: str | None, stage: str, error: BaseException, run_id: str
-) -> tuple[Any, ...]:
-    """One `errors` dataset row; messages come from GraphError, which keeps them token-free."""
-    if isinstance(error, GraphError):
-        status, code, subcode = error.status, error.code, error.subcode
-        message, trace = error.message, error.fbtrace_id
-        if isinstance(error, MetricUnsupported) and error.metric:
-            message = f"metric {error.metric} dropped: {message}"
-    else:
-        status = code = subcode = trace = None
-        message = str(error)
-    return (
-        account_id,
-        object_id,
-        stage,
-        status,
-        code,
-        subcode,
-        message,
-        trace,
-        datetime.now(UTC),
-        run_id,
-    )

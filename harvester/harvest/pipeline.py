@@ -23,7 +23,6 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from functools import partial
-from typing import Any
 
 import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
@@ -34,11 +33,12 @@ from harvester.graph.client import GraphClient
 from harvester.graph.errors import AccountFatal, GraphError
 from harvester.graph.gate import AppPermits, RateGate
 from harvester.harvest.account_insights import AccountInsightsStage
-from harvester.harvest.batched_insights import BatchedInsights
 from harvester.harvest.discovery import discover_into
 from harvester.harvest.listing import list_media, list_stories
-from harvester.harvest.media_insights import InsightsStage, error_row
+from harvester.harvest.media_insights import MediaInsightsStage
 from harvester.harvest.report import RunCounters, RunReport
+from harvester.harvest.routing import Refusals
+from harvester.harvest.rows import RunRows, Stage
 from harvester.lake.checkpoint import Checkpoint, JobState, Mode, SinkTask, Unit
 from harvester.lake.fs import open_lake
 from harvester.lake.jobs import finish_job, prepare_job
@@ -89,11 +89,10 @@ async def run_harvest(
     gate = None if app_permits is None else RateGate(config.limits, app_permits=app_permits)
     client = GraphClient(config.graph, config.limits, config.retry, gate=gate, counters=counters)
     async with client:
+        rows = RunRows(run_id=run_id, api_version=config.graph.api_version, counters=counters)
         reported: list[Rows] = []
         if config.discovery.token is not None:
-            accounts, reported = await discover_into(
-                client, config, run_id=run_id, counters=counters
-            )
+            accounts, reported = await discover_into(client, config, rows)
             config = replace(config, accounts=accounts)
             counters.accounts_total = len(accounts)
         job = await anyio.to_thread.run_sync(
@@ -120,14 +119,7 @@ async def run_harvest(
         if reported and "discovery" not in job.other:
             discovery = Unit("discovery", ("discovery",), list(reported))
             await anyio.to_thread.run_sync(checkpoint.write, sink, [discovery])
-        stage = InsightsStage(
-            client,
-            api_version=config.graph.api_version,
-            run_id=run_id,
-            counters=counters,
-            breakdowns=config.harvest.breakdowns,
-        )
-        harvest = _Harvest(config, window, client, stage, counters, run_id, job)
+        harvest = _Harvest(config, window, client, rows, counters, job)
         drain = SinkTask(sink, checkpoint)
         try:
             with _heap_frozen():
@@ -144,7 +136,7 @@ async def run_harvest(
                 stats = await anyio.to_thread.run_sync(drain.close)
         await anyio.to_thread.run_sync(partial(finish_job, lake, checkpoint, shard=shard))
         client_stats = client.statistics()
-    failed = {a.id: _describe(e) for a in config.accounts if (e := client.gate.closed(a.id))}
+    failed = {a.id: _describe(e) for a in config.accounts if (e := client.closed(a.id))}
     report = RunReport(
         run_id=run_id,
         api_version=config.graph.api_version,
@@ -188,44 +180,34 @@ class _Harvest:
         config: Config,
         window: HarvestWindow,
         client: GraphClient,
-        stage: InsightsStage,
+        rows: RunRows,
         counters: RunCounters,
-        run_id: str,
         job: JobState,
     ) -> None:
         self._config = config
         self._window = window
         self._client = client
-        self._stage = stage
+        self._rows = rows
         self._counters = counters
-        self._run_id = run_id
         self._job = job
         # Carousel children of media waiting for insights: they are committed with their parent.
         self._children: dict[str, list[Media]] = {}
-        batch_size = config.harvest.batch_size
-        self._batched = (
-            BatchedInsights(
-                stage,
-                client,
-                batch_size=batch_size,
-                breakdowns=config.harvest.breakdowns,
-                policy=client.policy,
-            )
-            if batch_size > 1
-            else None
-        )
-        # Each insights worker holds one request in flight. Batching, a worker's request carries
-        # many media: fewer, fuller batches save round trips at the same in-flight count.
-        per_account = config.limits.max_requests_per_account
-        self._workers_per_account = (
-            per_account if self._batched is None else max(1, per_account // 2)
+        harvest = config.harvest
+        refusals = Refusals(config.graph.api_version)
+        self._media_stage = MediaInsightsStage(
+            client,
+            refusals,
+            rows,
+            breakdowns=harvest.breakdowns,
+            batch_size=harvest.batch_size,
+            requests_per_account=config.limits.max_requests_per_account,
         )
         self._account_stage = AccountInsightsStage(
             client,
+            refusals,
+            rows,
             api_version=config.graph.api_version,
-            run_id=run_id,
-            counters=counters,
-            breakdowns=config.harvest.breakdowns,
+            breakdowns=harvest.breakdowns,
             now=job.clock,
         )
 
@@ -272,7 +254,7 @@ class _Harvest:
         blocks: list[Rows] = []
         async with anyio.create_task_group() as tg:
             async with media_recv:
-                for _ in range(self._workers_per_account):
+                for _ in range(self._media_stage.workers_per_account):
                     tg.start_soon(self._insights_worker, account, media_recv.clone(), rows.clone())
             async with media_send:
                 info = await self._list_account(account, media_send, rows, blocks)
@@ -304,21 +286,14 @@ class _Harvest:
                     account, await list_stories(self._client, account), media_out, rows
                 )
             listing_ok = True
-        except AccountFatal as error:
-            blocks.append(self._error(account.id, account.id, "listing", error))
         except GraphError as error:
-            # The account's listing broke off; what was listed before stays harvested.
-            blocks.append(self._error(account.id, account.id, "listing", error))
+            # The account's listing broke off (or its token died); what was listed before stays
+            # harvested.
+            blocks.append(self._rows.error_block(account.id, account.id, Stage.LISTING, error))
         insights_ok = False
-        if harvest.account_insights and self._client.gate.closed(account.id) is None:
-            failed = False
+        if harvest.account_insights and self._client.closed(account.id) is None:
             since, until = insights_window.since, insights_window.until
-            async for block in self._account_stage.harvest(account, since, until):
-                blocks.append(block)
-                failed |= block.dataset is Dataset.ERRORS and any(
-                    row[2] == "account_insights" for row in block.rows
-                )
-            insights_ok = not failed and self._client.gate.closed(account.id) is None
+            insights_ok = await self._account_stage.harvest(account, blocks, since, until)
         return {"listing_ok": listing_ok, "insights_ok": insights_ok}
 
     async def _emit_media(
@@ -345,8 +320,7 @@ class _Harvest:
                 self._children[media.id] = family
                 await media_out.send(media)
             else:
-                media_rows = [self._media_row(m) for m in (media, *family)]
-                await rows.send(Unit("media", (media.id,), [Rows(Dataset.MEDIA, media_rows)]))
+                await rows.send(Unit("media", (media.id,), [self._rows.media((media, *family))]))
 
     async def _insights_worker(
         self,
@@ -356,53 +330,15 @@ class _Harvest:
     ) -> None:
         async with media_in, rows:
             async for media in media_in:
-                if self._batched is None:
-                    group = [media]
-                    blocks = await self._stage.harvest(account, media)
-                else:
-                    group = self._gather(account, media, media_in)
-                    blocks = await self._batched.harvest(account, group)
+                group = self._media_stage.gather(account, media, media_in)
+                blocks = await self._media_stage.harvest(account, group)
                 await rows.send(self._media_unit(group, blocks))
                 self._counters.media_done += len(group)
 
     def _media_unit(self, group: Sequence[Media], blocks: list[Rows]) -> Unit:
         """The group's `media` rows (children included) and insight rows: one commit unit."""
         family = [m for media in group for m in (media, *self._children.pop(media.id, ()))]
-        media_rows = Rows(Dataset.MEDIA, [self._media_row(m) for m in family])
-        return Unit("media", tuple(m.id for m in group), [media_rows, *blocks])
-
-    def _gather(
-        self, account: Account, first: Media, media_in: MemoryObjectReceiveStream[Media]
-    ) -> list[Media]:
-        """The first media and whatever else is already waiting, up to one batch of ops."""
-        assert self._batched is not None
-        group, ops = [first], self._batched.ops_for(first)
-        room = self._batched.group_size(account)
-        while ops + self._batched.max_ops_per_media <= room:
-            try:
-                media = media_in.receive_nowait()
-            except (anyio.WouldBlock, anyio.EndOfStream):
-                break
-            group.append(media)
-            ops += self._batched.ops_for(media)
-        return group
-
-    def _media_row(self, media: Media) -> tuple[Any, ...]:
-        return (
-            media.account_id,
-            media.id,
-            media.parent_id,
-            media.media_type,
-            media.media_product_type,
-            media.timestamp,
-            media.permalink,
-            datetime.now(UTC),
-            self._run_id,
-        )
-
-    def _error(self, account_id: str, object_id: str, stage: str, error: BaseException) -> Rows:
-        self._counters.count_error(error)
-        return Rows(Dataset.ERRORS, [error_row(account_id, object_id, stage, error, self._run_id)])
+        return Unit("media", tuple(m.id for m in group), [self._rows.media(family), *blocks])
 
 
 def _describe(error: BaseException) -> str:

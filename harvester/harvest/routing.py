@@ -1,17 +1,29 @@
-"""Routing: which insight metrics to ask for one media, at one API version, given what Meta dropped.
+"""Routing: which insight metrics to ask for one media, at one API version, given what Meta refused.
 
-Pure and cached: it runs once per listed media, and the answer depends only on the media's kind, the
-API version, the metrics learned dropped during the run, and the catalogue.
+`route` is pure and cached: the answer depends only on the media's kind, the API version, the
+metrics learned refused during the run, and the catalogue. `Refusals` is the run's memory of what
+Meta refused (media metrics per kind, account metrics, account breakdowns), shared by every stage,
+so that no stage pays twice for one error and "drop the metric and ask again" is decided here once.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Literal
+
+import anyio
 
 from harvester.catalog import ApiVersion, Catalog, MediaKind, MediaMetric, load_catalog, media_kind
+from harvester.graph.errors import MetricUnsupported
+from harvester.models import Media
 
-__all__ = ["EMPTY_ROUTE", "Route", "metrics_table", "route"]
+__all__ = ["EMPTY_ROUTE", "NothingLeftToAsk", "Refusals", "Route", "metrics_table", "route"]
+
+# Account insights are one scope of refusals, beside the media kinds.
+ACCOUNT: Literal["account"] = "account"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +94,124 @@ def route(
     if not isinstance(dropped, frozenset):  # a plain set would be unhashable for the cache
         dropped = frozenset(dropped)
     return _route_kind(catalog or load_catalog(), kind, version, dropped)
+
+
+class NothingLeftToAsk(Exception):
+    """Every metric of a media's kind was refused by Meta (or none is routed to it)."""
+
+
+class Refusals:
+    """What Meta refused during this run, and so what the run no longer asks.
+
+    Meta names one rejected metric per error. Until one media of a kind got its insights, the
+    kind's metric set may still hold metrics Meta retired, and every media asked at that time
+    would pay for each of them. So the first media of a kind asks alone as its *learner*, sheds
+    what Meta rejects, and the others of its kind wait for it (`turn`, `settle`).
+    """
+
+    def __init__(self, api_version: str) -> None:
+        self._version_text = api_version
+        self._version = ApiVersion.parse(api_version)
+        self._dropped: defaultdict[MediaKind | Literal["account"], set[str]] = defaultdict(set)
+        # (metric, breakdown key) pairs of account insights Meta refused.
+        self._breakdowns: set[tuple[str, str]] = set()
+        # Routes by (media_type, media_product_type, is_child), forgotten when a metric drops:
+        # every listed media is routed up to three times (grouping, fitting, asking).
+        self._routes: dict[tuple[str, str, bool], Route] = {}
+        self._confirmed: set[MediaKind] = set()
+        self._learners: dict[MediaKind, anyio.Event] = {}
+
+    def route(self, media: Media) -> Route:
+        """What to ask for one media now."""
+        key = (media.media_type, media.media_product_type, media.is_child)
+        found = self._routes.get(key)
+        if found is None:
+            kind = media_kind(media.media_type, media.media_product_type)
+            found = self._routes[key] = route(
+                media.media_type,
+                media.media_product_type,
+                self._version,
+                is_child=media.is_child,
+                dropped=frozenset(self._dropped[kind]) if kind is not None else frozenset(),
+            )
+        return found
+
+    def drop(
+        self, media: Media | None, error: MetricUnsupported, asked: Collection[str]
+    ) -> bool | None:
+        """Meta refused a metric of a request for `media` (None: account insights): remember it
+        for the media's kind (or the account metrics), so it is not asked again this run.
+
+        None: nothing can be dropped to adapt (the metric is unnamed, was not asked, or the media
+        has no kind), so asking again would fail the same way. Otherwise ask again without it:
+        True when this refusal is news, False when another request learned it meanwhile.
+        """
+        scope: MediaKind | Literal["account"] | None = ACCOUNT
+        if media is not None:
+            scope = media_kind(media.media_type, media.media_product_type)
+        if scope is None or error.metric is None or error.metric not in asked:
+            return None
+        dropped = self._dropped[scope]
+        if error.metric in dropped:
+            return False
+        dropped.add(error.metric)
+        self._routes.clear()
+        return True
+
+    def account_metrics(self, metrics: Collection[str], breakdown: str | None) -> tuple[str, ...]:
+        """The account metrics of a request still worth asking, with `breakdown` if any."""
+        dropped = self._dropped[ACCOUNT]
+        return tuple(
+            m
+            for m in metrics
+            if m not in dropped and (breakdown is None or (m, breakdown) not in self._breakdowns)
+        )
+
+    def drop_breakdown(self, metric: str, breakdown: str) -> bool:
+        """Meta refused `breakdown` for an account metric; True when this is news (accounts run
+        concurrently and may all meet the refusal at once)."""
+        if (metric, breakdown) in self._breakdowns:
+            return False
+        self._breakdowns.add((metric, breakdown))
+        return True
+
+    def nothing_left(self, media: Media, *, adapted: bool) -> NothingLeftToAsk:
+        return NothingLeftToAsk(
+            f"no insights exist for media_type={media.media_type} "
+            f"media_product_type={media.media_product_type} at {self._version_text}"
+            + (" once Meta's rejected metrics are left out" if adapted else "")
+        )
+
+    async def wait_turn(self, media: Media) -> bool:
+        """Wait until the media's kind is known to work (False), or make this media its learner
+        (True: call `settle` when done)."""
+        while isinstance(turn := self.turn(media), anyio.Event):
+            await turn.wait()
+        return turn
+
+    def turn(self, media: Media) -> bool | anyio.Event:
+        """False: go (the kind is known to work). True: go, as the kind's learner (call `settle`
+        when done). An Event: another media is learning for the kind; wait for it, then ask again.
+        """
+        kind = media_kind(media.media_type, media.media_product_type)
+        if kind is None or kind in self._confirmed:
+            return False
+        learner = self._learners.get(kind)
+        if learner is not None:
+            return learner
+        self._learners[kind] = anyio.Event()
+        return True
+
+    def settle(self, media: Media, *, worked: bool) -> None:
+        """A learner is done: confirm its kind if it got insights, and wake those waiting."""
+        kind = media_kind(media.media_type, media.media_product_type)
+        if kind is None:
+            return
+        if worked:
+            self._confirmed.add(kind)
+        learner = self._learners.pop(kind, None)
+        if learner is not None:
+            learner.set()
 
 
 def _describe(metric: MediaMetric) -> str:

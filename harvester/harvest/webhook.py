@@ -31,6 +31,7 @@ from anyio.abc import TaskStatus
 
 from harvester.config import Config, ConfigError, OutputSettings
 from harvester.harvest.pipeline import new_run_id
+from harvester.harvest.rows import RunRows
 from harvester.lake.sink import ParquetSink
 from harvester.models import Dataset, Rows, Secret
 
@@ -152,11 +153,11 @@ class StoryInsightsReceiver:
         self._secret = app_secret.reveal().encode()
         self._verify_token = verify_token.reveal().encode()
         self._output = output
-        self._api_version = api_version
         self.path = path
         self._batch_rows = batch_rows
         self._interval = flush_interval_seconds
         self.run_id = run_id or "webhook-" + new_run_id()
+        self._rows = RunRows(run_id=self.run_id, api_version=api_version)
         self._pending: list[tuple[Any, ...]] = []
         self._seen: OrderedDict[tuple[str, tuple[tuple[str, int | None], ...]], None] = (
             OrderedDict()
@@ -318,7 +319,6 @@ class StoryInsightsReceiver:
         return web.Response(text="EVENT_RECEIVED")
 
     def _accept(self, events: list[StoryEvent]) -> None:
-        fetched_at = datetime.now(UTC)
         for event in events:
             key = (event.media_id, event.values)
             if key in self._seen:
@@ -328,10 +328,9 @@ class StoryInsightsReceiver:
             if len(self._seen) > SEEN_EVENTS:
                 self._seen.popitem(last=False)
             self._counts["events_accepted"] += 1
-            head = (event.account_id, event.media_id, None, "STORY", None)
-            tail = (self._api_version, fetched_at, self.run_id)
-            for metric, value in event.values:
-                self._pending.append((*head, metric, "lifetime", None, value, *tail))
+            self._pending += self._rows.story_insights(
+                event.account_id, event.media_id, event.values
+            )
 
 
 async def run_webhook(
