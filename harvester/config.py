@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from harvester.catalog import BATCH_MAX_OPS
 from harvester.models import Account, Secret
 
 __all__ = [
@@ -92,12 +93,23 @@ class LimitSettings:
     app_window_seconds: float = 3_600.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RetrySettings:
+    """The retry policy (`graph.retry`): calls per request (the first included), backoff base
+    and cap, retries for the whole run."""
+
     max_attempts: int = 6
     base_delay_seconds: float = 0.5
     max_delay_seconds: float = 60.0
     run_budget: int = 10_000
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, got {self.max_attempts}")
+        if self.base_delay_seconds < 0 or self.max_delay_seconds < 0:
+            raise ValueError("base_delay_seconds and max_delay_seconds must not be negative")
+        if self.run_budget < 0:
+            raise ValueError(f"run_budget must not be negative, got {self.run_budget}")
 
 
 @dataclass(frozen=True)
@@ -154,7 +166,6 @@ _COMPRESSIONS = ("zstd", "snappy", "gzip", "brotli", "lz4", "none")
 _CSV_HEADER = ["id", "token_env"]
 # Meta documents no maximum page size for /media; 100 is the largest seen to be honoured.
 _MAX_PAGE_SIZE = 100
-_MAX_BATCH_OPS = 50
 
 _TABLES: dict[str, tuple[str, ...]] = {
     "graph": (
@@ -495,8 +506,8 @@ class _Parser:
         if page > _MAX_PAGE_SIZE:
             raise t.error("media_page_size", f"must be <= {_MAX_PAGE_SIZE}, got {page}")
         batch = t.integer("batch_size", d.batch_size, minimum=0)
-        if batch > _MAX_BATCH_OPS:
-            raise t.error("batch_size", f"must be <= {_MAX_BATCH_OPS} (Meta's limit), got {batch}")
+        if batch > BATCH_MAX_OPS:
+            raise t.error("batch_size", f"must be <= {BATCH_MAX_OPS} (Meta's limit), got {batch}")
         return HarvestSettings(
             batch_size=batch,
             stories=t.boolean("stories", d.stories),

@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "harvester"
 # import anything below them; they are the roof.
 ALLOWED: dict[str, set[str]] = {
     "models": set(),
-    "config": {"models"},
+    "config": {"models", "catalog"},
     "catalog": set(),
     "graph": {"models", "config", "catalog"},
     "lake": {"models", "config"},

@@ -34,6 +34,12 @@ Shape = Literal["values", "total_value"]
 MetricType = Literal["time_series", "total_value", "lifetime_map", "demographics"]
 
 
+# Meta's cap on the ops of one Graph batch request (the 51st fails the whole POST with code 100).
+# A fact of the API like the metrics: the config bounds `[harvest] batch_size` by it and the batch
+# codec refuses more.
+BATCH_MAX_OPS = 50
+
+
 class MediaKind(StrEnum):
     PHOTO = "PHOTO"
     VIDEO = "VIDEO"

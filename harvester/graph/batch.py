@@ -24,6 +24,7 @@ from urllib.parse import quote
 
 import orjson
 
+from harvester.catalog import BATCH_MAX_OPS as MAX_OPS
 from harvester.graph.errors import MalformedReply, scrub
 
 __all__ = [
@@ -37,8 +38,6 @@ __all__ = [
     "insights_op",
 ]
 
-# Meta's documented cap; the 51st op fails the whole POST with code 100.
-MAX_OPS = 50
 
 # Credentials ride in the Authorization header. An op carrying one would put a token in a request
 # body that proxies and request logs may keep, so encode_batch refuses it.

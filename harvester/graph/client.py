@@ -32,7 +32,7 @@ from harvester.graph.errors import (
     decode_reply,
 )
 from harvester.graph.gate import APP_SCOPE, RateGate
-from harvester.graph.retry import RetryBudget, RetryPolicy, next_delay, retrying
+from harvester.graph.retry import RetryBudget, next_delay, retrying
 from harvester.graph.usage import parse_usage
 from harvester.models import Account, Secret
 
@@ -76,12 +76,7 @@ class GraphClient:
         self._limits = limits
         self._root = URL(graph.base_url.rstrip("/") + "/" + graph.api_version + "/")
         self.gate = gate or RateGate(limits)
-        self.policy = RetryPolicy(
-            max_attempts=retry.max_attempts,
-            base_delay=retry.base_delay_seconds,
-            max_delay=retry.max_delay_seconds,
-            run_budget=retry.run_budget,
-        )
+        self.policy = retry
         self.retry_budget = RetryBudget(self.policy)
         self._rng = rng or random.Random()
         self._session: aiohttp.ClientSession | None = None

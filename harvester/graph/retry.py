@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import NamedTuple, TypeVar
 
 import anyio
 
+from harvester.config import RetrySettings as RetryPolicy
 from harvester.graph.errors import GraphError, Retriable, Throttled
 
 __all__ = [
@@ -29,26 +29,8 @@ __all__ = [
 
 T = TypeVar("T")
 
-# 2**62 seconds is already far past any max_delay; the cap keeps the float arithmetic finite.
+# 2**62 seconds is already far past any delay cap; the bound keeps the float arithmetic finite.
 _MAX_EXPONENT = 62
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Retry knobs: calls per request (the first included), backoff base and cap, run retries."""
-
-    max_attempts: int = 6
-    base_delay: float = 0.5
-    max_delay: float = 60.0
-    run_budget: int = 10_000
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError(f"max_attempts must be at least 1, got {self.max_attempts}")
-        if self.base_delay < 0 or self.max_delay < 0:
-            raise ValueError("base_delay and max_delay must not be negative")
-        if self.run_budget < 0:
-            raise ValueError(f"run_budget must not be negative, got {self.run_budget}")
 
 
 class RetryBudgetStatistics(NamedTuple):
@@ -82,8 +64,11 @@ class RetryBudget:
 
 
 def backoff_delay(policy: RetryPolicy, attempt: int, rng: random.Random) -> float:
-    """Full jitter: uniform(0, min(max_delay, base_delay * 2**attempt)); attempt counts from 0."""
-    ceiling = min(policy.max_delay, policy.base_delay * 2.0 ** min(max(attempt, 0), _MAX_EXPONENT))
+    """Full jitter: uniform(0, min(max_delay, base_delay * 2**attempt)); attempt counts from 0.
+
+    The policy is the `[retry]` config table itself: its knobs are declared once, there."""
+    exponent = min(max(attempt, 0), _MAX_EXPONENT)
+    ceiling = min(policy.max_delay_seconds, policy.base_delay_seconds * 2.0**exponent)
     return rng.uniform(0.0, ceiling)
 
 
@@ -93,7 +78,8 @@ def next_delay(
     """Seconds to wait before the next try after failed attempt `attempt` (0 = the first call).
 
     None means give up: the error is not Retriable, or `max_attempts` calls have been made. A
-    server delay is used as given, even beyond `max_delay`: an early call extends Meta's block.
+    server delay is used as given, even beyond `max_delay_seconds`: an early call extends Meta's
+    block.
     """
     if not isinstance(error, Retriable) or attempt + 1 >= policy.max_attempts:
         return None

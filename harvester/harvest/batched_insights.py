@@ -20,7 +20,7 @@ from typing import Any
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream
 
-from harvester.graph.batch import MAX_OPS, BatchOp, insights_op
+from harvester.graph.batch import BatchOp, insights_op
 from harvester.graph.client import GraphClient
 from harvester.graph.errors import (
     GraphError,
@@ -61,7 +61,7 @@ class BatchedInsights:
         self._client = client
         self._refusals = refusals
         self._rows = rows
-        self.batch_size = min(batch_size, MAX_OPS)
+        self.batch_size = batch_size  # the config holds it to Meta's cap
         self._breakdowns = breakdowns
 
     # The most ops one media costs: its main request and a breakdown request per breakdown metric

@@ -34,6 +34,7 @@ import orjson
 import ray
 
 from harvester.config import Config, ConfigError
+from harvester.graph.batch import MAX_OPS
 from harvester.graph.leases import AppBudget, BudgetStatistics, LeasedPermits, LeaseGrant
 from harvester.harvest.pipeline import new_run_id, run_harvest
 from harvester.harvest.report import RunCounters, RunReport
@@ -52,9 +53,9 @@ DEFAULT_SHARDS = 4
 SHARD_RETRIES = 3
 # How often shards post their counters and the driver reads them: progress, not control.
 PROGRESS_SECONDS = 1.0
-# Permits per lease when the app is cool: enough for one full Graph batch (50 ops), so a shard
-# asks the gate about once per batch rather than once per call.
-LEASE_SIZE = 50
+# Permits per lease when the app is cool: enough for one full Graph batch, so a shard asks the
+# gate about once per batch rather than once per call.
+LEASE_SIZE = MAX_OPS
 
 # Test hook, run beside a shard's harvest with (shard index, the attempt's run id).
 ShardHook = Callable[[int, str], Coroutine[Any, Any, None]]

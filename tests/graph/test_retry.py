@@ -26,7 +26,7 @@ from harvester.graph.retry import (
     retrying,
 )
 
-POLICY = RetryPolicy(max_attempts=4, base_delay=1.0, max_delay=5.0, run_budget=100)
+POLICY = RetryPolicy(max_attempts=4, base_delay_seconds=1.0, max_delay_seconds=5.0, run_budget=100)
 
 
 class Recorder:
@@ -56,7 +56,9 @@ class Flaky:
 @settings(max_examples=200, deadline=None)
 @given(attempt=st.integers(-3, 10_000), seed=st.integers(0, 2**32))
 def test_backoff_is_full_jitter_under_the_cap(attempt: int, seed: int) -> None:
-    ceiling = min(POLICY.max_delay, POLICY.base_delay * 2 ** min(max(attempt, 0), 62))
+    ceiling = min(
+        POLICY.max_delay_seconds, POLICY.base_delay_seconds * 2 ** min(max(attempt, 0), 62)
+    )
     delay = backoff_delay(POLICY, attempt, random.Random(seed))
     assert 0.0 <= delay <= ceiling
 
@@ -185,7 +187,12 @@ def test_budget_from_a_policy() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"max_attempts": 0}, {"base_delay": -1.0}, {"max_delay": -0.1}, {"run_budget": -1}],
+    [
+        {"max_attempts": 0},
+        {"base_delay_seconds": -1.0},
+        {"max_delay_seconds": -0.1},
+        {"run_budget": -1},
+    ],
 )
 def test_policy_rejects_nonsense(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
