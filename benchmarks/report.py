@@ -62,8 +62,13 @@ def write_table(doc: dict[str, Any], path: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def write_chart(doc: dict[str, Any], path: Path) -> None:
-    import matplotlib
+def write_chart(doc: dict[str, Any], path: Path) -> bool:
+    """The chart beside the table; False (and no file) when matplotlib is not installed: the
+    tables are the result, the chart is optional."""
+    try:
+        import matplotlib
+    except ModuleNotFoundError:
+        return False
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -89,3 +94,4 @@ def write_chart(doc: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+    return True

@@ -124,8 +124,12 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / f"{started.strftime('%Y%m%dT%H%M%SZ')}.json").write_text(text)
     (args.out / "latest.json").write_text(text)
     write_table(doc, args.out / "latest.md")
-    write_chart(doc, args.out / "latest.png")
-    print(f"wrote {args.out}/latest.json, latest.md, latest.png", file=sys.stderr)
+    written = ["latest.json", "latest.md"]
+    if write_chart(doc, args.out / "latest.png"):
+        written.append("latest.png")
+    else:
+        print("no chart: matplotlib is not installed (pip install '.[bench]')", file=sys.stderr)
+    print(f"wrote {args.out}/{', '.join(written)}", file=sys.stderr)
     return 0
 
 
