@@ -40,6 +40,7 @@ from harvester.harvest.discovery import discover_into
 from harvester.harvest.listing import list_media, list_stories
 from harvester.harvest.media_insights import InsightsStage, error_row
 from harvester.harvest.report import RunCounters, RunReport
+from harvester.lake import layout
 from harvester.lake.checkpoint import Checkpoint, JobState, Mode, SinkTask, Unit
 from harvester.lake.fs import open_lake
 from harvester.lake.jobs import finish_job, prepare_job
@@ -165,7 +166,7 @@ async def run_harvest(
         failed_accounts=failed,
     )
     if not shard:  # a sharded run's driver writes the one report of the run
-        await anyio.to_thread.run_sync(lake.put, f"_runs/{run_id}.json", report.to_json())
+        await anyio.to_thread.run_sync(lake.put, layout.run_report(run_id), report.to_json())
     return report
 
 

@@ -37,6 +37,7 @@ from harvester.config import Config, ConfigError
 from harvester.graph.leases import AppBudget, BudgetStatistics, LeasedPermits, LeaseGrant
 from harvester.harvest.pipeline import new_run_id, run_harvest
 from harvester.harvest.report import RunCounters, RunReport
+from harvester.lake import layout
 from harvester.lake.checkpoint import Mode
 from harvester.lake.compact import recover_compactions
 from harvester.lake.fs import Lake, open_lake
@@ -289,7 +290,7 @@ async def run_on_ray(
         wall_seconds=round(time.perf_counter() - t0, 3),
         requests=totals["requests"],
     )
-    await anyio.to_thread.run_sync(lake.put, f"_runs/{run_id}.json", report.to_json())
+    await anyio.to_thread.run_sync(lake.put, layout.run_report(run_id), report.to_json())
     return report
 
 

@@ -22,6 +22,8 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from harvester.lake import layout
+
 __all__ = ["OBJECT_STORES", "Lake", "base_type", "fsync", "open_lake"]
 
 # Filesystems where a rename is not atomic but an upload becomes visible only once complete.
@@ -82,7 +84,7 @@ class Lake:
             return
         folder = final.rsplit("/", 1)[0]
         self.fs.create_dir(folder, recursive=True)
-        temp = f"{folder}/.{final.rsplit('/', 1)[1]}.{uuid.uuid4().hex}.tmp"
+        temp = layout.temp_path(final, uuid.uuid4().hex)
         try:
             with self.fs.open_output_stream(temp) as out:
                 out.write(data)
@@ -131,10 +133,9 @@ class Lake:
         """Write a whole Parquet file atomically, replacing any file of that name: a reader that
         lists the folder sees the old content or the new, never both and never neither."""
         final = self.full(relative)
-        folder, name = final.rsplit("/", 1)
-        temp = final if self.object_store else f"{folder}/.{name}.{uuid.uuid4().hex}.tmp"
+        temp = final if self.object_store else layout.temp_path(final, uuid.uuid4().hex)
         if not self.object_store:
-            self.fs.create_dir(folder, recursive=True)
+            self.fs.create_dir(final.rsplit("/", 1)[0], recursive=True)
         try:
             with self.fs.open_output_stream(temp) as out:
                 pq.write_table(table, out, row_group_size=row_group_rows, compression="zstd")

@@ -1,6 +1,6 @@
 """The lake writer: row blocks -> Arrow RecordBatches -> Parquet part files, committed atomically.
 
-Layout: `<root>/<dataset>/snapshot_date=YYYY-MM-DD/part-<run_id>-<seq:05d>.parquet`.
+Layout: `<root>/<dataset>/snapshot_date=YYYY-MM-DD/part-<run_id>-<seq:05d>.parquet` (`lake.layout`).
 
 A reader (DuckDB, Polars, Spark, pyarrow.dataset) must never see half a file. On a filesystem
 with rename, a part is written as `.part-....parquet.tmp` beside its final name (readers skip names
@@ -41,6 +41,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from harvester.config import OutputSettings
+from harvester.lake import layout
 from harvester.lake.fs import OBJECT_STORES, base_type, fsync
 from harvester.lake.schema import SCHEMAS, TIMESTAMP
 from harvester.models import Dataset, Rows
@@ -243,13 +244,11 @@ class ParquetSink:
                 self._commit(buffer)
 
     def _open(self, dataset: Dataset, buffer: _Buffer) -> _Part:
-        folder = f"{self._root}/{dataset.value}/snapshot_date={self._snapshot}"
-        name = f"part-{self._run_id}-{buffer.seq:05d}.parquet"
+        final = f"{self._root}/{layout.part(dataset, self._snapshot, self._run_id, buffer.seq)}"
         buffer.seq += 1
-        final = f"{folder}/{name}"
-        temp = f"{folder}/.{name}.tmp" if self._rename else final
+        temp = layout.temp_path(final) if self._rename else final
         if self._rename:
-            self._fs.create_dir(folder, recursive=True)
+            self._fs.create_dir(final.rsplit("/", 1)[0], recursive=True)
         stream = self._fs.open_output_stream(temp)
         writer = pq.ParquetWriter(
             stream,

@@ -23,8 +23,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from harvester.lake import layout
 from harvester.lake.checkpoint import (
-    STATE,
     JobState,
     close_job,
     done_media,
@@ -39,7 +39,6 @@ __all__ = ["DEFAULT_LOOKBACK_DAYS", "settle", "supersede", "sweep_windows"]
 
 log = logging.getLogger("harvester")
 
-CURSOR = f"{STATE}/cursor.json"
 DEFAULT_LOOKBACK_DAYS = 7
 # Meta's account data lags up to 48 h: the last two committed days are asked again.
 ACCOUNT_OVERLAP = timedelta(days=2)
@@ -57,7 +56,7 @@ def sweep_windows(
     lake: Lake, accounts: Iterable[str], snapshot_date: date, lookback_days: int
 ) -> dict[str, dict[str, str]]:
     """Per account, where this sweep's media listing and account insights start (ISO times)."""
-    cursor = (lake.get_json(CURSOR) or {}).get("accounts", {})
+    cursor = (lake.get_json(layout.CURSOR) or {}).get("accounts", {})
     lookback = _midnight(snapshot_date) - timedelta(days=lookback_days)
     out = {}
     for account in accounts:
@@ -96,7 +95,7 @@ def settle(lake: Lake, finished: JobState | None = None) -> list[str]:
         else:
             state = load_job(lake, job)
         supersede(lake, state)
-        _advance_cursor(lake, state, lake.get_json(f"{job.folder}/begin.json"))
+        _advance_cursor(lake, state, lake.get_json(layout.job_begin(job.folder)))
         close_job(lake, job.key, job.job_id)
         settled.append(job.job_id)
     return settled
@@ -105,7 +104,7 @@ def settle(lake: Lake, finished: JobState | None = None) -> list[str]:
 def _advance_cursor(lake: Lake, state: JobState, begin: dict[str, Any]) -> None:
     """Idempotent: every field moves to the max of what it was and what this job completed."""
     spec = begin["spec"]
-    doc = lake.get_json(CURSOR) or {"accounts": {}}
+    doc = lake.get_json(layout.CURSOR) or {"accounts": {}}
     clock = state.clock
     sweep = state.mode == "sweep"
     insights_end = clock
@@ -124,7 +123,7 @@ def _advance_cursor(lake: Lake, state: JobState, begin: dict[str, Any]) -> None:
                 "media_since": window["media_since"],
                 "insights": window["insights_since"],
             }
-    lake.put_json(CURSOR, doc)
+    lake.put_json(layout.CURSOR, doc)
 
 
 def _latest(stored: str | None, moment: datetime) -> str:
@@ -142,14 +141,11 @@ def supersede(lake: Lake, state: JobState) -> int:
     current row at least once throughout.
     """
     touched = 0
-    partition = f"snapshot_date={state.snapshot_date.isoformat()}"
     for dataset in Dataset:
         others = [
             lake.relative(info.path)
-            for info in lake.listdir(f"{dataset.value}/{partition}")
-            if info.base_name.endswith(".parquet")
-            and not info.base_name.startswith(".")
-            and lake.relative(info.path) not in state.files
+            for info in lake.listdir(layout.partition(dataset, state.snapshot_date))
+            if layout.is_part(info.base_name) and lake.relative(info.path) not in state.files
         ]
         if not others:
             continue

@@ -15,7 +15,7 @@ import pytest
 from harvester.cli import main
 from harvester.config import OutputSettings
 from harvester.lake.checkpoint import Checkpoint, JobSpec, Unit, start_job
-from harvester.lake.compact import PLANS, compact, recover_compactions
+from harvester.lake.compact import compact, recover_compactions
 from harvester.lake.fs import Lake, open_lake
 from harvester.lake.sink import SORT_KEYS, ParquetSink
 from harvester.lake.sweep import settle
@@ -24,6 +24,7 @@ from harvester.models import Dataset, Rows
 DAY = date(2026, 3, 1)
 CLOCK = datetime(2026, 3, 1, 12, tzinfo=UTC)
 PARTITION = f"media_insights/snapshot_date={DAY}"
+PLANS = "_state/compactions"  # spelled out: the lake's layout is a contract
 
 
 def unit(n: int) -> Unit:
