@@ -41,7 +41,7 @@ from harvester.lake import layout
 from harvester.lake.checkpoint import Mode
 from harvester.lake.compact import recover_compactions
 from harvester.lake.fs import Lake, open_lake
-from harvester.lake.sweep import settle
+from harvester.lake.settle import settle
 from harvester.models import Account, Dataset, HarvestWindow
 
 __all__ = ["ShardHook", "run_on_ray", "shard_of", "split_accounts"]

@@ -233,7 +233,7 @@ def start_job(
 ) -> JobState:
     """Resume the unfinished job of this spec, or begin a new one; register this run.
 
-    Call after settling finished jobs (`lake.sweep.settle`). Other unfinished jobs lose
+    Call after settling finished jobs (`lake.settle.settle`). Other unfinished jobs lose
     their orphan parts (safe: one harvester per lake at a time) and stay resumable, except older
     sweeps, which a new sweep abandons: the cursor never moved for them, so nothing is lost.
     `isolated` (a shard of a run, beside other shards): other jobs are left alone entirely.

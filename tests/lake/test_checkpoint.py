@@ -18,8 +18,8 @@ from s3_server import make_bucket, moto_endpoint  # noqa: F401  (a fixture)
 from harvester.config import OutputSettings
 from harvester.lake.checkpoint import Checkpoint, JobSpec, Unit, open_jobs, start_job
 from harvester.lake.fs import Lake, open_lake
+from harvester.lake.settle import settle
 from harvester.lake.sink import ParquetSink
-from harvester.lake.sweep import settle
 from harvester.models import Dataset, Rows
 
 CLOCK = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

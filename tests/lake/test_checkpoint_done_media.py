@@ -24,8 +24,8 @@ from harvester.lake.checkpoint import (
 )
 from harvester.lake.fs import Lake, open_lake
 from harvester.lake.idset import IdSet
+from harvester.lake.settle import settle
 from harvester.lake.sink import ParquetSink
-from harvester.lake.sweep import settle
 from harvester.models import Dataset, Rows
 
 CLOCK = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

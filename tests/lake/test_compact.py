@@ -17,8 +17,8 @@ from harvester.config import OutputSettings
 from harvester.lake.checkpoint import Checkpoint, JobSpec, Unit, start_job
 from harvester.lake.compact import compact, recover_compactions
 from harvester.lake.fs import Lake, open_lake
+from harvester.lake.settle import settle
 from harvester.lake.sink import SORT_KEYS, ParquetSink
-from harvester.lake.sweep import settle
 from harvester.models import Dataset, Rows
 
 DAY = date(2026, 3, 1)
