@@ -112,11 +112,7 @@ async def run_harvest(
             )
         )
         sink = ParquetSink(
-            lake.root,
-            run_id=run_id,
-            snapshot_date=job.snapshot_date,
-            settings=config.output,
-            filesystem=lake.fs,
+            lake, run_id=run_id, snapshot_date=job.snapshot_date, settings=config.output
         )
         checkpoint = Checkpoint(lake, job, run_id, every_seconds=config.output.checkpoint_seconds)
         if reported and "discovery" not in job.other:

@@ -1,11 +1,12 @@
-"""The lake's filesystem: local disk or S3 through pyarrow.fs, and small JSON objects in it.
+"""The lake's filesystem: local disk or S3 through pyarrow.fs, and the one atomic publish.
 
-Everything that touches the lake (sink, checkpoint, sweeps, compaction) goes through one
-`Lake`, so state objects live with the data and work on S3 exactly as on disk. Two commit rules
-cover both: on disk an object is written under a hidden temporary name, fsynced and renamed over
-its final name; on an object store there is no rename, but an object becomes visible only when
-its upload completes and a PUT replaces an existing key whole, so the final key is written
-directly. Either way a reader sees the old object or the new one, never half of one.
+Everything that touches the lake (sink, checkpoint, sweeps, settling, compaction) goes through
+one `Lake`, so state objects live with the data and work on S3 exactly as on disk, and every file
+the lake gets (a part, a rewritten or merged file, a state object) is published by `Lake.commit`.
+Two commit rules cover both: on disk a file is written under a hidden temporary name, fsynced and
+renamed over its final name; on an object store there is no rename, but an object becomes visible
+only when its upload completes and a PUT replaces an existing key whole, so the final key is
+written directly. Either way a reader sees the old object or the new one, never half of one.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import pyarrow.parquet as pq
 
 from harvester.lake import layout
 
-__all__ = ["OBJECT_STORES", "Lake", "base_type", "fsync", "open_lake"]
+__all__ = ["OBJECT_STORES", "Lake", "NewFile", "base_type", "fsync", "open_lake"]
 
 # Filesystems where a rename is not atomic but an upload becomes visible only once complete.
 OBJECT_STORES = frozenset({"s3", "gcs", "abfs"})
@@ -73,25 +74,64 @@ class Lake:
     def relative(self, full: str) -> str:
         return full[len(self.root) + 1 :]
 
+    # ---- the one atomic publish -----------------------------------------------------------
+
+    def create(self, relative: str, *, fresh: bool = False) -> NewFile:
+        """Open a file for writing: `commit` publishes it whole under `relative`, `discard` drops
+        it.
+
+        On disk it is written under a hidden temporary name beside its final one; on an object
+        store under its final key (the object appears only when its upload completes). `fresh`: the
+        name is new (a part file), so its temporary name derives from it alone (`layout.temp_path`:
+        a crash's leftover is found by name) and a failed write to an object store is deleted;
+        otherwise the file may replace an existing one: the temporary name is unique, and on an
+        object store nothing is deleted (the key may still hold the object being replaced).
+        """
+        final = self.full(relative)
+        if self.object_store:
+            temp = final
+        else:
+            temp = layout.temp_path(final, None if fresh else uuid.uuid4().hex)
+            self.fs.create_dir(final.rsplit("/", 1)[0], recursive=True)
+        return NewFile(self.fs.open_output_stream(temp), relative, temp, final, fresh)
+
+    def commit(self, new: NewFile) -> None:
+        """Close a file from `create` and publish it: a reader sees all of it, or (on failure,
+        after which it is discarded and the error raised) none of it."""
+        try:
+            new.stream.close()
+            if new.temp != new.final:
+                self._rename(new.temp, new.final)
+        except BaseException:
+            self.discard(new)
+            raise
+
+    def discard(self, new: NewFile) -> None:
+        """Drop a file from `create` that is not to be published. Best effort: it runs while
+        another error propagates and must not replace it."""
+        with contextlib.suppress(Exception):
+            new.stream.close()
+        # On an object store pyarrow cannot abandon an upload, so a fresh one is removed closed.
+        if new.temp != new.final or new.fresh:
+            self.delete(new.temp)
+
+    @contextlib.contextmanager
+    def writing(self, relative: str) -> Iterator[Any]:
+        """`create`, yield its stream, `commit` (or `discard` when the block raises)."""
+        new = self.create(relative)
+        try:
+            yield new.stream
+        except BaseException:
+            self.discard(new)
+            raise
+        self.commit(new)
+
     # ---- small objects (state, reports) ------------------------------------------------------
 
     def put(self, relative: str, data: bytes) -> None:
         """Write a whole object atomically, replacing any object of that name."""
-        final = self.full(relative)
-        if self.object_store:
-            with self.fs.open_output_stream(final) as out:
-                out.write(data)
-            return
-        folder = final.rsplit("/", 1)[0]
-        self.fs.create_dir(folder, recursive=True)
-        temp = layout.temp_path(final, uuid.uuid4().hex)
-        try:
-            with self.fs.open_output_stream(temp) as out:
-                out.write(data)
-            self.publish(temp, final)
-        except BaseException:
-            self.delete(temp)
-            raise
+        with self.writing(relative) as out:
+            out.write(data)
 
     def put_json(self, relative: str, value: Any) -> None:
         self.put(relative, orjson.dumps(value, option=orjson.OPT_SORT_KEYS))
@@ -132,21 +172,10 @@ class Lake:
     def write_parquet(self, relative: str, table: pa.Table, *, row_group_rows: int) -> None:
         """Write a whole Parquet file atomically, replacing any file of that name: a reader that
         lists the folder sees the old content or the new, never both and never neither."""
-        final = self.full(relative)
-        temp = final if self.object_store else layout.temp_path(final, uuid.uuid4().hex)
-        if not self.object_store:
-            self.fs.create_dir(final.rsplit("/", 1)[0], recursive=True)
-        try:
-            with self.fs.open_output_stream(temp) as out:
-                pq.write_table(table, out, row_group_size=row_group_rows, compression="zstd")
-            if temp != final:
-                self.publish(temp, final)
-        except BaseException:
-            if temp != final:
-                self.delete(temp)
-            raise
+        with self.writing(relative) as out:
+            pq.write_table(table, out, row_group_size=row_group_rows, compression="zstd")
 
-    def publish(self, temp: str, final: str) -> None:
+    def _rename(self, temp: str, final: str) -> None:
         """Rename a finished temporary file over its final name (local and renaming filesystems)."""
         if self.local:
             # Without fsync a crash after the rename can leave a committed name with no data.
@@ -155,6 +184,19 @@ class Lake:
             fsync(os.path.dirname(final))
         else:
             self.fs.move(temp, final)
+
+
+@dataclass(frozen=True)
+class NewFile:
+    """A file being written (`Lake.create`): its stream, its path relative to the lake, the full
+    path written to (a hidden temporary name on disk, the final key on an object store) and the
+    full final path."""
+
+    stream: Any  # pyarrow NativeFile
+    path: str
+    temp: str
+    final: str
+    fresh: bool
 
 
 def base_type(filesystem: pafs.FileSystem) -> str:

@@ -60,10 +60,7 @@ def begin(lake: Lake, run_id: str, *, isolated: bool = False) -> tuple[ParquetSi
         lake, SPEC, run_id, clock=CLOCK, snapshot_date=DAY, windows=dict, isolated=isolated
     )
     settings = OutputSettings(lake.root, row_group_rows=10)
-    sink = ParquetSink(
-        lake.root, run_id=run_id, snapshot_date=state.snapshot_date, settings=settings,
-        filesystem=lake.fs,
-    )  # fmt: skip
+    sink = ParquetSink(lake, run_id=run_id, snapshot_date=state.snapshot_date, settings=settings)
     return sink, Checkpoint(lake, state, run_id, every_seconds=3600)
 
 

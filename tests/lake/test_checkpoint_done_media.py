@@ -41,9 +41,7 @@ def spec(*accounts: str) -> JobSpec:
 def begin(lake: Lake, run_id: str, job: JobSpec) -> tuple[ParquetSink, Checkpoint]:
     state = start_job(lake, job, run_id, clock=CLOCK, snapshot_date=DAY, windows=dict)
     settings = OutputSettings(lake.root, row_group_rows=10)
-    sink = ParquetSink(
-        lake.root, run_id=run_id, snapshot_date=DAY, settings=settings, filesystem=lake.fs
-    )
+    sink = ParquetSink(lake, run_id=run_id, snapshot_date=DAY, settings=settings)
     return sink, Checkpoint(lake, state, run_id, every_seconds=3600)
 
 

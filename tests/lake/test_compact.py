@@ -44,7 +44,7 @@ def lake_of_small_files(root: Path, epochs: int = 6, *, finish: bool = True) -> 
     state = start_job(lake, spec, "20260301T120000Z-aaaaaa", clock=CLOCK, snapshot_date=DAY,
                       windows=dict)  # fmt: skip
     settings = OutputSettings(str(root), row_group_rows=4)
-    sink = ParquetSink(str(root), run_id=state.runs[-1], snapshot_date=DAY, settings=settings)
+    sink = ParquetSink(lake, run_id=state.runs[-1], snapshot_date=DAY, settings=settings)
     checkpoint = Checkpoint(lake, state, state.runs[-1], every_seconds=3600)
     for epoch in range(epochs):
         checkpoint.write(sink, [unit(epoch * 3 + i) for i in range(3)])
