@@ -251,7 +251,7 @@ class StoryInsightsReceiver:
                 return
             self._flushes += 1
             sink = ParquetSink(
-                open_lake(self._output.path),
+                open_lake(self._output.path, s3_endpoint=self._output.s3_endpoint),
                 run_id=f"{self.run_id}-{self._flushes:05d}",
                 snapshot_date=datetime.now(UTC).date(),
                 settings=self._output,
