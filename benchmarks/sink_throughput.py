@@ -52,7 +52,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-sink-") as lake:
         settings = OutputSettings(lake, compression=args.compression)
         sink = ParquetSink(
-            open_lake(lake), run_id="bench", snapshot_date=date.today(), settings=settings
+            open_lake(lake, compression=args.compression),
+            run_id="bench",
+            snapshot_date=date.today(),
+            settings=settings,
         )
         for first in range(0, media_total, SLICE_MEDIA):
             chunk = blocks(first, min(SLICE_MEDIA, media_total - first), fetched_at)

@@ -42,7 +42,7 @@ from harvester.harvest.media_insights import InsightsStage, error_row
 from harvester.harvest.report import RunCounters, RunReport
 from harvester.lake import layout
 from harvester.lake.checkpoint import Checkpoint, JobState, Mode, SinkTask, Unit
-from harvester.lake.fs import open_lake
+from harvester.lake.fs import open_output
 from harvester.lake.jobs import finish_job, prepare_job
 from harvester.lake.sink import ParquetSink
 from harvester.models import Account, Dataset, HarvestWindow, Media, Rows
@@ -87,7 +87,7 @@ async def run_harvest(
     counters = counters or RunCounters()
     counters.accounts_total = len(config.accounts)
     clock = now or started
-    lake = open_lake(config.output.path, s3_endpoint=config.output.s3_endpoint)
+    lake = open_output(config.output)
     gate = None if app_permits is None else RateGate(config.limits, app_permits=app_permits)
     client = GraphClient(config.graph, config.limits, config.retry, gate=gate, counters=counters)
     async with client:

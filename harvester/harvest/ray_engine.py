@@ -40,7 +40,7 @@ from harvester.harvest.report import RunCounters, RunReport
 from harvester.lake import layout
 from harvester.lake.checkpoint import Mode
 from harvester.lake.compact import recover_compactions
-from harvester.lake.fs import Lake, open_lake
+from harvester.lake.fs import Lake, open_output
 from harvester.lake.settle import settle
 from harvester.models import Account, Dataset, HarvestWindow
 
@@ -227,7 +227,7 @@ async def run_on_ray(
     counters = counters or RunCounters()
     counters.accounts_total = len(config.accounts)
     clock = now or started
-    lake = open_lake(config.output.path, s3_endpoint=config.output.s3_endpoint)
+    lake = open_output(config.output)
     await anyio.to_thread.run_sync(_settle_lake, lake)
     connected = not ray.is_initialized()
     if connected:

@@ -31,7 +31,7 @@ from anyio.abc import TaskStatus
 
 from harvester.config import Config, ConfigError, OutputSettings
 from harvester.harvest.pipeline import new_run_id
-from harvester.lake.fs import open_lake
+from harvester.lake.fs import open_output
 from harvester.lake.sink import ParquetSink
 from harvester.models import Dataset, Rows, Secret
 
@@ -251,7 +251,7 @@ class StoryInsightsReceiver:
                 return
             self._flushes += 1
             sink = ParquetSink(
-                open_lake(self._output.path, s3_endpoint=self._output.s3_endpoint),
+                open_output(self._output),
                 run_id=f"{self.run_id}-{self._flushes:05d}",
                 snapshot_date=datetime.now(UTC).date(),
                 settings=self._output,

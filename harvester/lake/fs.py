@@ -23,16 +23,36 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from harvester.config import OutputSettings
 from harvester.lake import layout
 
-__all__ = ["OBJECT_STORES", "Lake", "NewFile", "base_type", "fsync", "open_lake"]
+__all__ = [
+    "DEFAULT_COMPRESSION",
+    "OBJECT_STORES",
+    "Lake",
+    "NewFile",
+    "base_type",
+    "fsync",
+    "open_lake",
+    "open_output",
+]
 
 # Filesystems where a rename is not atomic but an upload becomes visible only once complete.
 OBJECT_STORES = frozenset({"s3", "gcs", "abfs"})
+# The Parquet codec when no config names one (`[output] compression`'s default).
+DEFAULT_COMPRESSION: str = OutputSettings.compression
 
 
-def open_lake(path: str, *, s3_endpoint: str | None = None) -> Lake:
-    """The lake at `path`: a local folder or `s3://bucket/prefix`.
+def open_output(output: OutputSettings) -> Lake:
+    """The lake a config's `[output]` describes: its path, S3 endpoint and Parquet codec."""
+    return open_lake(output.path, s3_endpoint=output.s3_endpoint, compression=output.compression)
+
+
+def open_lake(
+    path: str, *, s3_endpoint: str | None = None, compression: str = DEFAULT_COMPRESSION
+) -> Lake:
+    """The lake at `path`: a local folder or `s3://bucket/prefix`; its Parquet files are written
+    with `compression`.
 
     S3 credentials and region come from the usual AWS variables and files; the endpoint from
     `s3_endpoint` (`[output] s3_endpoint`), else from `AWS_ENDPOINT_URL`, which pyarrow honours.
@@ -43,19 +63,24 @@ def open_lake(path: str, *, s3_endpoint: str | None = None) -> Lake:
         fs = pafs.S3FileSystem(
             endpoint_override=host.rstrip("/"), scheme=scheme or "https", region=region
         )
-        return Lake(fs, path.removeprefix("s3://").rstrip("/"))
+        return Lake(fs, path.removeprefix("s3://").rstrip("/"), compression)
     if "://" in path:
         fs, root = pafs.FileSystem.from_uri(path)
-        return Lake(fs, root.rstrip("/"))
-    return Lake(pafs.LocalFileSystem(), os.path.abspath(path).rstrip("/"))
+        return Lake(fs, root.rstrip("/"), compression)
+    return Lake(pafs.LocalFileSystem(), os.path.abspath(path).rstrip("/"), compression)
 
 
 @dataclass(frozen=True)
 class Lake:
-    """A pyarrow filesystem and the lake's root on it; paths given to methods are relative."""
+    """A pyarrow filesystem and the lake's root on it; paths given to methods are relative.
+
+    `compression` is the codec of every Parquet file the lake gets: parts (`ParquetSink`), files
+    rewritten when settling (`lake.settle`) and merged ones (`lake.compact`).
+    """
 
     fs: pafs.FileSystem
     root: str
+    compression: str = DEFAULT_COMPRESSION
 
     @property
     def object_store(self) -> bool:
@@ -173,7 +198,7 @@ class Lake:
         """Write a whole Parquet file atomically, replacing any file of that name: a reader that
         lists the folder sees the old content or the new, never both and never neither."""
         with self.writing(relative) as out:
-            pq.write_table(table, out, row_group_size=row_group_rows, compression="zstd")
+            pq.write_table(table, out, row_group_size=row_group_rows, compression=self.compression)
 
     def _rename(self, temp: str, final: str) -> None:
         """Rename a finished temporary file over its final name (local and renaming filesystems)."""

@@ -118,9 +118,10 @@ class _Buffer:
 class ParquetSink:
     """Writes `Rows` blocks into the lake; `close()` commits, `abort()` drops what is uncommitted.
 
-    Parts go where `lake.layout` puts them and are published by `lake`; `settings` gives the
-    row group and file sizes and the codec. Not thread-safe for writers: the pipeline calls
-    `write` from one worker thread at a time. `statistics()` may be read from another thread.
+    Parts go where `lake.layout` puts them, are written with the lake's codec and are published
+    by `lake`; `settings` gives the row group and file sizes. Not thread-safe for writers: the
+    pipeline calls `write` from one worker thread at a time. `statistics()` may be read from
+    another thread.
     """
 
     def __init__(
@@ -232,7 +233,7 @@ class ParquetSink:
             writer = pq.ParquetWriter(
                 file.stream,
                 SCHEMAS[dataset],
-                compression=self._settings.compression,
+                compression=self._lake.compression,
                 write_statistics=True,
                 use_dictionary=True,
             )

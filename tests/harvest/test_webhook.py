@@ -126,7 +126,8 @@ async def test_the_lake_on_s3_compatible_storage_is_reached_through_output_s3_en
     moto_endpoint: str,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """`[output] s3_endpoint` (MinIO, R2...) is where the webhook writes, as a harvest does."""
+    """`[output] s3_endpoint` (MinIO, R2...) is where the webhook writes, with `[output]`'s
+    codec, as a harvest does."""
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)  # the config alone names the endpoint
     make_bucket(moto_endpoint, "hooks")
     text = f"""
@@ -136,6 +137,7 @@ api_version = "v25.0"
 [output]
 path = "s3://hooks/lake"
 s3_endpoint = "{moto_endpoint}"
+compression = "snappy"
 [webhook]
 verify_token_env = "HOOK_VERIFY"
 [[accounts]]
@@ -157,9 +159,12 @@ token_env = "HOOK_TOKEN"
     s3 = pafs.S3FileSystem(
         endpoint_override=moto_endpoint.removeprefix("http://"), scheme="http", region="us-east-1"
     )
-    table = ds.dataset(
+    dataset = ds.dataset(
         "hooks/lake/media_insights", filesystem=s3, format="parquet", partitioning="hive"
-    ).to_table()
+    )
+    [fragment] = dataset.get_fragments()
+    assert fragment.metadata.row_group(0).column(0).compression == "SNAPPY"
+    table = dataset.to_table()
     columns = [c for c in table.column_names if c not in ("fetched_at", "snapshot_date")]
     rows = sorted(zip(*(table.column(c).to_pylist() for c in columns), strict=True))
     assert rows == sorted(

@@ -16,7 +16,7 @@ from harvester.cli import main
 from harvester.config import OutputSettings
 from harvester.lake.checkpoint import Checkpoint, JobSpec, Unit, start_job
 from harvester.lake.compact import compact, recover_compactions
-from harvester.lake.fs import Lake, open_lake
+from harvester.lake.fs import Lake, open_lake, open_output
 from harvester.lake.settle import settle
 from harvester.lake.sink import SORT_KEYS, ParquetSink
 from harvester.models import Dataset, Rows
@@ -81,6 +81,23 @@ def test_small_files_become_one_sorted_file_with_the_same_rows(tmp_path: Path) -
     assert pq.ParquetFile(merged).metadata.num_row_groups == 8  # 36 rows in groups of 5
     assert not list((tmp_path / PLANS).glob("*"))
     assert compact(lake).merged == []  # nothing small is left
+
+
+def codec(path: Path) -> str:
+    return str(pq.ParquetFile(path).metadata.row_group(0).column(0).compression)
+
+
+@pytest.mark.parametrize(("compression", "expected"), [("snappy", "SNAPPY"), ("gzip", "GZIP")])
+def test_a_merged_file_has_the_configured_codec(
+    tmp_path: Path, compression: str, expected: str
+) -> None:
+    lake_of_small_files(tmp_path)
+    assert {codec(path) for path in files(tmp_path)} == {"ZSTD"}
+    configured = open_output(OutputSettings(str(tmp_path), compression=compression))
+    report = compact(configured)
+    [merged] = files(tmp_path)
+    assert report.merged[0][0] == f"{PARTITION}/{merged.name}"
+    assert codec(merged) == expected
 
 
 def test_a_date_with_an_unfinished_job_is_left_alone(tmp_path: Path) -> None:
