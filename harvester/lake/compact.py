@@ -103,15 +103,14 @@ def _compact_partition(
         if len(inputs) < 2:
             continue
         output = layout.compacted_part(dataset, day, stamp, n)
-        rows = _merge(lake, dataset, inputs, output, group, f"{stamp}-{n:05d}")
+        rows = _merge(lake, dataset, inputs, output, group, layout.compaction_plan(stamp, n))
         report.merged.append((output, len(inputs), rows))
         log.info("compacted %d files into %s (%d rows)", len(inputs), output, rows)
 
 
 def _merge(
-    lake: Lake, dataset: Dataset, inputs: list[str], output: str, group: int, plan_id: str
+    lake: Lake, dataset: Dataset, inputs: list[str], output: str, group: int, plan: str
 ) -> int:
-    plan = layout.compaction_plan(plan_id)
     lake.put_json(plan, {"inputs": inputs, "output": output})
     schema = SCHEMAS[dataset]
     tables = [lake.read_parquet(path).cast(schema) for path in inputs]

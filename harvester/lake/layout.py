@@ -16,7 +16,7 @@ versions (a run resumes from their state), so no name here may change:
     _state/jobs/<key>/<job>/epoch-<run>-<n:06d>.json  manifest: committed files, units completed
     _state/jobs/<key>/<job>/done.json                 the job finished
     _state/jobs/<key>/<job>/abandoned.json            a newer sweep gave the job up
-    _state/compactions/<plan>.json                    a compaction's plan, until it is carried out
+    _state/compactions/<stamp>-<n:05d>.json           a merge's plan, until it is carried out
 
 Readers skip names starting with '.' or '_', so temporary files and the `_runs`/`_state` folders
 are invisible to a dataset read from the root.
@@ -174,8 +174,9 @@ def job_abandoned(folder: str) -> str:
 # ---- compaction ---------------------------------------------------------------------------------
 
 
-def compaction_plan(plan_id: str) -> str:
-    return f"{COMPACTIONS}/{plan_id}{_JSON}"
+def compaction_plan(stamp: str, n: int) -> str:
+    """The plan of one compaction's (`stamp`) `n`-th merge; its output is `compacted_part`."""
+    return f"{COMPACTIONS}/{stamp}-{n:05d}{_JSON}"
 
 
 def is_plan(name: str) -> bool:

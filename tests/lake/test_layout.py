@@ -47,7 +47,7 @@ JOB = "_state/jobs/sweep-0123456789abcdef/20260301T120000Z-a1b2c3"
         (layout.job_done(JOB), f"{JOB}/done.json"),
         (layout.job_abandoned(JOB), f"{JOB}/abandoned.json"),
         (
-            layout.compaction_plan("20260302T000000Z-c0ffee-00001"),
+            layout.compaction_plan("20260302T000000Z-c0ffee", 1),
             "_state/compactions/20260302T000000Z-c0ffee-00001.json",
         ),
     ],
