@@ -18,6 +18,7 @@ import time
 from datetime import UTC, date, datetime, timedelta
 
 from harvester.config import OutputSettings
+from harvester.lake.fs import open_lake
 from harvester.lake.sink import ParquetSink
 from harvester.models import Dataset, Rows
 
@@ -50,7 +51,12 @@ def main() -> int:
     timed = 0.0
     with tempfile.TemporaryDirectory(prefix="bench-sink-") as lake:
         settings = OutputSettings(lake, compression=args.compression)
-        sink = ParquetSink(lake, run_id="bench", snapshot_date=date.today(), settings=settings)
+        sink = ParquetSink(
+            open_lake(lake, compression=args.compression),
+            run_id="bench",
+            snapshot_date=date.today(),
+            settings=settings,
+        )
         for first in range(0, media_total, SLICE_MEDIA):
             chunk = blocks(first, min(SLICE_MEDIA, media_total - first), fetched_at)
             t0 = time.perf_counter()

@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from harvester.harvest.report import RunCounters, RunReport
+from harvester.lake import layout
 
 log = logging.getLogger("harvester")
 
@@ -95,7 +96,7 @@ class ProgressDisplay:
         for label, value in report.summary_rows():
             table.add_row(label, value)
         table.add_row("lake", lake)
-        table.add_row("report", f"{lake.rstrip('/')}/_runs/{report.run_id}.json")
+        table.add_row("report", f"{lake.rstrip('/')}/{layout.run_report(report.run_id)}")
         Console(file=sys.stdout, width=100).print(table)
 
 

@@ -39,8 +39,9 @@ from harvester.harvest.media_insights import MediaInsightsStage
 from harvester.harvest.report import RunCounters, RunReport
 from harvester.harvest.routing import Refusals
 from harvester.harvest.rows import RunRows, Stage
+from harvester.lake import layout
 from harvester.lake.checkpoint import Checkpoint, JobState, Mode, SinkTask, Unit
-from harvester.lake.fs import open_lake
+from harvester.lake.fs import open_output
 from harvester.lake.jobs import finish_job, prepare_job
 from harvester.lake.sink import ParquetSink
 from harvester.models import Account, Dataset, HarvestWindow, Media, Rows
@@ -85,7 +86,7 @@ async def run_harvest(
     counters = counters or RunCounters()
     counters.accounts_total = len(config.accounts)
     clock = now or started
-    lake = open_lake(config.output.path, s3_endpoint=config.output.s3_endpoint)
+    lake = open_output(config.output)
     gate = None if app_permits is None else RateGate(config.limits, app_permits=app_permits)
     client = GraphClient(config.graph, config.limits, config.retry, gate=gate, counters=counters)
     async with client:
@@ -109,11 +110,7 @@ async def run_harvest(
             )
         )
         sink = ParquetSink(
-            lake.root,
-            run_id=run_id,
-            snapshot_date=job.snapshot_date,
-            settings=config.output,
-            filesystem=lake.fs,
+            lake, run_id=run_id, snapshot_date=job.snapshot_date, settings=config.output
         )
         checkpoint = Checkpoint(lake, job, run_id, every_seconds=config.output.checkpoint_seconds)
         if reported and "discovery" not in job.other:
@@ -156,7 +153,7 @@ async def run_harvest(
         failed_accounts=failed,
     )
     if not shard:  # a sharded run's driver writes the one report of the run
-        await anyio.to_thread.run_sync(lake.put, f"_runs/{run_id}.json", report.to_json())
+        await anyio.to_thread.run_sync(lake.put, layout.run_report(run_id), report.to_json())
     return report
 
 

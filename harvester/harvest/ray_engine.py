@@ -38,10 +38,11 @@ from harvester.graph.batch import MAX_OPS
 from harvester.graph.leases import AppBudget, BudgetStatistics, LeasedPermits, LeaseGrant
 from harvester.harvest.pipeline import new_run_id, run_harvest
 from harvester.harvest.report import RunCounters, RunReport
+from harvester.lake import layout
 from harvester.lake.checkpoint import Mode
 from harvester.lake.compact import recover_compactions
-from harvester.lake.fs import Lake, open_lake
-from harvester.lake.sweep import settle
+from harvester.lake.fs import Lake, open_output
+from harvester.lake.settle import settle
 from harvester.models import Account, Dataset, HarvestWindow
 
 __all__ = ["ShardHook", "run_on_ray", "shard_of", "split_accounts"]
@@ -227,7 +228,7 @@ async def run_on_ray(
     counters = counters or RunCounters()
     counters.accounts_total = len(config.accounts)
     clock = now or started
-    lake = open_lake(config.output.path, s3_endpoint=config.output.s3_endpoint)
+    lake = open_output(config.output)
     await anyio.to_thread.run_sync(_settle_lake, lake)
     connected = not ray.is_initialized()
     if connected:
@@ -290,7 +291,7 @@ async def run_on_ray(
         wall_seconds=round(time.perf_counter() - t0, 3),
         requests=totals["requests"],
     )
-    await anyio.to_thread.run_sync(lake.put, f"_runs/{run_id}.json", report.to_json())
+    await anyio.to_thread.run_sync(lake.put, layout.run_report(run_id), report.to_json())
     return report
 
 

@@ -32,6 +32,7 @@ from anyio.abc import TaskStatus
 from harvester.config import Config, ConfigError, OutputSettings
 from harvester.harvest.pipeline import new_run_id
 from harvester.harvest.rows import RunRows
+from harvester.lake.fs import open_output
 from harvester.lake.sink import ParquetSink
 from harvester.models import Dataset, Rows, Secret
 
@@ -251,7 +252,7 @@ class StoryInsightsReceiver:
                 return
             self._flushes += 1
             sink = ParquetSink(
-                self._output.path,
+                open_output(self._output),
                 run_id=f"{self.run_id}-{self._flushes:05d}",
                 snapshot_date=datetime.now(UTC).date(),
                 settings=self._output,

@@ -7,13 +7,11 @@ a job killed at any moment is finished by the next run with the same config. Wor
 family (its `media` rows, its insights, its error rows), an account (its account insights and
 listing errors, sent after all its media), the discovery report.
 
-State lives with the lake, written through the same filesystem (so on S3 too):
-
-    _state/open/<key>.<job>.json                 index of jobs not yet settled
-    _state/jobs/<key>/<job>/begin.json           the spec, clock, snapshot date, sweep windows
-    _state/jobs/<key>/<job>/run-<run>.json       a run registers before it writes any part
-    _state/jobs/<key>/<job>/epoch-<run>-<n>.json manifest: committed files + units they complete
-    _state/jobs/<key>/<job>/done.json            the job finished (then it is settled: supersede)
+State lives with the lake, written through the same filesystem (so on S3 too), under
+`_state/` (`lake.layout` names every object): an index of open jobs, and per job its begin
+object, a registration per run (written before the run opens any part), an epoch manifest per
+commit (committed files + the units they complete), and a done object once the job finished
+(then it is settled: `lake.settle`).
 
 Commit protocol: the sink closes (renames, or completes the upload of) every part of an epoch,
 then the epoch's manifest is written, listing those files and the units whose rows are all in
@@ -44,6 +42,7 @@ import anyio
 import orjson
 from anyio.streams.memory import MemoryObjectReceiveStream
 
+from harvester.lake import layout
 from harvester.lake.fs import Lake
 from harvester.lake.idset import IdSet, IdSetBuilder
 from harvester.lake.sink import ParquetSink, SinkStatistics
@@ -63,7 +62,6 @@ __all__ = [
 
 log = logging.getLogger("harvester")
 
-STATE = "_state"
 # The sink task hands rows to its writer thread in chunks of about this many rows (one thread hop
 # per chunk instead of per media).
 SINK_CHUNK_ROWS = 16_384
@@ -141,7 +139,7 @@ class JobState:
 
     @property
     def folder(self) -> str:
-        return f"{STATE}/jobs/{self.key}/{self.job_id}"
+        return layout.job_folder(self.key, self.job_id)
 
     def absorb(self, manifest: dict[str, Any]) -> None:
         """Count a manifest's files, rows, accounts and other units (its media: see `media`)."""
@@ -160,17 +158,17 @@ class OpenJob:
 
     @property
     def folder(self) -> str:
-        return f"{STATE}/jobs/{self.key}/{self.job_id}"
+        return layout.job_folder(self.key, self.job_id)
 
     @property
     def entry(self) -> str:
-        return f"{STATE}/open/{self.key}.{self.job_id}.json"
+        return layout.open_entry(self.key, self.job_id)
 
 
 def open_jobs(lake: Lake) -> list[OpenJob]:
     """Jobs started and not yet settled, oldest first."""
     found = []
-    for info in lake.listdir(f"{STATE}/open"):
+    for info in lake.listdir(layout.OPEN_JOBS):
         entry = lake.get_json(lake.relative(info.path))
         if entry is not None:
             found.append(OpenJob(entry["key"], entry["job_id"], entry["mode"]))
@@ -180,7 +178,7 @@ def open_jobs(lake: Lake) -> list[OpenJob]:
 def load_job(lake: Lake, job: OpenJob, *, media: bool = False) -> JobState:
     """The job's state from its begin object and manifests; its done media only when `media`
     (a resume needs them, settling and compaction do not)."""
-    begin = lake.get_json(f"{job.folder}/begin.json")
+    begin = lake.get_json(layout.job_begin(job.folder))
     state = JobState(
         key=job.key,
         job_id=job.job_id,
@@ -192,9 +190,9 @@ def load_job(lake: Lake, job: OpenJob, *, media: bool = False) -> JobState:
     done = IdSetBuilder() if media else None
     for info in lake.listdir(job.folder):
         name = info.base_name
-        if name.startswith("run-") and name.endswith(".json"):
-            state.runs.append(name.removeprefix("run-").removesuffix(".json"))
-        elif _is_manifest(name):
+        if (run := layout.registered_run(name)) is not None:
+            state.runs.append(run)
+        elif layout.is_epoch(name):
             # One manifest parsed at a time: its ids go straight into the compact builder.
             manifest = lake.get_json(lake.relative(info.path))
             state.absorb(manifest)
@@ -205,13 +203,9 @@ def load_job(lake: Lake, job: OpenJob, *, media: bool = False) -> JobState:
     return state
 
 
-def _is_manifest(name: str) -> bool:
-    return name.startswith("epoch-") and name.endswith(".json")
-
-
 def _manifests(lake: Lake, folder: str) -> Iterator[dict[str, Any]]:
     for info in lake.listdir(folder):
-        if _is_manifest(info.base_name):
+        if layout.is_epoch(info.base_name):
             yield lake.get_json(lake.relative(info.path))
 
 
@@ -224,7 +218,7 @@ def done_media(lake: Lake, state: JobState) -> IdSet:
 
 
 def is_done(lake: Lake, job: OpenJob) -> bool:
-    return lake.exists(f"{job.folder}/done.json")
+    return lake.exists(layout.job_done(job.folder))
 
 
 def start_job(
@@ -239,7 +233,7 @@ def start_job(
 ) -> JobState:
     """Resume the unfinished job of this spec, or begin a new one; register this run.
 
-    Call after settling finished jobs (`lake.sweep.settle`). Other unfinished jobs lose
+    Call after settling finished jobs (`lake.settle.settle`). Other unfinished jobs lose
     their orphan parts (safe: one harvester per lake at a time) and stay resumable, except older
     sweeps, which a new sweep abandons: the cursor never moved for them, so nothing is lost.
     `isolated` (a shard of a run, beside other shards): other jobs are left alone entirely.
@@ -259,7 +253,7 @@ def start_job(
             state.resumed = True
         elif spec.mode == "sweep" and job.mode == "sweep":
             log.warning("abandoning unfinished sweep %s (its committed files stay)", job.job_id)
-            lake.put_json(f"{job.folder}/abandoned.json", {"by": run_id})
+            lake.put_json(layout.job_abandoned(job.folder), {"by": run_id})
             lake.delete(lake.full(job.entry))
         else:
             log.warning("an unfinished %s job %s waits for its config to run again", job.mode, job)
@@ -279,22 +273,21 @@ def start_job(
             "clock": clock.isoformat(),
             "windows": state.windows,
         }
-        lake.put_json(f"{state.folder}/begin.json", begin)
+        lake.put_json(layout.job_begin(state.folder), begin)
         entry = OpenJob(state.key, job_id, spec.mode)
         lake.put_json(entry.entry, {"key": state.key, "job_id": job_id, "mode": spec.mode})
     # Registered before any part is opened, so a crash's orphans can always be found by name.
-    lake.put_json(f"{state.folder}/run-{run_id}.json", {"started_at": datetime.now(UTC)})
+    lake.put_json(layout.job_run(state.folder, run_id), {"started_at": datetime.now(UTC)})
     state.runs.append(run_id)
     return state
 
 
 def delete_orphans(lake: Lake, state: JobState) -> list[str]:
     """Delete part files of the job's runs that no manifest lists (the crash's uncommitted tail)."""
-    prefixes = tuple(p for run in state.runs for p in (f"part-{run}-", f".part-{run}-"))
+    prefixes = tuple(p for run in state.runs for p in layout.part_prefixes(run))
     deleted = []
     for dataset in Dataset:
-        folder = f"{dataset.value}/snapshot_date={state.snapshot_date.isoformat()}"
-        for info in lake.listdir(folder):
+        for info in lake.listdir(layout.partition(dataset, state.snapshot_date)):
             relative = lake.relative(info.path)
             if info.base_name.startswith(prefixes) and relative not in state.files:
                 lake.delete(info.path)
@@ -306,7 +299,7 @@ def delete_orphans(lake: Lake, state: JobState) -> list[str]:
 
 def close_job(lake: Lake, key: str, job_id: str) -> None:
     """The job is settled: drop it from the open index (its folder stays as history)."""
-    lake.delete(lake.full(OpenJob(key, job_id, "").entry))
+    lake.delete(lake.full(layout.open_entry(key, job_id)))
 
 
 class Checkpoint:
@@ -368,14 +361,14 @@ class Checkpoint:
             "accounts": accounts,
             "other": other,
         }
-        name = f"{self.state.folder}/epoch-{self._run_id}-{self._epoch:06d}.json"
+        name = layout.job_epoch(self.state.folder, self._run_id, self._epoch)
         self._lake.put(name, encode_manifest(manifest, media))
         self._epoch += 1
         self.state.absorb(manifest)
 
     def finish(self) -> None:
         self._lake.put_json(
-            f"{self.state.folder}/done.json",
+            layout.job_done(self.state.folder),
             {"finished_at": datetime.now(UTC), "rows": self.state.rows},
         )
 

@@ -1,6 +1,6 @@
 """`harvester compact`: merge the small files of a dataset's snapshot dates into sorted large ones.
 
-Each merge follows a plan written first (`_state/compactions/<id>.json`: inputs, output):
+Each merge follows a plan written first (`layout.compaction_plan`: inputs, output):
 1. the plan object is written; 2. the output is committed (renamed into place on disk, or its
 upload completed on S3: either way it appears whole); 3. the inputs are deleted; 4. the plan is
 deleted. A reader listing the folder sees the inputs, then for the moment between steps 2 and 3
@@ -21,7 +21,8 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
-from harvester.lake.checkpoint import STATE, load_job, open_jobs
+from harvester.lake import layout
+from harvester.lake.checkpoint import load_job, open_jobs
 from harvester.lake.fs import Lake
 from harvester.lake.schema import SCHEMAS
 from harvester.lake.sink import SORT_KEYS
@@ -31,7 +32,6 @@ __all__ = ["CompactReport", "compact", "recover_compactions"]
 
 log = logging.getLogger("harvester")
 
-PLANS = f"{STATE}/compactions"
 # A file at least this share of the target is left alone: merging it gains little.
 SMALL_SHARE = 0.5
 
@@ -44,7 +44,7 @@ class CompactReport:
 
 def recover_compactions(lake: Lake) -> int:
     """Finish or drop the plans a crash left behind; returns how many there were."""
-    plans = [info for info in lake.listdir(PLANS) if info.base_name.endswith(".json")]
+    plans = [info for info in lake.listdir(layout.COMPACTIONS) if layout.is_plan(info.base_name)]
     for info in plans:
         plan = lake.get_json(lake.relative(info.path))
         if plan is not None and lake.exists(plan["output"]):
@@ -68,30 +68,25 @@ def compact(
     busy = {load_job(lake, job).snapshot_date.isoformat() for job in open_jobs(lake)}
     target = int(target_mb * 1024 * 1024)
     for ds in [dataset] if dataset else list(Dataset):
-        for folder in lake.listdir(ds.value):
-            name = folder.base_name
-            if not name.startswith("snapshot_date="):
+        for folder in lake.listdir(layout.dataset_folder(ds)):
+            day = layout.partition_date(folder.base_name)
+            if day is None or (snapshot_date is not None and day != snapshot_date):
                 continue
-            day = name.removeprefix("snapshot_date=")
-            if snapshot_date is not None and day != snapshot_date:
-                continue
-            partition = f"{ds.value}/{name}"
             if day in busy:
+                partition = layout.partition(ds, day)
                 report.skipped.append((partition, "a harvest job of this date is not finished"))
                 continue
-            _compact_partition(lake, ds, partition, target, row_group_rows, report)
+            _compact_partition(lake, ds, day, target, row_group_rows, report)
     return report
 
 
 def _compact_partition(
-    lake: Lake, dataset: Dataset, partition: str, target: int, group: int, report: CompactReport
+    lake: Lake, dataset: Dataset, day: str, target: int, group: int, report: CompactReport
 ) -> None:
     small = [
         info
-        for info in lake.listdir(partition)
-        if info.base_name.endswith(".parquet")
-        and not info.base_name.startswith(".")
-        and info.size < target * SMALL_SHARE
+        for info in lake.listdir(layout.partition(dataset, day))
+        if layout.is_part(info.base_name) and info.size < target * SMALL_SHARE
     ]
     if len(small) < 2:
         return
@@ -107,16 +102,15 @@ def _compact_partition(
     for n, inputs in enumerate(batches):
         if len(inputs) < 2:
             continue
-        output = f"{partition}/part-compact-{stamp}-{n:05d}.parquet"
-        rows = _merge(lake, dataset, inputs, output, group, f"{stamp}-{n:05d}")
+        output = layout.compacted_part(dataset, day, stamp, n)
+        rows = _merge(lake, dataset, inputs, output, group, layout.compaction_plan(stamp, n))
         report.merged.append((output, len(inputs), rows))
         log.info("compacted %d files into %s (%d rows)", len(inputs), output, rows)
 
 
 def _merge(
-    lake: Lake, dataset: Dataset, inputs: list[str], output: str, group: int, plan_id: str
+    lake: Lake, dataset: Dataset, inputs: list[str], output: str, group: int, plan: str
 ) -> int:
-    plan = f"{PLANS}/{plan_id}.json"
     lake.put_json(plan, {"inputs": inputs, "output": output})
     schema = SCHEMAS[dataset]
     tables = [lake.read_parquet(path).cast(schema) for path in inputs]

@@ -1,11 +1,12 @@
-"""The lake's filesystem: local disk or S3 through pyarrow.fs, and small JSON objects in it.
+"""The lake's filesystem: local disk or S3 through pyarrow.fs, and the one atomic publish.
 
-Everything that touches the lake (sink, checkpoint, sweeps, compaction) goes through one
-`Lake`, so state objects live with the data and work on S3 exactly as on disk. Two commit rules
-cover both: on disk an object is written under a hidden temporary name, fsynced and renamed over
-its final name; on an object store there is no rename, but an object becomes visible only when
-its upload completes and a PUT replaces an existing key whole, so the final key is written
-directly. Either way a reader sees the old object or the new one, never half of one.
+Everything that touches the lake (sink, checkpoint, sweeps, settling, compaction) goes through
+one `Lake`, so state objects live with the data and work on S3 exactly as on disk, and every file
+the lake gets (a part, a rewritten or merged file, a state object) is published by `Lake.commit`.
+Two commit rules cover both: on disk a file is written under a hidden temporary name, fsynced and
+renamed over its final name; on an object store there is no rename, but an object becomes visible
+only when its upload completes and a PUT replaces an existing key whole, so the final key is
+written directly. Either way a reader sees the old object or the new one, never half of one.
 """
 
 from __future__ import annotations
@@ -22,14 +23,36 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-__all__ = ["OBJECT_STORES", "Lake", "base_type", "fsync", "open_lake"]
+from harvester.config import OutputSettings
+from harvester.lake import layout
+
+__all__ = [
+    "DEFAULT_COMPRESSION",
+    "OBJECT_STORES",
+    "Lake",
+    "NewFile",
+    "base_type",
+    "fsync",
+    "open_lake",
+    "open_output",
+]
 
 # Filesystems where a rename is not atomic but an upload becomes visible only once complete.
 OBJECT_STORES = frozenset({"s3", "gcs", "abfs"})
+# The Parquet codec when no config names one (`[output] compression`'s default).
+DEFAULT_COMPRESSION: str = OutputSettings.compression
 
 
-def open_lake(path: str, *, s3_endpoint: str | None = None) -> Lake:
-    """The lake at `path`: a local folder or `s3://bucket/prefix`.
+def open_output(output: OutputSettings) -> Lake:
+    """The lake a config's `[output]` describes: its path, S3 endpoint and Parquet codec."""
+    return open_lake(output.path, s3_endpoint=output.s3_endpoint, compression=output.compression)
+
+
+def open_lake(
+    path: str, *, s3_endpoint: str | None = None, compression: str = DEFAULT_COMPRESSION
+) -> Lake:
+    """The lake at `path`: a local folder or `s3://bucket/prefix`; its Parquet files are written
+    with `compression`.
 
     S3 credentials and region come from the usual AWS variables and files; the endpoint from
     `s3_endpoint` (`[output] s3_endpoint`), else from `AWS_ENDPOINT_URL`, which pyarrow honours.
@@ -40,19 +63,24 @@ def open_lake(path: str, *, s3_endpoint: str | None = None) -> Lake:
         fs = pafs.S3FileSystem(
             endpoint_override=host.rstrip("/"), scheme=scheme or "https", region=region
         )
-        return Lake(fs, path.removeprefix("s3://").rstrip("/"))
+        return Lake(fs, path.removeprefix("s3://").rstrip("/"), compression)
     if "://" in path:
         fs, root = pafs.FileSystem.from_uri(path)
-        return Lake(fs, root.rstrip("/"))
-    return Lake(pafs.LocalFileSystem(), os.path.abspath(path).rstrip("/"))
+        return Lake(fs, root.rstrip("/"), compression)
+    return Lake(pafs.LocalFileSystem(), os.path.abspath(path).rstrip("/"), compression)
 
 
 @dataclass(frozen=True)
 class Lake:
-    """A pyarrow filesystem and the lake's root on it; paths given to methods are relative."""
+    """A pyarrow filesystem and the lake's root on it; paths given to methods are relative.
+
+    `compression` is the codec of every Parquet file the lake gets: parts (`ParquetSink`), files
+    rewritten when settling (`lake.settle`) and merged ones (`lake.compact`).
+    """
 
     fs: pafs.FileSystem
     root: str
+    compression: str = DEFAULT_COMPRESSION
 
     @property
     def object_store(self) -> bool:
@@ -71,25 +99,64 @@ class Lake:
     def relative(self, full: str) -> str:
         return full[len(self.root) + 1 :]
 
+    # ---- the one atomic publish -----------------------------------------------------------
+
+    def create(self, relative: str, *, fresh: bool = False) -> NewFile:
+        """Open a file for writing: `commit` publishes it whole under `relative`, `discard` drops
+        it.
+
+        On disk it is written under a hidden temporary name beside its final one; on an object
+        store under its final key (the object appears only when its upload completes). `fresh`: the
+        name is new (a part file), so its temporary name derives from it alone (`layout.temp_path`:
+        a crash's leftover is found by name) and a failed write to an object store is deleted;
+        otherwise the file may replace an existing one: the temporary name is unique, and on an
+        object store nothing is deleted (the key may still hold the object being replaced).
+        """
+        final = self.full(relative)
+        if self.object_store:
+            temp = final
+        else:
+            temp = layout.temp_path(final, None if fresh else uuid.uuid4().hex)
+            self.fs.create_dir(final.rsplit("/", 1)[0], recursive=True)
+        return NewFile(self.fs.open_output_stream(temp), relative, temp, final, fresh)
+
+    def commit(self, new: NewFile) -> None:
+        """Close a file from `create` and publish it: a reader sees all of it, or (on failure,
+        after which it is discarded and the error raised) none of it."""
+        try:
+            new.stream.close()
+            if new.temp != new.final:
+                self._rename(new.temp, new.final)
+        except BaseException:
+            self.discard(new)
+            raise
+
+    def discard(self, new: NewFile) -> None:
+        """Drop a file from `create` that is not to be published. Best effort: it runs while
+        another error propagates and must not replace it."""
+        with contextlib.suppress(Exception):
+            new.stream.close()
+        # On an object store pyarrow cannot abandon an upload, so a fresh one is removed closed.
+        if new.temp != new.final or new.fresh:
+            self.delete(new.temp)
+
+    @contextlib.contextmanager
+    def writing(self, relative: str) -> Iterator[Any]:
+        """`create`, yield its stream, `commit` (or `discard` when the block raises)."""
+        new = self.create(relative)
+        try:
+            yield new.stream
+        except BaseException:
+            self.discard(new)
+            raise
+        self.commit(new)
+
     # ---- small objects (state, reports) ------------------------------------------------------
 
     def put(self, relative: str, data: bytes) -> None:
         """Write a whole object atomically, replacing any object of that name."""
-        final = self.full(relative)
-        if self.object_store:
-            with self.fs.open_output_stream(final) as out:
-                out.write(data)
-            return
-        folder = final.rsplit("/", 1)[0]
-        self.fs.create_dir(folder, recursive=True)
-        temp = f"{folder}/.{final.rsplit('/', 1)[1]}.{uuid.uuid4().hex}.tmp"
-        try:
-            with self.fs.open_output_stream(temp) as out:
-                out.write(data)
-            self.publish(temp, final)
-        except BaseException:
-            self.delete(temp)
-            raise
+        with self.writing(relative) as out:
+            out.write(data)
 
     def put_json(self, relative: str, value: Any) -> None:
         self.put(relative, orjson.dumps(value, option=orjson.OPT_SORT_KEYS))
@@ -130,22 +197,10 @@ class Lake:
     def write_parquet(self, relative: str, table: pa.Table, *, row_group_rows: int) -> None:
         """Write a whole Parquet file atomically, replacing any file of that name: a reader that
         lists the folder sees the old content or the new, never both and never neither."""
-        final = self.full(relative)
-        folder, name = final.rsplit("/", 1)
-        temp = final if self.object_store else f"{folder}/.{name}.{uuid.uuid4().hex}.tmp"
-        if not self.object_store:
-            self.fs.create_dir(folder, recursive=True)
-        try:
-            with self.fs.open_output_stream(temp) as out:
-                pq.write_table(table, out, row_group_size=row_group_rows, compression="zstd")
-            if temp != final:
-                self.publish(temp, final)
-        except BaseException:
-            if temp != final:
-                self.delete(temp)
-            raise
+        with self.writing(relative) as out:
+            pq.write_table(table, out, row_group_size=row_group_rows, compression=self.compression)
 
-    def publish(self, temp: str, final: str) -> None:
+    def _rename(self, temp: str, final: str) -> None:
         """Rename a finished temporary file over its final name (local and renaming filesystems)."""
         if self.local:
             # Without fsync a crash after the rename can leave a committed name with no data.
@@ -154,6 +209,19 @@ class Lake:
             fsync(os.path.dirname(final))
         else:
             self.fs.move(temp, final)
+
+
+@dataclass(frozen=True)
+class NewFile:
+    """A file being written (`Lake.create`): its stream, its path relative to the lake, the full
+    path written to (a hidden temporary name on disk, the final key on an object store) and the
+    full final path."""
+
+    stream: Any  # pyarrow NativeFile
+    path: str
+    temp: str
+    final: str
+    fresh: bool
 
 
 def base_type(filesystem: pafs.FileSystem) -> str:

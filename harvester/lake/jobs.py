@@ -14,7 +14,8 @@ from harvester.config import Config
 from harvester.lake.checkpoint import Checkpoint, JobSpec, JobState, Mode, start_job
 from harvester.lake.compact import recover_compactions
 from harvester.lake.fs import Lake
-from harvester.lake.sweep import settle, sweep_windows
+from harvester.lake.settle import settle
+from harvester.lake.sweep import sweep_windows
 from harvester.models import HarvestWindow
 
 __all__ = ["MODES", "finish_job", "job_spec", "prepare_job"]

@@ -1,13 +1,13 @@
 """The lake writer: row blocks -> Arrow RecordBatches -> Parquet part files, committed atomically.
 
-Layout: `<root>/<dataset>/snapshot_date=YYYY-MM-DD/part-<run_id>-<seq:05d>.parquet`.
+Layout: `<root>/<dataset>/snapshot_date=YYYY-MM-DD/part-<run_id>-<seq:05d>.parquet` (`lake.layout`).
 
-A reader (DuckDB, Polars, Spark, pyarrow.dataset) must never see half a file. On a filesystem
-with rename, a part is written as `.part-....parquet.tmp` beside its final name (readers skip names
-starting with '.' and do not glob `*.tmp`), closed, fsynced and renamed. Object stores have no
-rename (a move is copy + delete), but an object becomes visible only when its upload completes, so
-there the final key is written directly. Either way a file appears whole or not at all, and the
-checkpoint, which advances only after `close()`, never points at data that could vanish.
+A reader (DuckDB, Polars, Spark, pyarrow.dataset) must never see half a file: each part is
+published by the lake (`Lake.create`/`commit`: on a filesystem with rename it is written as
+`.part-....parquet.tmp` beside its final name, which readers skip, then fsynced and renamed; on an
+object store the final key is written, visible only once its upload completes). Either way a file
+appears whole or not at all, and the checkpoint, which advances only after `close()`, never points
+at data that could vanish.
 
 Memory per dataset is bounded by about `row_group_rows` rows held as the stages' blocks: blocks
 wait until a row group's worth is buffered, then become one Arrow table written as one row group
@@ -26,7 +26,6 @@ can record exactly which files hold the rows of the work it marks done.
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,11 +36,11 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from harvester.config import OutputSettings
-from harvester.lake.fs import OBJECT_STORES, base_type, fsync
+from harvester.lake import layout
+from harvester.lake.fs import Lake, NewFile
 from harvester.lake.schema import SCHEMAS, TIMESTAMP
 from harvester.models import Dataset, Rows
 
@@ -95,13 +94,11 @@ class CommittedFile:
 
 @dataclass
 class _Part:
-    """One open part file: its writer, its stream, and its temporary and final names."""
+    """One open part file: its writer and the lake's file it writes into."""
 
     dataset: Dataset
     writer: pq.ParquetWriter
-    stream: Any  # pyarrow NativeFile
-    temp_path: str
-    final_path: str
+    file: NewFile
     rows: int = 0
 
 
@@ -121,34 +118,20 @@ class _Buffer:
 class ParquetSink:
     """Writes `Rows` blocks into the lake; `close()` commits, `abort()` drops what is uncommitted.
 
-    Not thread-safe for writers: the pipeline calls `write` from one worker thread at a time.
-    `statistics()` may be read from another thread.
+    Parts go where `lake.layout` puts them, are written with the lake's codec and are published
+    by `lake`; `settings` gives the row group and file sizes. Not thread-safe for writers: the
+    pipeline calls `write` from one worker thread at a time. `statistics()` may be read from
+    another thread.
     """
 
     def __init__(
-        self,
-        root: str,
-        *,
-        run_id: str,
-        snapshot_date: date,
-        settings: OutputSettings,
-        filesystem: pafs.FileSystem | None = None,
+        self, lake: Lake, *, run_id: str, snapshot_date: date, settings: OutputSettings
     ) -> None:
-        if filesystem is None:
-            if "://" in root:
-                filesystem, root = pafs.FileSystem.from_uri(root)
-            else:
-                filesystem, root = pafs.LocalFileSystem(), os.path.abspath(root)
-        self._fs: pafs.FileSystem = filesystem
-        self._root = root.rstrip("/")
+        self._lake = lake
         self._run_id = run_id
         self._snapshot = snapshot_date.isoformat()
         self._settings = settings
         self._target_bytes = max(1, int(settings.target_file_mb * 1024 * 1024))
-        self._rename = base_type(filesystem) not in OBJECT_STORES
-        self._local = base_type(filesystem) == "local" and not isinstance(
-            filesystem, pafs.SubTreeFileSystem
-        )
         self._buffers: dict[Dataset, _Buffer] = {d: _Buffer() for d in Dataset}
         self._lock = threading.Lock()  # guards the counters below, read by statistics()
         self._committed_rows: dict[str, int] = {d.value: 0 for d in Dataset}
@@ -239,26 +222,25 @@ class ParquetSink:
             chunk = table.slice(start, step)
             part.writer.write_table(chunk, row_group_size=chunk.num_rows)
             part.rows += chunk.num_rows
-            if part.stream.tell() >= self._target_bytes:
+            if part.file.stream.tell() >= self._target_bytes:
                 self._commit(buffer)
 
     def _open(self, dataset: Dataset, buffer: _Buffer) -> _Part:
-        folder = f"{self._root}/{dataset.value}/snapshot_date={self._snapshot}"
-        name = f"part-{self._run_id}-{buffer.seq:05d}.parquet"
+        path = layout.part(dataset, self._snapshot, self._run_id, buffer.seq)
         buffer.seq += 1
-        final = f"{folder}/{name}"
-        temp = f"{folder}/.{name}.tmp" if self._rename else final
-        if self._rename:
-            self._fs.create_dir(folder, recursive=True)
-        stream = self._fs.open_output_stream(temp)
-        writer = pq.ParquetWriter(
-            stream,
-            SCHEMAS[dataset],
-            compression=self._settings.compression,
-            write_statistics=True,
-            use_dictionary=True,
-        )
-        buffer.part = _Part(dataset, writer, stream, temp, final)
+        file = self._lake.create(path, fresh=True)
+        try:
+            writer = pq.ParquetWriter(
+                file.stream,
+                SCHEMAS[dataset],
+                compression=self._lake.compression,
+                write_statistics=True,
+                use_dictionary=True,
+            )
+        except BaseException:
+            self._lake.discard(file)
+            raise
+        buffer.part = _Part(dataset, writer, file)
         return buffer.part
 
     def _commit(self, buffer: _Buffer) -> None:
@@ -267,40 +249,23 @@ class ParquetSink:
             return
         try:
             part.writer.close()
-            size = part.stream.tell()
-            part.stream.close()
-            if self._rename:
-                self._publish(part.temp_path, part.final_path)
+            size = part.file.stream.tell()
         except BaseException:
-            with contextlib.suppress(Exception):
-                part.stream.close()
-            _delete_quietly(self._fs, part.temp_path)
+            self._lake.discard(part.file)
             raise
+        self._lake.commit(part.file)
         with self._lock:
             self._committed_rows[part.dataset.value] += part.rows
             self._files += 1
             self._bytes += size
-        relative = part.final_path[len(self._root) + 1 :]
-        self._epoch_files.append(CommittedFile(relative, part.dataset.value, part.rows))
-
-    def _publish(self, temp: str, final: str) -> None:
-        if self._local:
-            # Without fsync a crash after the rename can leave a committed name with no data.
-            fsync(temp)
-            os.replace(temp, final)
-            fsync(os.path.dirname(final))
-        else:
-            self._fs.move(temp, final)
+        self._epoch_files.append(CommittedFile(part.file.path, part.dataset.value, part.rows))
 
     def _discard(self, part: _Part) -> None:
         # Best effort: abort() runs while another error propagates and must not replace it.
         # The writer is closed before its stream, or its finalizer would write to a closed file.
         with contextlib.suppress(Exception):
             part.writer.close()
-        with contextlib.suppress(Exception):
-            part.stream.close()
-        # On an object store pyarrow cannot abandon an upload, so the closed object is removed.
-        _delete_quietly(self._fs, part.temp_path)
+        self._lake.discard(part.file)
 
 
 def _check_widths(block: Rows) -> None:
@@ -417,8 +382,3 @@ def _find_bad_cell(values: Sequence[Any], arrow_type: pa.DataType) -> tuple[int,
             # The value's type, not the value: a cell may hold text we must not echo into logs.
             return index, f"expected {arrow_type}, got {type(value).__name__}"
     return -1, f"column does not convert to {arrow_type}"
-
-
-def _delete_quietly(filesystem: pafs.FileSystem, path: str) -> None:
-    with contextlib.suppress(OSError):
-        filesystem.delete_file(path)

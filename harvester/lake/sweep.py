@@ -1,4 +1,4 @@
-"""Sweeps: what each account's sweep asks (from the lake's cursor), and settling finished jobs.
+"""Sweeps: what each account's sweep asks, from the lake's cursor.
 
 A sweep of snapshot date D, for each account:
 - media posted since the account's last listing (minus a day of slack for Meta's clock) or
@@ -7,49 +7,28 @@ A sweep of snapshot date D, for each account:
 - account insights from the last day committed for it, with a 2-day overlap (Meta's data lags
   48 h), or the last `lookback_days` days when nothing was committed yet.
 A second sweep on the same day reuses the first one's starting points, so it covers a superset
-of what the first covered.
-
-Settling a finished job: its rows supersede, per object, the rows that older jobs left in the same
-snapshot date (`supersede`), then the cursor advances for the accounts it completed.
+of what the first covered. The cursor advances when a job is settled (`lake.settle`).
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
-from harvester.lake.checkpoint import (
-    STATE,
-    JobState,
-    close_job,
-    done_media,
-    is_done,
-    load_job,
-    open_jobs,
-)
+from harvester.lake import layout
 from harvester.lake.fs import Lake
-from harvester.models import Dataset
 
-__all__ = ["DEFAULT_LOOKBACK_DAYS", "settle", "supersede", "sweep_windows"]
+__all__ = ["DEFAULT_LOOKBACK_DAYS", "midnight", "sweep_windows"]
 
-log = logging.getLogger("harvester")
-
-CURSOR = f"{STATE}/cursor.json"
 DEFAULT_LOOKBACK_DAYS = 7
 # Meta's account data lags up to 48 h: the last two committed days are asked again.
 ACCOUNT_OVERLAP = timedelta(days=2)
 # A media posted just before a listing may show up only after it; one day of slack is cheap.
 LISTING_SLACK = timedelta(days=1)
-# Row groups of files rewritten by a supersede.
-REWRITE_ROW_GROUP = 131_072
 
 
-def _midnight(day: date) -> datetime:
+def midnight(day: date) -> datetime:
+    """The start of a UTC day."""
     return datetime.combine(day, time(), tzinfo=UTC)
 
 
@@ -57,8 +36,8 @@ def sweep_windows(
     lake: Lake, accounts: Iterable[str], snapshot_date: date, lookback_days: int
 ) -> dict[str, dict[str, str]]:
     """Per account, where this sweep's media listing and account insights start (ISO times)."""
-    cursor = (lake.get_json(CURSOR) or {}).get("accounts", {})
-    lookback = _midnight(snapshot_date) - timedelta(days=lookback_days)
+    cursor = (lake.get_json(layout.CURSOR) or {}).get("accounts", {})
+    lookback = midnight(snapshot_date) - timedelta(days=lookback_days)
     out = {}
     for account in accounts:
         entry = cursor.get(account, {})
@@ -72,158 +51,9 @@ def sweep_windows(
         insights_since = lookback
         if entry.get("insights_until"):
             last = datetime.fromisoformat(entry["insights_until"])
-            insights_since = _midnight(last.date()) - ACCOUNT_OVERLAP
+            insights_since = midnight(last.date()) - ACCOUNT_OVERLAP
         out[account] = {
             "media_since": media_since.isoformat(),
             "insights_since": insights_since.isoformat(),
         }
     return out
-
-
-def settle(lake: Lake, finished: JobState | None = None) -> list[str]:
-    """Finish settling every job that is done but still open (a crash may have stopped it).
-
-    `finished`: the state of the job this process has just finished, which says what its
-    manifests say; it is used as is rather than read back (a backfill of a million media has
-    megabytes of manifests, and parsing them would hold every id as a string for a moment).
-    """
-    settled = []
-    for job in open_jobs(lake):
-        if not is_done(lake, job):
-            continue
-        if finished is not None and (finished.key, finished.job_id) == (job.key, job.job_id):
-            state = finished
-        else:
-            state = load_job(lake, job)
-        supersede(lake, state)
-        _advance_cursor(lake, state, lake.get_json(f"{job.folder}/begin.json"))
-        close_job(lake, job.key, job.job_id)
-        settled.append(job.job_id)
-    return settled
-
-
-def _advance_cursor(lake: Lake, state: JobState, begin: dict[str, Any]) -> None:
-    """Idempotent: every field moves to the max of what it was and what this job completed."""
-    spec = begin["spec"]
-    doc = lake.get_json(CURSOR) or {"accounts": {}}
-    clock = state.clock
-    sweep = state.mode == "sweep"
-    insights_end = clock
-    if spec["until"] is not None:
-        insights_end = min(clock, datetime.fromisoformat(spec["until"]))
-    for account, info in state.accounts.items():
-        entry = doc["accounts"].setdefault(account, {})
-        if info.get("listing_ok") and (sweep or spec["until"] is None):
-            entry["listed_at"] = _latest(entry.get("listed_at"), clock)
-        if info.get("insights_ok") and spec["harvest"].get("account_insights"):
-            entry["insights_until"] = _latest(entry.get("insights_until"), insights_end)
-        window = state.windows.get(account)
-        if sweep and window is not None:
-            entry["day"] = {
-                "date": state.snapshot_date.isoformat(),
-                "media_since": window["media_since"],
-                "insights": window["insights_since"],
-            }
-    lake.put_json(CURSOR, doc)
-
-
-def _latest(stored: str | None, moment: datetime) -> str:
-    return max(moment, datetime.fromisoformat(stored) if stored else moment).isoformat()
-
-
-def supersede(lake: Lake, state: JobState) -> int:
-    """Drop, from the other files of the job's snapshot date, the rows of objects this job wrote.
-
-    Objects: a media (`media` and `media_insights` rows, by media_id); an account's insights over
-    the days this job covered for it (from the midnight before its first end_time to its last;
-    rows without end_time, the lifetime breakdowns, included); an error about a media or account
-    the job completed. Each touched file is rewritten under its own name in one atomic replace
-    (rename on disk, one PUT on S3), so a reader sees each file before or after, and every
-    current row at least once throughout.
-    """
-    touched = 0
-    partition = f"snapshot_date={state.snapshot_date.isoformat()}"
-    for dataset in Dataset:
-        others = [
-            lake.relative(info.path)
-            for info in lake.listdir(f"{dataset.value}/{partition}")
-            if info.base_name.endswith(".parquet")
-            and not info.base_name.startswith(".")
-            and lake.relative(info.path) not in state.files
-        ]
-        if not others:
-            continue
-        mine = [path for path, d in state.files.items() if d == dataset.value]
-        replaced = _replaced(lake, dataset, mine, state)
-        for path in others:
-            touched += _filter_file(lake, path, replaced)
-    if touched:
-        log.info("job %s superseded rows in %d older files", state.job_id, touched)
-    return touched
-
-
-Replaced = Callable[[pa.Table], pa.Array]
-
-
-def _replaced(lake: Lake, dataset: Dataset, files: list[str], state: JobState) -> Replaced:
-    """A test telling, for each row of an older file, whether this job's rows replace it.
-
-    Built when settling, from the lake, in compact forms: a job of a million media must not
-    hold a million Python strings here (its manifests' ids as an `IdSet`, its files' media ids
-    as one Arrow array).
-    """
-    if dataset is Dataset.ERRORS:
-        media, accounts = done_media(lake, state), set(state.accounts)
-
-        def completed(table: pa.Table) -> pa.Array:
-            ids = table.column("object_id").to_pylist()
-            return pa.array([i in media or i in accounts for i in ids], type=pa.bool_())
-
-        return completed
-    if dataset is not Dataset.ACCOUNT_INSIGHTS:
-        # Unique per file first: a file holds each media's ~10 insight rows.
-        uniques = [
-            pc.unique(lake.read_parquet(path, ["media_id"]).column("media_id")) for path in files
-        ]
-        ids = pc.unique(pa.chunked_array(uniques, type=pa.string()).combine_chunks())
-        return lambda table: pc.is_in(table.column("media_id"), value_set=ids)
-    spans: dict[str, tuple[datetime, datetime]] = {}
-    for path in files:
-        table = lake.read_parquet(path, ["account_id", "end_time"])
-        for account, end in _rows(table, ["account_id", "end_time"]):
-            if end is None:
-                spans.setdefault(account, (datetime.max.replace(tzinfo=UTC), _EPOCH))
-                continue
-            lo, hi = spans.get(account, (end, end))
-            spans[account] = (min(lo, _midnight(end.date())), max(hi, end))
-
-    def covered(table: pa.Table) -> pa.Array:
-        return pa.array(
-            [
-                account in spans and (end is None or spans[account][0] <= end <= spans[account][1])
-                for account, end in _rows(table, ["account_id", "end_time"])
-            ],
-            type=pa.bool_(),
-        )
-
-    return covered
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _rows(table: pa.Table, columns: list[str]) -> Iterable[tuple[Any, ...]]:
-    return zip(*(table.column(c).to_pylist() for c in columns), strict=True)
-
-
-def _filter_file(lake: Lake, path: str, replaced: Replaced) -> int:
-    table = lake.read_parquet(path)
-    keep = pc.invert(replaced(table))
-    kept = int(pc.sum(keep).as_py() or 0)
-    if kept == table.num_rows:
-        return 0
-    if kept == 0:
-        lake.delete(lake.full(path))
-    else:
-        lake.write_parquet(path, table.filter(keep), row_group_rows=REWRITE_ROW_GROUP)
-    return 1

@@ -80,7 +80,7 @@ _SHARED_WORDS = {
     "harvester/config.py": {"discovery", "media_insights", "account_insights"},
     "harvester/models.py": {"media_insights", "account_insights"},
     "harvester/lake/jobs.py": {"media_insights", "account_insights"},
-    "harvester/lake/sweep.py": {"account_insights"},
+    "harvester/lake/settle.py": {"account_insights"},
     "harvester/lake/checkpoint.py": {"discovery"},
     "harvester/harvest/pipeline.py": {"discovery"},
 }

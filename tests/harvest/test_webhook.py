@@ -16,10 +16,12 @@ import aiohttp
 import anyio
 import orjson
 import pyarrow.dataset as ds
+import pyarrow.fs as pafs
 import pytest
 from anyio.streams.buffered import BufferedByteReceiveStream
 from hypothesis import given
 from hypothesis import strategies as st
+from s3_server import make_bucket, moto_endpoint  # noqa: F401  (a fixture)
 
 from harvester.config import ConfigError, OutputSettings, parse_config
 from harvester.harvest.webhook import (
@@ -117,6 +119,60 @@ async def test_signed_events_land_in_the_lake_and_forgeries_do_not(tmp_path: Pat
     }
     file_schema = ds.dataset(tmp_path / "media_insights", format="parquet").schema
     assert file_schema.remove_metadata() == SCHEMAS[Dataset.MEDIA_INSIGHTS].remove_metadata()
+
+
+async def test_the_lake_on_s3_compatible_storage_is_reached_through_output_s3_endpoint(
+    tmp_path: Path,
+    moto_endpoint: str,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`[output] s3_endpoint` (MinIO, R2...) is where the webhook writes, with `[output]`'s
+    codec, as a harvest does."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)  # the config alone names the endpoint
+    make_bucket(moto_endpoint, "hooks")
+    text = f"""
+[graph]
+app_secret_env = "HOOK_APP_SECRET"
+api_version = "v25.0"
+[output]
+path = "s3://hooks/lake"
+s3_endpoint = "{moto_endpoint}"
+compression = "snappy"
+[webhook]
+verify_token_env = "HOOK_VERIFY"
+[[accounts]]
+id = "17841400000000001"
+token_env = "HOOK_TOKEN"
+"""
+    env = {"HOOK_APP_SECRET": APP_SECRET, "HOOK_VERIFY": VERIFY, "HOOK_TOKEN": "x"}
+    config = parse_config(text, source="hook.toml", base_dir=tmp_path, env=env)
+    receiver = StoryInsightsReceiver.from_config(config)
+    stories = STORIES[:3]
+    async with anyio.create_task_group() as tg, aiohttp.ClientSession() as session:
+        port = await tg.start(receiver.serve, "127.0.0.1", 0)
+        sender = WebhookSender(session, f"http://127.0.0.1:{port}/webhook", APP_SECRET)
+        assert await sender.send(WORLD, stories) == 200
+        await receiver.flush()
+        tg.cancel_scope.cancel()
+    assert receiver.statistics().files_written == 1
+
+    s3 = pafs.S3FileSystem(
+        endpoint_override=moto_endpoint.removeprefix("http://"), scheme="http", region="us-east-1"
+    )
+    dataset = ds.dataset(
+        "hooks/lake/media_insights", filesystem=s3, format="parquet", partitioning="hive"
+    )
+    [fragment] = dataset.get_fragments()
+    assert fragment.metadata.row_group(0).column(0).compression == "SNAPPY"
+    table = dataset.to_table()
+    columns = [c for c in table.column_names if c not in ("fetched_at", "snapshot_date")]
+    rows = sorted(zip(*(table.column(c).to_pylist() for c in columns), strict=True))
+    assert rows == sorted(
+        (s.account_id, s.id, None, "STORY", None, metric, "lifetime", None,
+         WORLD.media_metric_value(s.id, metric), "v25.0", receiver.run_id)
+        for s in stories
+        for metric in STORY_FIELDS
+    )  # fmt: skip
 
 
 async def test_batches_flush_by_size_and_by_time(tmp_path: Path) -> None:

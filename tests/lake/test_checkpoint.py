@@ -18,8 +18,8 @@ from s3_server import make_bucket, moto_endpoint  # noqa: F401  (a fixture)
 from harvester.config import OutputSettings
 from harvester.lake.checkpoint import Checkpoint, JobSpec, Unit, open_jobs, start_job
 from harvester.lake.fs import Lake, open_lake
+from harvester.lake.settle import settle
 from harvester.lake.sink import ParquetSink
-from harvester.lake.sweep import settle
 from harvester.models import Dataset, Rows
 
 CLOCK = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -60,10 +60,7 @@ def begin(lake: Lake, run_id: str, *, isolated: bool = False) -> tuple[ParquetSi
         lake, SPEC, run_id, clock=CLOCK, snapshot_date=DAY, windows=dict, isolated=isolated
     )
     settings = OutputSettings(lake.root, row_group_rows=10)
-    sink = ParquetSink(
-        lake.root, run_id=run_id, snapshot_date=state.snapshot_date, settings=settings,
-        filesystem=lake.fs,
-    )  # fmt: skip
+    sink = ParquetSink(lake, run_id=run_id, snapshot_date=state.snapshot_date, settings=settings)
     return sink, Checkpoint(lake, state, run_id, every_seconds=3600)
 
 

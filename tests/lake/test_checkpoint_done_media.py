@@ -24,8 +24,8 @@ from harvester.lake.checkpoint import (
 )
 from harvester.lake.fs import Lake, open_lake
 from harvester.lake.idset import IdSet
+from harvester.lake.settle import settle
 from harvester.lake.sink import ParquetSink
-from harvester.lake.sweep import settle
 from harvester.models import Dataset, Rows
 
 CLOCK = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -41,9 +41,7 @@ def spec(*accounts: str) -> JobSpec:
 def begin(lake: Lake, run_id: str, job: JobSpec) -> tuple[ParquetSink, Checkpoint]:
     state = start_job(lake, job, run_id, clock=CLOCK, snapshot_date=DAY, windows=dict)
     settings = OutputSettings(lake.root, row_group_rows=10)
-    sink = ParquetSink(
-        lake.root, run_id=run_id, snapshot_date=DAY, settings=settings, filesystem=lake.fs
-    )
+    sink = ParquetSink(lake, run_id=run_id, snapshot_date=DAY, settings=settings)
     return sink, Checkpoint(lake, state, run_id, every_seconds=3600)
 
 

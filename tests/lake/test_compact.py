@@ -15,15 +15,16 @@ import pytest
 from harvester.cli import main
 from harvester.config import OutputSettings
 from harvester.lake.checkpoint import Checkpoint, JobSpec, Unit, start_job
-from harvester.lake.compact import PLANS, compact, recover_compactions
-from harvester.lake.fs import Lake, open_lake
+from harvester.lake.compact import compact, recover_compactions
+from harvester.lake.fs import Lake, open_lake, open_output
+from harvester.lake.settle import settle
 from harvester.lake.sink import SORT_KEYS, ParquetSink
-from harvester.lake.sweep import settle
 from harvester.models import Dataset, Rows
 
 DAY = date(2026, 3, 1)
 CLOCK = datetime(2026, 3, 1, 12, tzinfo=UTC)
 PARTITION = f"media_insights/snapshot_date={DAY}"
+PLANS = "_state/compactions"  # spelled out: the lake's layout is a contract
 
 
 def unit(n: int) -> Unit:
@@ -43,7 +44,7 @@ def lake_of_small_files(root: Path, epochs: int = 6, *, finish: bool = True) -> 
     state = start_job(lake, spec, "20260301T120000Z-aaaaaa", clock=CLOCK, snapshot_date=DAY,
                       windows=dict)  # fmt: skip
     settings = OutputSettings(str(root), row_group_rows=4)
-    sink = ParquetSink(str(root), run_id=state.runs[-1], snapshot_date=DAY, settings=settings)
+    sink = ParquetSink(lake, run_id=state.runs[-1], snapshot_date=DAY, settings=settings)
     checkpoint = Checkpoint(lake, state, state.runs[-1], every_seconds=3600)
     for epoch in range(epochs):
         checkpoint.write(sink, [unit(epoch * 3 + i) for i in range(3)])
@@ -80,6 +81,23 @@ def test_small_files_become_one_sorted_file_with_the_same_rows(tmp_path: Path) -
     assert pq.ParquetFile(merged).metadata.num_row_groups == 8  # 36 rows in groups of 5
     assert not list((tmp_path / PLANS).glob("*"))
     assert compact(lake).merged == []  # nothing small is left
+
+
+def codec(path: Path) -> str:
+    return str(pq.ParquetFile(path).metadata.row_group(0).column(0).compression)
+
+
+@pytest.mark.parametrize(("compression", "expected"), [("snappy", "SNAPPY"), ("gzip", "GZIP")])
+def test_a_merged_file_has_the_configured_codec(
+    tmp_path: Path, compression: str, expected: str
+) -> None:
+    lake_of_small_files(tmp_path)
+    assert {codec(path) for path in files(tmp_path)} == {"ZSTD"}
+    configured = open_output(OutputSettings(str(tmp_path), compression=compression))
+    report = compact(configured)
+    [merged] = files(tmp_path)
+    assert report.merged[0][0] == f"{PARTITION}/{merged.name}"
+    assert codec(merged) == expected
 
 
 def test_a_date_with_an_unfinished_job_is_left_alone(tmp_path: Path) -> None:

@@ -10,12 +10,14 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pyarrow.dataset as pads
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
+from s3_server import make_bucket, moto_endpoint  # noqa: F401  (a fixture)
 
 from harvester.config import OutputSettings
 from harvester.lake import sink as sink_module
-from harvester.lake.fs import open_lake
+from harvester.lake.fs import Lake, open_lake
 from harvester.lake.schema import SCHEMAS
 from harvester.lake.sink import BadRowError, ParquetSink, SinkStatistics
 from harvester.models import Dataset, Rows
@@ -45,7 +47,8 @@ def settings(
 
 
 def make_sink(root: Path, **kwargs: Any) -> ParquetSink:
-    return ParquetSink(str(root), run_id=RUN, snapshot_date=DAY, settings=settings(root, **kwargs))
+    lake = open_lake(str(root))
+    return ParquetSink(lake, run_id=RUN, snapshot_date=DAY, settings=settings(root, **kwargs))
 
 
 def insight_rows(count: int, start: int = 0) -> list[tuple[Any, ...]]:
@@ -295,26 +298,39 @@ def test_lake_put_is_atomic_and_replaces(tmp_path: Path) -> None:
 
 def test_relative_root_is_made_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    sink = ParquetSink("lake", run_id=RUN, snapshot_date=DAY, settings=settings(Path("lake")))
+    lake = open_lake("lake")
+    sink = ParquetSink(lake, run_id=RUN, snapshot_date=DAY, settings=settings(Path("lake")))
     sink.write(Rows(Dataset.ERRORS, SAMPLES[Dataset.ERRORS]))
     monkeypatch.chdir("/")
     sink.close()
     assert read_arrow(tmp_path / "lake", Dataset.ERRORS).num_rows == 2
 
 
-def test_object_store_writes_final_names_directly(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Stand-in for S3: treat local disk as an object store, where no temp name or rename is used.
-    # Folders exist implicitly on S3; locally the stand-in needs them made.
-    monkeypatch.setattr(sink_module, "OBJECT_STORES", frozenset({"local"}))
-    (tmp_path / "media_insights" / "snapshot_date=2026-01-02").mkdir(parents=True)
-    sink = make_sink(tmp_path)
+def keys(lake: Lake) -> list[str]:
+    selector = pafs.FileSelector(lake.root, recursive=True, allow_not_found=True)
+    infos = lake.fs.get_file_info(selector)
+    return sorted(lake.relative(i.path) for i in infos if i.type == pafs.FileType.File)
+
+
+def test_object_store_writes_final_names_directly(moto_endpoint: str) -> None:  # noqa: F811
+    # No temp name or rename on S3: a part's key appears when its upload completes, not before.
+    make_bucket(moto_endpoint, "sink-final")
+    lake = open_lake("s3://sink-final/lake", s3_endpoint=moto_endpoint)
+    sink = ParquetSink(lake, run_id=RUN, snapshot_date=DAY, settings=settings(Path("unused")))
+    sink.write(Rows(Dataset.MEDIA_INSIGHTS, insight_rows(150)))  # a row group written, part open
+    sink.write(Rows(Dataset.MEDIA, SAMPLES[Dataset.MEDIA] * 150))
+    assert keys(lake) == []
+    sink.abort()  # the open parts, closed (pyarrow cannot abandon an upload), are removed again
+    assert keys(lake) == []
+
+    sink = ParquetSink(lake, run_id=RUN, snapshot_date=DAY, settings=settings(Path("unused")))
     sink.write(Rows(Dataset.MEDIA_INSIGHTS, insight_rows(150)))
-    assert parquet_names(tmp_path) == [f"part-{RUN}-00000.parquet"]
     sink.close()
-    assert parquet_names(tmp_path) == [f"part-{RUN}-00000.parquet"]
-    assert read_arrow(tmp_path, Dataset.MEDIA_INSIGHTS).num_rows == 150
+    assert keys(lake) == [f"media_insights/snapshot_date=2026-01-02/part-{RUN}-00000.parquet"]
+    table = pads.dataset(
+        lake.full("media_insights"), filesystem=lake.fs, format="parquet", partitioning="hive"
+    ).to_table()
+    assert table.num_rows == 150
 
 
 def test_each_write_is_sorted_by_account_media_metric(tmp_path: Path) -> None:
