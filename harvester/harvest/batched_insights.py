@@ -237,9 +237,8 @@ class BatchedInsights:
                 out.append(self._rows.errors(job.errors))
             else:
                 job.worked = True
-                out.append(self._rows.media_insights(account, job.media, values.get(key, [])))
-                if job.errors:
-                    out.append(self._rows.errors(job.errors))
+                found = values.get(key, [])
+                out += self._rows.media_harvested(account, job.media, found, job.errors)
         return retry, wait
 
     def _breakdown_ops(self, planned: Route) -> list[tuple[str, str]]:

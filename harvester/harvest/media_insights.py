@@ -107,10 +107,7 @@ class MediaInsightsStage:
             except GraphError as error:
                 errors.append(self._rows.error(account.id, media.id, Stage.MEDIA_INSIGHTS, error))
                 return [self._rows.errors(errors)]
-            blocks = [self._rows.media_insights(account, media, values)]
-            if errors:
-                blocks.append(self._rows.errors(errors))
-            return blocks
+            return self._rows.media_harvested(account, media, values, errors)
 
     async def _fetch(self, account: Account, media: Media, planned: Route) -> list[InsightValue]:
         path = f"{media.id}/insights"

@@ -101,6 +101,20 @@ class RunRows:
         self._counters.insight_rows += len(values)
         return Rows(Dataset.MEDIA_INSIGHTS, values, head, self._tail())
 
+    def media_harvested(
+        self,
+        account: Account,
+        media: Media,
+        values: list[InsightValue],
+        errors: list[tuple[Any, ...]],
+    ) -> list[Rows]:
+        """A media that got its insights: its values, then the error rows met on the way (the
+        metrics Meta refused before it answered)."""
+        blocks = [self.media_insights(account, media, values)]
+        if errors:
+            blocks.append(self.errors(errors))
+        return blocks
+
     def story_insights(
         self, account_id: str, media_id: str, values: Sequence[tuple[str, int | None]]
     ) -> list[tuple[Any, ...]]:
