@@ -1,6 +1,8 @@
 """Command line: argv -> config -> anyio.run(run_harvest); progress and summary rendering, no logic.
 
-Exit codes: 0 done, 3 done with error rows, 2 bad config or usage, 1 unexpected failure.
+Exit codes (the README lists them too): 0 done, 1 unexpected failure, 2 bad config or usage, 3 done
+with error rows, 4 the lake is locked by another writer, 5 stopped early because nothing works (the
+endpoint is unreachable, answers only errors, or refuses the app), 130 interrupted (SIGINT, SIGTERM).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from harvester.progress import ProgressDisplay
 log = logging.getLogger("harvester")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_WITH_ERRORS = 0, 1, 2, 3
+EXIT_LOCKED, EXIT_NOTHING_WORKS, EXIT_INTERRUPTED = 4, 5, 130
 
 
 def main(argv: Sequence[str] | None = None) -> int:
