@@ -1,8 +1,8 @@
 """Command line: argv -> config -> anyio.run(run_harvest); progress and summary rendering, no logic.
 
-Exit codes (the README lists them too): 0 done, 1 unexpected failure, 2 bad config or usage, 3 done
-with error rows, 4 the lake is locked by another writer, 5 stopped early because nothing works (the
-endpoint is unreachable, answers only errors, or refuses the app), 130 interrupted (SIGINT, SIGTERM).
+Exit codes (the README lists them too): 0 done, 1 unexpected failure, 2 bad config or usage,
+3 done with error rows, 4 the lake is locked by another writer, 5 stopped early because nothing
+works (the endpoint is unreachable, answers only errors, or refuses the app), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -32,6 +32,11 @@ from harvester.progress import ProgressDisplay
 
 log = logging.getLogger("harvester")
 
+
+class UsageError(Exception):
+    """A command line the harvester cannot act on: one line on stderr, exit 2."""
+
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_WITH_ERRORS = 0, 1, 2, 3
 EXIT_LOCKED, EXIT_NOTHING_WORKS, EXIT_INTERRUPTED = 4, 5, 130
 
@@ -52,11 +57,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"harvester: config error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except UsageError as error:
+        print(f"harvester: {error}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print(
             "harvester: interrupted; committed work is kept, and the same command resumes it",
             file=sys.stderr,
         )
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader of stdout went away (`harvester metrics | head -1`): nothing left to say.
+        # Point stdout at devnull so the interpreter's final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED
     except Exception as error:  # the last line of defence: one readable line, no traceback spam
         log.debug("unexpected failure", exc_info=True)
@@ -64,19 +77,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
 
 
-def _describe(error: BaseException) -> str:
+def _cause(error: BaseException) -> BaseException:
     """Unwrap task-group exception groups down to the first real cause."""
     while isinstance(error, BaseExceptionGroup) and error.exceptions:
         error = error.exceptions[0]
-    return f"{type(error).__name__}: {error}"
+    return error
+
+
+def _describe(error: BaseException) -> str:
+    cause = _cause(error)
+    return f"{type(cause).__name__}: {cause}"
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="harvester", description="Instagram Insights from the Graph API into Parquet."
     )
-    parser.add_argument("--log-json", action="store_true", help="log JSON lines (for schedulers)")
-    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    parser.add_argument("--log-json", action="store_true", help=_LOG_JSON)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND", parser_class=_SubParser)
 
     run = commands.add_parser("run", help="harvest the accounts of a config file")
     run.add_argument("config", type=Path)
@@ -103,7 +121,9 @@ def _parser() -> argparse.ArgumentParser:
     compact.add_argument("path", help="the lake: a folder or s3://bucket/prefix")
     compact.add_argument("--dataset", choices=[d.value for d in Dataset])
     compact.add_argument("--date", type=date.fromisoformat, help="one snapshot date only")
-    compact.add_argument("--target-mb", type=float, default=128.0, help="output file size")
+    compact.add_argument(
+        "--target-mb", type=_positive_float, default=128.0, help="output file size"
+    )
     compact.add_argument("--s3-endpoint", help="S3-compatible endpoint (else AWS_ENDPOINT_URL)")
     compact.set_defaults(handler=_cmd_compact)
 
@@ -134,7 +154,7 @@ def _parser() -> argparse.ArgumentParser:
     webhook = commands.add_parser("webhook", help="receive story_insights webhooks into the lake")
     webhook.add_argument("config", type=Path)
     webhook.add_argument("--host", default="0.0.0.0", help="address to listen on")
-    webhook.add_argument("--port", type=int, default=8080, help="0 picks a free port")
+    webhook.add_argument("--port", type=_port, default=8080, help="0 picks a free port")
     webhook.set_defaults(handler=_cmd_webhook)
     return parser
 
@@ -143,7 +163,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     """Exit 0 when every account is usable (warnings allowed), 3 when any is not."""
     from harvester.graph.tokens import render_table, run_preflight
 
-    config = load_config(args.config)
+    config = load_config(args.config, writing=False)
     print(f"{args.config}: config OK ({len(config.accounts)} accounts)")
     checks = anyio.run(run_preflight, config)
     print(render_table(checks))
@@ -158,14 +178,22 @@ def _cmd_webhook(args: argparse.Namespace) -> int:
     from harvester.harvest.webhook import WebhookStatistics, run_webhook
 
     config = load_config(args.config)
+    listening: list[str] = []
 
     def ready(url: str) -> None:
+        listening.append(url)
         print(f"harvester: story_insights webhook listening on {url}", file=sys.stderr, flush=True)
 
     async def serve() -> WebhookStatistics:
         return await run_webhook(config, host=args.host, port=args.port, on_ready=ready)
 
-    stats = anyio.run(serve)
+    try:
+        stats = anyio.run(serve)
+    except Exception as error:
+        cause = _cause(error)
+        if listening or not isinstance(cause, OSError):
+            raise
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {cause.strerror}") from None
     print(
         f"harvester: webhook stopped; {stats.events_accepted} events accepted, "
         f"{stats.rows_written} rows in {stats.files_written} files, "
@@ -185,21 +213,28 @@ def _window_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _window(args: argparse.Namespace) -> HarvestWindow:
+    if args.since is not None and args.until is not None and args.since >= args.until:
+        raise UsageError(
+            f"--since {args.since:%Y-%m-%d} is not before --until {args.until:%Y-%m-%d}: "
+            "the window [since, until) is empty"
+        )
+    return HarvestWindow(args.since, args.until)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
     if args.mode == "sweep" and (args.since or args.until):
-        print("harvester: a sweep takes no --since/--until (see --help)", file=sys.stderr)
-        return EXIT_USAGE
-    window = HarvestWindow(args.since, args.until)
+        raise UsageError("a sweep takes no --since/--until: its windows come from the lake")
+    window = _window(args)
+    config = load_config(args.config)
     options: dict[str, Any] = {"mode": args.mode, "snapshot_date": args.snapshot_date}
     if args.engine == "ray":
         try:
             from harvester.harvest.ray_engine import run_on_ray
         except ImportError as error:
-            print(f"harvester: --engine ray needs harvester[ray] ({error})", file=sys.stderr)
-            return EXIT_USAGE
+            raise UsageError(f"--engine ray needs harvester[ray] ({error})") from None
         options.update(runner=run_on_ray, shards=args.shards, address=args.ray_address)
-    return _harvest(config, window, **options)
+    return _harvest(config, window, json_logs=args.log_json, **options)
 
 
 def _cmd_compact(args: argparse.Namespace) -> int:
@@ -207,6 +242,8 @@ def _cmd_compact(args: argparse.Namespace) -> int:
     from harvester.lake.fs import open_lake
 
     lake = open_lake(args.path, s3_endpoint=args.s3_endpoint)
+    if not lake.is_lake():
+        raise UsageError(f"{args.path}: not a harvester lake (no _runs, _state or dataset folder)")
     report = compact(
         lake,
         dataset=Dataset(args.dataset) if args.dataset else None,
@@ -225,8 +262,9 @@ def _cmd_compact(args: argparse.Namespace) -> int:
 def _cmd_plan(args: argparse.Namespace) -> int:
     from harvester.harvest.plan import make_plan
 
-    config = load_config(args.config)
-    plan = anyio.run(make_plan, config, HarvestWindow(args.since, args.until))
+    window = _window(args)
+    config = load_config(args.config, writing=False)
+    plan = anyio.run(make_plan, config, window)
     print(plan.render())
     return EXIT_WITH_ERRORS if any(p.problem for p in plan.accounts) else EXIT_OK
 
@@ -248,17 +286,27 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         async with run_simulator(settings) as sim:
             toml_text, parse_args = demo_config(sim.world_info(), out)
             log.info("simulated Graph API on %s with %d accounts", sim.base_url, args.accounts)
-            result["report"] = await _run_with_progress(parse_config(toml_text, **parse_args))
+            config = parse_config(toml_text, **parse_args)
+            result["report"] = await _run_with_progress(config, json_logs=args.log_json)
 
     anyio.run(demo)
     report: RunReport = result["report"]
-    print(
-        "\nTry it in DuckDB:\n"
-        f'  duckdb -c "SELECT media_product_type, metric, count(*) AS n, sum(value) AS total '
+    query = (
+        "SELECT media_product_type, metric, count(*) AS n, sum(value) AS total "
         f"FROM read_parquet('{out}/media_insights/**/*.parquet', hive_partitioning=true) "
-        'GROUP BY ALL ORDER BY ALL"'
+        "GROUP BY ALL ORDER BY ALL"
     )
-    return report.exit_code
+    try:
+        import duckdb  # noqa: F401  (only to tell whether the hint runs as printed)
+
+        install = ""
+    except ImportError:
+        install = "python -m pip install duckdb && "
+    command = f'python -c "import duckdb; duckdb.sql(\\"{query}\\").show()"'
+    print(f"\nTry it in DuckDB:\n  {install}{command}")
+    # The simulated world plants troubles (an expired token, refused metrics) that the summary
+    # shows as error rows; they are the demo working, so it exits 0 unless the run itself failed.
+    return EXIT_OK if report.exit_code == EXIT_WITH_ERRORS else report.exit_code
 
 
 def demo_config(
@@ -287,7 +335,10 @@ def demo_config(
 
 
 def _cmd_metrics(args: argparse.Namespace) -> int:
-    rows = metrics_table(args.api_version)
+    try:
+        rows = metrics_table(args.api_version)
+    except ValueError as error:
+        raise UsageError(f"--api-version: {error}") from None
     width = max((len(kind) for kind, _, _ in rows), default=4)
     print(f"{'kind':<{width}}  metric (reply shape / breakdown) at {args.api_version}")
     for kind, metric, detail in rows:
@@ -304,10 +355,11 @@ async def _run_with_progress(
     config: Config,
     window: HarvestWindow | None = None,
     runner: Callable[..., Awaitable[RunReport]] = run_harvest,
+    json_logs: bool = False,
     **options: Any,
 ) -> RunReport:
     counters = RunCounters()
-    display = ProgressDisplay(counters, interactive=sys.stderr.isatty())
+    display = ProgressDisplay(counters, interactive=sys.stderr.isatty() and not json_logs)
     interrupted: list[int] = []
     async with anyio.create_task_group() as tg:
         tg.start_soon(display.run)
@@ -321,11 +373,12 @@ async def _run_with_progress(
     if interrupted:
         # The run committed what its sink held and wrote its manifest while being cancelled.
         raise KeyboardInterrupt
-    display.summary(report, lake=config.output.path)
+    if not json_logs:  # a scheduler reads the report from the log line and from _runs/
+        display.summary(report, lake=config.output.path)
     log.info(
-        "run %s finished with exit code %d",
+        "run %s finished: %d error rows",
         report.run_id,
-        report.exit_code,
+        report.error_rows,
         extra={"report": orjson.loads(report.to_json())},
     )
     return report
@@ -362,11 +415,43 @@ class _JsonFormatter(logging.Formatter):
         return orjson.dumps(entry).decode()
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
-    return value
+_LOG_JSON = "log JSON lines on stderr and print no summary on stdout (for schedulers)"
+# Global flags, accepted after the command too (`harvester run my.toml --log-json`); SUPPRESS
+# keeps a subcommand from resetting what was given before it.
+_COMMON = argparse.ArgumentParser(add_help=False)
+_COMMON.add_argument("--log-json", action="store_true", default=argparse.SUPPRESS, help=_LOG_JSON)
+
+
+class _SubParser(argparse.ArgumentParser):
+    """A subcommand's parser: takes the global flags as well (see `_parser`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if "parents" not in kwargs and kwargs.get("add_help", True):
+            kwargs["parents"] = [_COMMON]
+        super().__init__(*args, **kwargs)
+
+
+def _number(convert: Callable[[str], float], low: float, high: float | None = None) -> Any:
+    """An argparse type: `convert` the text and keep it in [low, high] (above 0 when low is 0
+    and no high is given, as for sizes and counts), else one line naming the value."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if high is None and not value > low:
+            raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+        if high is not None and not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text} is not within {low:g}..{high:g}")
+        return value
+
+    return parse
+
+
+_positive_int = _number(int, 0)
+_positive_float = _number(float, 0.0)
+_port = _number(int, 0, 65535)
 
 
 def _date_arg(text: str) -> datetime:

@@ -186,8 +186,12 @@ _TABLES: dict[str, tuple[str, ...]] = {
 _ACCOUNT_KEYS = ("id", "token_env")
 
 
-def load_config(path: str | Path, *, env: Mapping[str, str] | None = None) -> Config:
-    """Read and validate a config file; relative paths in it are relative to its folder."""
+def load_config(
+    path: str | Path, *, env: Mapping[str, str] | None = None, writing: bool = True
+) -> Config:
+    """Read and validate a config file; relative paths in it are relative to its folder.
+    `writing=False` for commands that never write the lake (`plan`, `check`): a read-only lake
+    is then no error."""
     source = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -197,17 +201,23 @@ def load_config(path: str | Path, *, env: Mapping[str, str] | None = None) -> Co
         raise ConfigError(source, "file", f"cannot be read ({type(exc).__name__})") from None
     base_dir = Path(path).expanduser().resolve().parent
     return parse_config(
-        text, source=source, base_dir=base_dir, env=os.environ if env is None else env
+        text,
+        source=source,
+        base_dir=base_dir,
+        env=os.environ if env is None else env,
+        writing=writing,
     )
 
 
-def parse_config(text: str, *, source: str, base_dir: Path, env: Mapping[str, str]) -> Config:
+def parse_config(
+    text: str, *, source: str, base_dir: Path, env: Mapping[str, str], writing: bool = True
+) -> Config:
     """Validate config text; `env` supplies the token and app-secret variables the config names."""
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(source, "TOML syntax", str(exc)) from None
-    return _Parser(source, base_dir, env).parse(doc)
+    return _Parser(source, base_dir, env, writing).parse(doc)
 
 
 def _type_name(value: object) -> str:
@@ -299,10 +309,11 @@ class _Table:
 
 
 class _Parser:
-    def __init__(self, source: str, base_dir: Path, env: Mapping[str, str]) -> None:
+    def __init__(self, source: str, base_dir: Path, env: Mapping[str, str], writing: bool) -> None:
         self.source = source
         self.base_dir = base_dir
         self.env = env
+        self.writing = writing
 
     def parse(self, doc: dict[str, Any]) -> Config:
         valid_top = (*_TABLES, "accounts")
@@ -450,7 +461,7 @@ class _Parser:
         if path.exists():
             if not path.is_dir():
                 raise t.error("path", f"'{path}' exists and is not a directory")
-            if not os.access(path, os.W_OK | os.X_OK):
+            if self.writing and not os.access(path, os.W_OK | os.X_OK):
                 raise t.error("path", f"'{path}' is not writable")
             return str(path)
         ancestor = path.parent
@@ -458,7 +469,7 @@ class _Parser:
             ancestor = ancestor.parent
         if not ancestor.is_dir():
             raise t.error("path", f"'{ancestor}' is a file, so '{path}' cannot be created")
-        if not os.access(ancestor, os.W_OK | os.X_OK):
+        if self.writing and not os.access(ancestor, os.W_OK | os.X_OK):
             raise t.error("path", f"'{ancestor}' is not writable, so '{path}' cannot be created")
         return str(path)
 

@@ -11,9 +11,12 @@ import sys
 import time
 
 import anyio
-from rich.console import Console
+from rich import box
+from rich.console import Console, Group
+from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from harvester.harvest.report import RunCounters, RunReport
 from harvester.lake import layout
@@ -39,19 +42,20 @@ class ProgressDisplay:
             await self._log_lines()
 
     async def _bars(self) -> None:
+        """Two bars and a line of totals, all within 80 columns."""
         c = self._counters
-        with Progress(
-            TextColumn("{task.description:<14}"),
-            BarColumn(),
+        bars = Progress(
+            TextColumn("{task.description:<8}"),
+            BarColumn(bar_width=30),
             MofNCompleteColumn(),
             TextColumn("{task.fields[detail]}"),
             TimeElapsedColumn(),
             console=self._console,
-            transient=False,
-        ) as bars:
-            accounts = bars.add_task("accounts", total=c.accounts_total or None, detail="")
-            media = bars.add_task("media insights", total=None, detail="")
-            started = time.perf_counter()
+        )
+        accounts = bars.add_task("accounts", total=c.accounts_total or None, detail="")
+        media = bars.add_task("media", total=None, detail="")
+        started = time.perf_counter()
+        with Live(bars, console=self._console, auto_refresh=False) as live:
             while True:
                 elapsed = max(time.perf_counter() - started, 1e-9)
                 bars.update(
@@ -64,11 +68,15 @@ class ProgressDisplay:
                     media,
                     completed=c.media_done,
                     total=max(c.media_listed, 1),
-                    detail=(
-                        f"{c.insight_rows:,} rows  {c.requests / elapsed:,.0f} req/s  "
-                        f"{c.media_done / elapsed:,.0f} media/s  errors {c.error_rows:,}"
-                    ),
+                    detail=f"{c.media_done / elapsed:,.0f}/s",
                 )
+                totals = Text(
+                    f"{c.requests:,} requests, {c.insight_rows:,} insight rows "
+                    f"(media and account), {c.error_rows:,} error rows",
+                    overflow="ellipsis",
+                    no_wrap=True,
+                )
+                live.update(Group(bars, totals), refresh=True)
                 await anyio.sleep(TERMINAL_REFRESH_SECONDS)
 
     async def _log_lines(self) -> None:
@@ -90,14 +98,18 @@ class ProgressDisplay:
             )
 
     def summary(self, report: RunReport, *, lake: str) -> None:
-        table = Table(title=f"harvest {report.run_id}", show_header=False)
+        """The report's counts as a table that fits 80 columns; the paths below it, unwrapped
+        (a long lake path would otherwise fold the whole table)."""
+        table = Table(title=f"harvest {report.run_id}", show_header=False, box=box.SIMPLE)
         table.add_column("what")
         table.add_column("value", justify="right")
         for label, value in report.summary_rows():
             table.add_row(label, value)
-        table.add_row("lake", lake)
-        table.add_row("report", f"{lake.rstrip('/')}/{layout.run_report(report.run_id)}")
-        Console(file=sys.stdout, width=100).print(table)
+        out = Console(file=sys.stdout, width=80)
+        out.print(table)
+        out.print(f"lake:   {lake}", soft_wrap=True, highlight=False)
+        report_path = f"{lake.rstrip('/')}/{layout.run_report(report.run_id)}"
+        out.print(f"report: {report_path}", soft_wrap=True, highlight=False)
 
 
 def _snapshot(c: RunCounters) -> dict[str, int]:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 import sys
 from pathlib import Path
 
 import anyio
+import orjson
 import pyarrow.dataset as ds
 import pytest
 
@@ -61,8 +64,10 @@ def test_metrics_table_for_the_brief_version(capsys: pytest.CaptureFixture[str])
 
 
 @pytest.mark.anyio
-async def test_no_token_appears_anywhere(tmp_path: Path) -> None:
-    """A real `harvester run` subprocess: grep the lake, the report, the logs and the terminal."""
+@pytest.mark.parametrize("flag_after_command", [False, True])
+async def test_no_token_appears_anywhere(tmp_path: Path, flag_after_command: bool) -> None:
+    """A real `harvester run` subprocess: grep the lake, the report, the logs and the terminal.
+    With --log-json (before or after the command) stderr holds JSON lines only, stdout nothing."""
     settings = SimulatorSettings(
         seed=5,
         accounts=3,
@@ -89,10 +94,15 @@ async def test_no_token_appears_anywhere(tmp_path: Path) -> None:
         config = tmp_path / "harvest.toml"
         config.write_text("\n".join(lines) + "\n")
         command = [sys.executable, "-m", "harvester", "--log-json", "run", str(config)]
+        if flag_after_command:
+            command = [*command[:3], "run", str(config), "--log-json"]
         done = await anyio.run_process(command, env=env, check=False)
         secrets = [a["token"] for a in info["accounts"]] + ["s3cr3t-app"]
 
     assert done.returncode == 3, done.stderr.decode()  # the expired-token account leaves error rows
+    assert done.stdout == b""
+    logged = [orjson.loads(line) for line in done.stderr.splitlines()]
+    assert logged[-1]["report"]["exit_code"] == 3
     texts = [done.stdout.decode(), done.stderr.decode()]
     texts += [p.read_text() for p in (lake / "_runs").glob("*.json")]
     for dataset in ("media", "media_insights", "errors"):
@@ -103,3 +113,88 @@ async def test_no_token_appears_anywhere(tmp_path: Path) -> None:
         for text in texts:
             assert secret not in text
             assert secret[:24] not in text
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["metrics", "--api-version", "banana"],
+            "harvester: --api-version: bad Graph API version 'banana': expected 'vMAJOR.MINOR', "
+            "e.g. 'v21.0'",
+        ),
+        (["compact", "{tmp}/typo-path"], "harvester: {tmp}/typo-path: not a harvester lake"),
+        (["compact", "{tmp}"], "harvester: {tmp}: not a harvester lake"),
+        (
+            ["run", "{tmp}/none.toml", "--since", "2026-06-01", "--until", "2026-01-01"],
+            "harvester: --since 2026-06-01 is not before --until 2026-01-01",
+        ),
+        (
+            ["plan", "{tmp}/none.toml", "--since", "2026-01-01", "--until", "2026-01-01"],
+            "harvester: --since 2026-01-01 is not before --until 2026-01-01",
+        ),
+        (
+            ["run", "{tmp}/none.toml", "--mode", "sweep", "--since", "2026-01-01"],
+            "harvester: a sweep takes no --since/--until",
+        ),
+        (["fake-graph", "--port", "-1"], "argument --port: port must be within 0..65535: '-1'"),
+        (["webhook", "x.toml", "--port", "70000"], "argument --port: 70000 is not within 0..65535"),
+        (["compact", "{tmp}", "--target-mb", "0"], "argument --target-mb: 0 is not a positive"),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    """Checked before any config is read or anything is written: the config files don't exist."""
+    argv = [arg.format(tmp=tmp_path) for arg in argv]
+    try:
+        code = main(argv)
+    except SystemExit as exit_info:  # argparse's own usage errors
+        code = exit_info.code
+    assert code == 2
+    err = capsys.readouterr().err
+    assert message.format(tmp=tmp_path) in err
+    assert "Traceback" not in err
+    if not any(arg.startswith("--port") or arg == "--target-mb" for arg in argv):
+        assert len(err.strip().splitlines()) == 1
+
+
+def test_webhook_port_in_use_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "hook.toml"
+    config.write_text(
+        '[graph]\napp_secret_env = "HOOK_SECRET"\n[output]\npath = "lake"\n'
+        '[webhook]\nverify_token_env = "HOOK_VERIFY"\n'
+        '[[accounts]]\nid = "17841400000000001"\ntoken_env = "HOOK_VERIFY"\n'
+    )
+    os.environ.setdefault("HOOK_VERIFY", "verify")
+    os.environ.setdefault("HOOK_SECRET", "secret")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = main(["webhook", str(config), "--host", "127.0.0.1", "--port", str(port)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert err.startswith(f"harvester: cannot listen on 127.0.0.1:{port}: ")
+    assert len(err.splitlines()) == 1
+
+
+def test_demo_exits_0_with_its_troubles_in_a_summary_of_80_columns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's first command: the planted troubles show as error rows, the run exits 0, the
+    summary fits a terminal of 80 columns, and the printed DuckDB hint runs as printed."""
+    out = tmp_path / "demo-lake"
+    assert main(["demo", "--accounts", "4", "--media", "12", "--out", str(out)]) == 0
+    stdout = capsys.readouterr().out
+    lines = stdout.splitlines()
+    table = [line for line in lines if line.startswith("  ")][:-1]  # the hint's line is last
+    assert table and all(len(line) <= 80 for line in table), table
+    errors = next(line for line in lines if "rows: errors" in line)
+    assert int(errors.split()[-1].replace(",", "")) > 0
+    hint = lines[-1].strip()
+    assert hint.startswith('python -c "import duckdb;')
+    shown = subprocess.run(hint, shell=True, capture_output=True, text=True, check=True).stdout
+    assert "media_product_type" in shown and "REELS" in shown

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import pytest
@@ -377,3 +378,18 @@ def test_arbitrary_text_never_crashes_the_parser(
         parse(text, tmp_path_factory.getbasetemp())
     except ConfigError as exc:
         assert "\n" not in str(exc)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write any folder, so none is read-only")
+def test_a_read_only_lake_is_refused_only_for_writing(tmp_path: Path) -> None:
+    """`plan` and `check` read the config with writing=False: they never write the lake."""
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    lake.chmod(0o555)
+    try:
+        with pytest.raises(ConfigError, match=r"\[output\].path: '.*lake' is not writable"):
+            parse(MINIMAL, tmp_path)
+        config = parse_config(MINIMAL, source="cfg.toml", base_dir=tmp_path, env=ENV, writing=False)
+        assert config.output.path == str(lake)
+    finally:
+        lake.chmod(0o755)

@@ -105,7 +105,7 @@ def _compact_partition(
         output = layout.compacted_part(dataset, day, stamp, n)
         rows = _merge(lake, dataset, inputs, output, group, layout.compaction_plan(stamp, n))
         report.merged.append((output, len(inputs), rows))
-        log.info("compacted %d files into %s (%d rows)", len(inputs), output, rows)
+        log.debug("compacted %d files into %s (%d rows)", len(inputs), output, rows)
 
 
 def _merge(

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 
 from harvester.config import OutputSettings
 from harvester.lake import layout
+from harvester.models import Dataset
 
 __all__ = [
     "DEFAULT_COMPRESSION",
@@ -168,6 +169,16 @@ class Lake:
                 return orjson.loads(stream.read())
         except FileNotFoundError:
             return None
+
+    def is_lake(self) -> bool:
+        """Whether the root holds a lake (a run's report, state or a dataset folder): commands that
+        only read or rewrite a lake refuse any other path instead of finding nothing to do."""
+        names = {layout.RUNS, layout.STATE, *(layout.dataset_folder(d) for d in Dataset)}
+        try:
+            entries = self.fs.get_file_info(pafs.FileSelector(self.root, allow_not_found=True))
+        except OSError:
+            return False
+        return any(info.base_name in names for info in entries)
 
     def exists(self, relative: str) -> bool:
         info = self.fs.get_file_info(self.full(relative))

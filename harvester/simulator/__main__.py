@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import signal
 import sys
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -21,56 +24,124 @@ from harvester.simulator.settings import (
 )
 
 
+def _number(
+    convert: Callable[[str], float], what: str, low: float, high: float = math.inf, hint: str = ""
+) -> Callable[[str], Any]:
+    """An argparse type: `convert` the text and keep it within [low, high], else one line."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = convert(text)
+        except ValueError:
+            kind = "whole number" if convert is int else "number"
+            raise argparse.ArgumentTypeError(f"{what} must be a {kind}: {text!r}") from None
+        if not low <= value <= high:
+            bounds = f"at least {low:g}" if high == math.inf else f"within {low:g}..{high:g}"
+            raise argparse.ArgumentTypeError(f"{what} must be {bounds}{hint}: {text!r}")
+        return value
+
+    return parse
+
+
+_rate = _number(float, "rate", 0.0, 1.0)
+# A call budget is a positive count (omit the option for no budget; 0 would divide by zero).
+_budget = _number(int, "budget", 1, hint=" (omit it for none)")
+_port = _number(int, "port", 0, 65535)
+_count = _number(int, "count", 1)
+_seconds = _number(float, "value", 0.0)
+
+
 def _fault(text: str) -> tuple[str, float]:
     kind, sep, rate = text.partition("=")
     if not sep or kind not in FAULT_KINDS:
         raise argparse.ArgumentTypeError(
             f"expected KIND=RATE with KIND in {', '.join(FAULT_KINDS)}"
         )
-    try:
-        value = float(rate)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"rate must be a number: {rate!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"rate must be within 0..1: {rate!r}")
-    return kind, value
+    return kind, _rate(rate)
 
 
-def _budget(text: str) -> int:
-    """A call budget: a positive count (omit the option for no budget; 0 would divide by zero)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"budget must be a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"budget must be at least 1 (omit it for none): {text!r}")
-    return value
+# What each injected fault does to a request it hits (--fault-rate KIND=RATE).
+FAULT_HELP = {
+    "server_error": "HTTP 500/503 with Meta's transient error envelope (codes 1, 2)",
+    "html_error": "HTTP 502/503 with an HTML page instead of JSON",
+    "truncated_json": "the reply's JSON body cut in half",
+    "dropped_connection": "the connection closes before any reply",
+    "stall": "no reply for --stall-seconds (exercises the client's timeout)",
+    "batch_null": "a batch op answered with null (Meta's 'ask again alone')",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
+    faults = "\n".join(f"  {kind:<19}{FAULT_HELP[kind]}" for kind in FAULT_KINDS)
     p = argparse.ArgumentParser(
-        prog="python -m harvester.simulator", description="Serve a simulated Instagram Graph API."
+        prog="harvester fake-graph",
+        description="Serve a simulated Instagram Graph API on loopback until SIGINT or SIGTERM.",
+        epilog=f"fault kinds for --fault-rate KIND=RATE (RATE 0..1, per request):\n{faults}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=0, help="0 picks a free port (see --world-out)")
-    p.add_argument("--accounts", type=int, default=5)
-    p.add_argument("--media", type=int, default=60, help="media per account")
-    p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--api-version", default="v25.0", help="served when a path has no version")
-    p.add_argument("--latency-ms", type=float, default=0.0)
-    p.add_argument("--jitter-ms", type=float, default=0.0)
-    p.add_argument("--as-of", type=date.fromisoformat, default=None, metavar="YYYY-MM-DD")
-    p.add_argument("--app-secret", default=None)
-    p.add_argument("--require-proof", action="store_true")
-    p.add_argument("--account-budget", type=_budget, default=None)
-    p.add_argument("--app-budget", type=_budget, default=None)
-    p.add_argument("--token-budget", type=_budget, default=None)
-    p.add_argument("--window-seconds", type=float, default=3600.0)
-    p.add_argument("--minute-seconds", type=float, default=60.0)
-    p.add_argument("--fault-rate", type=_fault, action="append", default=[], metavar="KIND=RATE")
-    p.add_argument("--fault-seed", type=int, default=0)
-    p.add_argument("--stall-seconds", type=float, default=30.0)
-    p.add_argument("--no-troubles", action="store_true")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
+    p.add_argument("--port", type=_port, default=0, help="0 picks a free port (see --world-out)")
+    p.add_argument("--accounts", type=_count, default=5, help="business accounts (default 5)")
+    p.add_argument("--media", type=_count, default=60, help="media per account (default 60)")
+    p.add_argument("--seed", type=int, default=7, help="same seed, same world (default 7)")
+    p.add_argument(
+        "--api-version", default="v25.0", help="served when a path has no version (%(default)s)"
+    )
+    p.add_argument(
+        "--latency-ms", type=_seconds, default=0.0, help="added to every reply (default 0)"
+    )
+    p.add_argument(
+        "--jitter-ms", type=_seconds, default=0.0, help="uniform extra latency up to this"
+    )
+    p.add_argument(
+        "--as-of",
+        type=date.fromisoformat,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="the world's clock (default: now)",
+    )
+    p.add_argument("--app-secret", default=None, help="the app secret appsecret_proof uses")
+    p.add_argument(
+        "--require-proof",
+        action="store_true",
+        help="refuse calls without appsecret_proof (needs --app-secret)",
+    )
+    p.add_argument(
+        "--account-budget", type=_budget, default=None, help="calls per account per window (BUC)"
+    )
+    p.add_argument(
+        "--app-budget", type=_budget, default=None, help="calls per app per window (platform)"
+    )
+    p.add_argument("--token-budget", type=_budget, default=None, help="calls per token per window")
+    p.add_argument(
+        "--window-seconds",
+        type=_seconds,
+        default=3600.0,
+        help="length of the budgets' sliding window (default 3600)",
+    )
+    p.add_argument(
+        "--minute-seconds",
+        type=_seconds,
+        default=60.0,
+        help="real seconds per minute of estimated_time_to_regain_access (default 60)",
+    )
+    p.add_argument(
+        "--fault-rate",
+        type=_fault,
+        action="append",
+        default=[],
+        metavar="KIND=RATE",
+        help="inject a fault kind (listed below) into this share of requests; repeatable",
+    )
+    p.add_argument("--fault-seed", type=int, default=0, help="same seed, same faults (default 0)")
+    p.add_argument(
+        "--stall-seconds", type=_seconds, default=30.0, help="how long a stall lasts (default 30)"
+    )
+    p.add_argument(
+        "--no-troubles",
+        action="store_true",
+        help="plant no token troubles, unavailable or pre-conversion media (a clean world)",
+    )
     p.add_argument("--request-log", type=Path, default=None, help="append a JSONL request log")
     p.add_argument("--world-out", type=Path, default=None, help="write world info once listening")
     return p
@@ -132,8 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = settings_from_args(args)
         asyncio.run(serve(settings, args.world_out))
-    except (ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (ValueError, OSError, OverflowError) as exc:
+        print(f"harvester fake-graph: {exc}", file=sys.stderr)
         return 2
     return 0
 

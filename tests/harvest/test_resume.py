@@ -145,11 +145,11 @@ async def test_killed_and_interrupted_runs_resume_to_the_uninterrupted_lake(tmp_
             assert await kill(process) == -signal.SIGKILL
             done = {m for manifest in manifests(lake) for m in manifest["media"]}
             done_before.append((sim.request_log[-1]["t"], done))
-        # 4: Ctrl-C: in-flight work is committed, the run says it can be resumed, exits 1.
+        # 4: Ctrl-C: in-flight work is committed, the run says it can be resumed, exits 130.
         process = await harvester.start(out)
         target = len(manifests(lake)) + 2
         await wait_until(process, lambda: len(manifests(lake)) >= target)
-        assert await kill(process, signal.SIGINT) == 1
+        assert await kill(process, signal.SIGINT) == 130
         # The end: the same command finishes the job.
         code, stderr = await harvester.complete()
         assert code == 3, stderr
@@ -185,6 +185,6 @@ async def test_ctrl_c_message_says_the_run_resumes(tmp_path: Path) -> None:
         harvester = Harvester(config, env, *window)
         process = await harvester.start(tmp_path / "run.log")
         await wait_until(process, lambda: manifests(lake))
-        assert await kill(process, signal.SIGTERM) == 1
+        assert await kill(process, signal.SIGTERM) == 130
     assert "the same command resumes it" in (tmp_path / "run.log").read_text()
     assert list(lake.glob("_state/open/*"))  # the job is open, waiting for the same command
