@@ -44,7 +44,7 @@ async def test_preflight_finds_expired_expiring_and_underpermissioned_tokens(
     assert lacking.missing == ("instagram_manage_insights",)
     assert lacking.status == "UNUSABLE: missing instagram_manage_insights"
     assert (expired.valid, expired.usable) == (False, False)
-    assert expired.status.startswith("UNUSABLE: token invalid (Error validating access token")
+    assert expired.status.startswith("UNUSABLE: token expired (Error validating access token")
 
     # Tokens never reach the request log, not even as debug_token's input_token.
     tokens = {a.token for a in world.accounts}
@@ -82,7 +82,7 @@ async def test_check_command_prints_the_table_and_fails_on_unusable_accounts(
     assert "instagram_manage_insights" in rows[lacking]
     assert rows[lacking].endswith("UNUSABLE: missing instagram_manage_insights")
     assert rows[expired].split()[2] == "no"
-    assert "UNUSABLE: token invalid" in rows[expired]
+    assert "UNUSABLE: token expired (Error validating access token" in rows[expired]
 
 
 @pytest.mark.anyio
