@@ -85,9 +85,7 @@ class GraphClient:
         host = self._root.host or graph.base_url
         if self._root.explicit_port:
             host = f"{host}:{self._root.port}"
-        self.health = HealthWatch(
-            retry.fail_fast_seconds, host=host, api_version=graph.api_version
-        )
+        self.health = HealthWatch(retry.fail_fast_seconds, host=host, api_version=graph.api_version)
         self.retry_budget = RetryBudget(self.policy)
         self._rng = rng or random.Random()
         self._session: aiohttp.ClientSession | None = None

@@ -9,6 +9,7 @@ account, for minutes. The watch stops that:
   `Cause`, the run is "nothing works" once `fail_fast_seconds` have passed since the first
   attempt, or as soon as `CERTAIN_AFTER` attempts failed with a non-retriable cause (a wrong
   version or secret does not heal by waiting);
+- a timeout or reset fits any of the connection causes and never decides between them;
 - one success, or one failure that shows the endpoint answering (a refused metric, a throttle,
   a malformed page), disarms the watch for the run: a partial outage is the retry policy's job;
 - an account's own token or permission failure says nothing about the endpoint and is neutral.
@@ -61,6 +62,7 @@ class Cause(StrEnum):
 
 
 NON_RETRIABLE = frozenset({Cause.VERSION, Cause.APP_SECRET})
+CONNECTION = frozenset({Cause.DNS, Cause.REFUSED, Cause.SERVER})
 
 
 def cause_of(error: BaseException) -> Cause | None:
@@ -94,6 +96,11 @@ def describe(cause: Cause, *, host: str, api_version: str, status: int | None = 
     if cause is Cause.VERSION:
         return f"unknown API version ({api_version})"
     return "wrong app secret"
+
+
+def _vague(error: BaseException) -> bool:
+    """A transport failure that does not say whether the host or the server is at fault."""
+    return isinstance(error, TransportError) and error.reason == "other"
 
 
 def _neutral(error: BaseException) -> bool:
@@ -131,6 +138,7 @@ class HealthWatch:
         self._armed = fail_fast_seconds > 0
         self._first: float | None = None
         self._cause: Cause | None = None
+        self._tentative = False  # the cause so far rests on vague transport failures only
         self._cause_failures = 0
         self._status: int | None = None
         self._attempts = 0
@@ -168,10 +176,21 @@ class HealthWatch:
         if not self._armed:
             return None
         cause = cause_of(error)
-        if cause is None or (self._cause is not None and cause is not self._cause):
-            self._armed = False  # the endpoint answered, or failures differ: not "nothing works"
+        if cause is None:
+            self._armed = False  # the endpoint answered: not "nothing works"
             return None
-        self._cause = cause
+        if _vague(error):
+            # A timeout or reset fits a host that does not resolve or answer as well as a dead
+            # server: it never decides the cause, and counts towards a connection cause only.
+            if self._cause is None:
+                self._cause, self._tentative = Cause.SERVER, True
+            elif self._cause not in CONNECTION:
+                return None
+        elif self._cause is None or self._tentative:
+            self._cause, self._tentative = cause, False
+        elif cause is not self._cause:
+            self._armed = False  # failures differ: not "nothing works"
+            return None
         self._cause_failures += 1
         if error.status is not None:
             self._status = error.status

@@ -165,11 +165,12 @@ def _nothing_works_unwrapped() -> Iterator[None]:
         yield
     except BaseExceptionGroup as group:
         match, _ = group.split(NothingWorks)
-        while isinstance(match, BaseExceptionGroup):
-            match = match.exceptions[0]
         if match is None:
             raise
-        raise match from None
+        first: BaseException = match
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from None
 
 
 @contextmanager

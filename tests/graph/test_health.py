@@ -149,6 +149,27 @@ CASES: list[tuple[str, float, list[Event], int | None, Cause | None]] = [
     ("different causes", 60.0, [(0, dns), (10, http500), *every(10, 120, dns)[2:]], None, None),
     ("disabled", 0.0, every(1, 120, version), None, None),
     (
+        "timeouts fit an unresolvable host",
+        60.0,
+        [(0, timeout), (10, dns), (20, timeout), (40, dns), (60, timeout)],
+        4,
+        Cause.DNS,
+    ),
+    (
+        "timeouts, then refused",
+        60.0,
+        [(0, timeout), (30, refused), (60, refused)],
+        2,
+        Cause.REFUSED,
+    ),
+    (
+        "timeouts do not count towards a wrong version",
+        60.0,
+        [(0, version), (0.1, timeout), (0.2, version), (0.3, timeout), (0.4, version)],
+        4,
+        Cause.VERSION,
+    ),
+    (
         "the minute counts from the first attempt",
         60.0,
         [(0, timeout), (60, timeout)],
