@@ -23,6 +23,7 @@ import anyio
 import orjson
 
 from harvester.config import Config, ConfigError, load_config, parse_config
+from harvester.graph.errors import NothingWorks
 from harvester.harvest.pipeline import run_harvest
 from harvester.harvest.report import RunCounters, RunReport
 from harvester.harvest.routing import metrics_table
@@ -72,6 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED
     except Exception as error:  # the last line of defence: one readable line, no traceback spam
+        if isinstance(stop := _cause(error), NothingWorks):  # the endpoint or app is wrong
+            print(f"harvester: {stop.message}", file=sys.stderr)
+            return EXIT_NOTHING_WORKS
         log.debug("unexpected failure", exc_info=True)
         print(f"harvester: unexpected failure: {_describe(error)}", file=sys.stderr)
         return EXIT_FAILED

@@ -96,12 +96,14 @@ class LimitSettings:
 @dataclass(frozen=True, slots=True)
 class RetrySettings:
     """The retry policy (`graph.retry`): calls per request (the first included), backoff base
-    and cap, retries for the whole run."""
+    and cap, retries for the whole run, and how long a run in which nothing works goes on
+    (`graph.health`: no request succeeded and all failed alike; 0 never stops it early)."""
 
     max_attempts: int = 6
     base_delay_seconds: float = 0.5
     max_delay_seconds: float = 60.0
     run_budget: int = 10_000
+    fail_fast_seconds: float = 60.0
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -110,6 +112,8 @@ class RetrySettings:
             raise ValueError("base_delay_seconds and max_delay_seconds must not be negative")
         if self.run_budget < 0:
             raise ValueError(f"run_budget must not be negative, got {self.run_budget}")
+        if self.fail_fast_seconds < 0:
+            raise ValueError(f"fail_fast_seconds must be >= 0, got {self.fail_fast_seconds}")
 
 
 @dataclass(frozen=True)
@@ -509,6 +513,7 @@ class _Parser:
             base_delay_seconds=base,
             max_delay_seconds=cap,
             run_budget=t.integer("run_budget", d.run_budget, minimum=0),
+            fail_fast_seconds=t.number("fail_fast_seconds", d.fail_fast_seconds, positive=False),
         )
 
     def harvest(self, t: _Table) -> HarvestSettings:

@@ -56,7 +56,7 @@ MALFORMED = [
      "cfg.toml: [graph].api_verison: unknown key; did you mean 'api_version'?"),
     ("unknown-key-no-match", "[retry]\nzzz = 1\n" + MINIMAL, None,
      "cfg.toml: [retry].zzz: unknown key; valid keys: "
-     "max_attempts, base_delay_seconds, max_delay_seconds, run_budget"),
+     "max_attempts, base_delay_seconds, max_delay_seconds, run_budget, fail_fast_seconds"),
     ("version-short", '[graph]\napi_version = "v17"\n' + MINIMAL, None,
      "cfg.toml: [graph].api_version: 'v17' is not a version like 'v21.0'"),
     ("version-type", "[graph]\napi_version = 21.0\n" + MINIMAL, None,
@@ -68,6 +68,10 @@ MALFORMED = [
      "cfg.toml: [graph].base_url: 'ftp://graph.facebook.com' is not an http(s) URL"),
     ("timeout-zero", "[graph]\ntimeout_seconds = 0\n" + MINIMAL, None,
      "cfg.toml: [graph].timeout_seconds: must be > 0, got 0"),
+    ("fail-fast-negative", "[retry]\nfail_fast_seconds = -1\n" + MINIMAL, None,
+     "cfg.toml: [retry].fail_fast_seconds: must be >= 0, got -1"),
+    ("fail-fast-type", "[retry]\nfail_fast_seconds = true\n" + MINIMAL, None,
+     "cfg.toml: [retry].fail_fast_seconds: expected a number, got boolean"),
     ("app-secret-unset", '[graph]\napp_secret_env = "NO_SUCH_SECRET"\n' + MINIMAL, None,
      "cfg.toml: [graph].app_secret_env: environment variable 'NO_SUCH_SECRET' is unset or empty"),
     ("output-missing", ACCOUNT_A, None,
@@ -234,6 +238,7 @@ max_attempts = 1
 base_delay_seconds = 0
 max_delay_seconds = 0
 run_budget = 0
+fail_fast_seconds = 0
 [harvest]
 stories = false
 media_insights = false
@@ -254,7 +259,7 @@ lookback_days = 3
         "http://127.0.0.1:9000",
     )
     assert config.limits == LimitSettings(2, 3, 4, 200, 5000, 50.0, 50.0, 0.01, 0.5, 9.0)
-    assert config.retry == RetrySettings(1, 0.0, 0.0, 0)
+    assert config.retry == RetrySettings(1, 0.0, 0.0, 0, 0.0)
     assert config.harvest == HarvestSettings(False, False, 25, False, lookback_days=3)
 
 

@@ -1,6 +1,8 @@
 """GraphClient: the only code that speaks HTTP to the Graph API.
 
-Every request goes through one order: retry loop -> rate gate -> HTTP -> usage headers -> classify.
+Every request goes through one order: retry loop -> health -> rate gate -> HTTP -> usage headers
+-> classify -> health. The health watch (`graph.health`) sees every attempt's outcome and turns a
+run in which nothing works into one `NothingWorks` for that and every later request.
 aiohttp exceptions and raw statuses never leave this module: callers see parsed JSON or a
 `GraphError` from `graph.errors`. The access token travels in the Authorization header only,
 and `paging.next` URLs (which Meta fills with the token) are stripped of it before we follow them.
@@ -27,11 +29,14 @@ from harvester.graph.errors import (
     AccountFatal,
     GraphError,
     MalformedReply,
+    NothingWorks,
     Throttled,
     TransportError,
+    TransportReason,
     decode_reply,
 )
 from harvester.graph.gate import APP_SCOPE, RateGate
+from harvester.graph.health import HealthWatch
 from harvester.graph.retry import RetryBudget, next_delay, retrying
 from harvester.graph.usage import parse_usage
 from harvester.models import Account, Secret
@@ -77,6 +82,10 @@ class GraphClient:
         self._root = URL(graph.base_url.rstrip("/") + "/" + graph.api_version + "/")
         self.gate = gate or RateGate(limits)
         self.policy = retry
+        host = self._root.host or graph.base_url
+        if self._root.explicit_port:
+            host = f"{host}:{self._root.port}"
+        self.health = HealthWatch(retry.fail_fast_seconds, host=host, api_version=graph.api_version)
         self.retry_budget = RetryBudget(self.policy)
         self._rng = rng or random.Random()
         self._session: aiohttp.ClientSession | None = None
@@ -156,10 +165,15 @@ class GraphClient:
         body = encode_batch_body(ops, include_headers=True)
 
         async def attempt() -> list[Any]:
+            self._before_attempt()
             async with self.gate.slot(account.id, cost=len(ops)):
-                status, headers, raw = await self._send(self._root, account, body)
-                reply = self._decode(status, headers, raw, account, (), len(ops))
-                results = decode_batch(reply, len(ops))
+                try:
+                    status, headers, raw = await self._send(self._root, account, body)
+                    reply = self._decode(status, headers, raw, account, (), len(ops))
+                    results = decode_batch(reply, len(ops))
+                except GraphError as error:
+                    self._after_failure(account, error)
+                    raise
                 # Meta ran the ops in order: the last answered op's usage is the newest, and it
                 # counts that many of ours. Earlier ops' usage headers add nothing (and parsing
                 # them per op costs more client CPU than their bodies).
@@ -172,8 +186,12 @@ class GraphClient:
                     pending = index + 1 if index == last else None
                     try:
                         out.append(self._decode(*result, account, _metrics(op.params), pending))
+                        self.health.succeeded(account.id)
                     except GraphError as error:
+                        self._after_failure(account, error, raising=False)
                         out.append(error)
+                if (stop := self.health.stopped()) is not None:
+                    raise stop
                 return out
 
         results: list[Any] = await self._retrying(attempt)
@@ -182,6 +200,15 @@ class GraphClient:
     def closed(self, account_id: str) -> BaseException | None:
         """The token or permission error that stopped the account, whichever request met it."""
         return self.gate.closed(account_id)
+
+    def failure(self, account_id: str) -> BaseException | None:
+        """Why the account failed: the error that closed it, else the last error of an account
+        none of whose requests succeeded; None when it did not fail."""
+        return self.gate.closed(account_id) or self.health.unanswered(account_id)
+
+    def stopped(self) -> NothingWorks | None:
+        """The NothingWorks every request now raises, once the health watch stopped the run."""
+        return self.health.stopped()
 
     def room(self, account_id: str) -> int | None:
         """Calls the account's rate budget lets go now (None: no estimate yet): a batch of more
@@ -209,12 +236,32 @@ class GraphClient:
     async def _attempt(self, target: URL | Callable[[], URL], account: Account) -> Any:
         # Everything up to classification happens inside the slot: a hot scope's next call must
         # see the usage and any block this reply reports before it is sent.
+        self._before_attempt()
         async with self.gate.slot(account.id):
             url = target() if callable(target) else target
-            status, headers, body = await self._send(url, account, None)
-            # Meta names a rejected metric by its index in the request: keep the list to map it.
-            metrics = url.query.get("metric", "").split(",")
-            return self._decode(status, headers, body, account, metrics, 1)
+            try:
+                status, headers, body = await self._send(url, account, None)
+                # Meta names a rejected metric by its index in the request: keep the list.
+                metrics = url.query.get("metric", "").split(",")
+                reply = self._decode(status, headers, body, account, metrics, 1)
+            except GraphError as error:
+                self._after_failure(account, error)
+                raise
+            self.health.succeeded(account.id)
+            return reply
+
+    def _before_attempt(self) -> None:
+        """No request goes once nothing works; the first one starts the health watch's clock."""
+        if (stop := self.health.stopped()) is not None:
+            raise stop
+        self.health.attempting()
+
+    def _after_failure(self, account: Account, error: GraphError, *, raising: bool = True) -> None:
+        """Tell the health watch; raise NothingWorks instead of `error` once it decides (on this
+        failure or before) that nothing works, unless the caller raises it later itself."""
+        stop = self.health.failed(account.id, error)
+        if stop is not None and raising:
+            raise stop from error
 
     async def _send(
         self, url: URL, account: Account, form: bytes | None
@@ -235,7 +282,7 @@ class GraphClient:
             async with request as response:
                 return response.status, response.headers, await response.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
-            error: GraphError = TransportError.from_exception(exc)
+            error: GraphError = TransportError.from_exception(exc, reason=_reason(exc))
             self._errors[error.label] += 1
             raise error from None
 
@@ -283,6 +330,18 @@ class GraphClient:
             ).hexdigest()
             self._proofs[token] = proof
         return proof
+
+
+def _reason(exc: BaseException) -> TransportReason:
+    """Whether the host did not resolve, refused or could not be reached, or the connection
+    failed otherwise (only a failure to connect names the host as the problem)."""
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return "dns"
+    if isinstance(exc, aiohttp.ClientConnectorError) and not isinstance(
+        exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientConnectorSSLError
+    ):
+        return "refused"  # refused, no route, network unreachable
+    return "other"
 
 
 def _metrics(params: Sequence[tuple[str, str]]) -> tuple[str, ...]:

@@ -18,10 +18,15 @@ on codes. Every error carries status, code, subcode, fbtrace_id, message (token-
      +-- AccountFatal               stop every call for this account (and its token)
      |    +-- TokenInvalid          190 (expired, invalidated, password changed, checkpoint ...)
      |    +-- PermissionDenied      code 10 (other messages), 200-299
+     |    +-- AppSecretRejected     100 or 190 naming appsecret_proof: the configured app secret
+     |                              is wrong (every account's calls fail alike)
      +-- InvalidRequest             our request is wrong: other code 100s (e.g. > 30 days), unknown
-     |                              codes with a 4xx status; fix the request, do not retry as is
+     |    |                         codes with a 4xx status; fix the request, do not retry as is
+     |    +-- UnknownVersion        2500 "Unknown path components: /v99.0/": no such api_version
      +-- MalformedReply             a 2xx reply off the documented shape (raised by the parsers):
-                                    skip what it was for, write an error row, go on
+     |                              skip what it was for, write an error row, go on
+     +-- NothingWorks               no request of the run succeeded and every one failed the same
+                                    way (graph.health decides): stop the run (raised by the client)
 """
 
 from __future__ import annotations
@@ -37,12 +42,14 @@ from harvester.graph.usage import header, parse_usage
 
 __all__ = [
     "AccountFatal",
+    "AppSecretRejected",
     "GraphError",
     "InvalidRequest",
     "MalformedReply",
     "MetricUnsupported",
     "NoAnswer",
     "NotEnoughViewers",
+    "NothingWorks",
     "ObjectUnavailable",
     "PermissionDenied",
     "PreConversion",
@@ -53,12 +60,17 @@ __all__ = [
     "TokenInvalid",
     "TransientServer",
     "TransportError",
+    "TransportReason",
+    "UnknownVersion",
     "classify",
     "decode_reply",
     "scrub",
 ]
 
 Scope = Literal["app", "account", "page", "user"]
+# Why a connection failed, as far as the client could tell: the name did not resolve, the host
+# refused or could not be reached, or anything else (timeouts, resets, dropped replies).
+TransportReason = Literal["dns", "refused", "other"]
 
 _SECRET_PARAM = re.compile(
     r"(?i)(access_token|appsecret_proof|client_secret|fb_exchange_token|input_token)"
@@ -150,14 +162,24 @@ class TransientServer(Retriable):
 
 
 class TransportError(Retriable):
-    """The connection failed before a whole reply arrived (timeout, reset, dropped)."""
+    """The connection failed before a whole reply arrived (timeout, reset, dropped).
+
+    `reason` says whether the host did not resolve, refused or could not be reached, or the
+    connection failed otherwise: the client tells, since only it knows the library's exceptions.
+    """
+
+    def __init__(self, message: str = "", *, reason: TransportReason = "other", **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.reason: TransportReason = reason
 
     @classmethod
-    def from_exception(cls, exc: BaseException) -> TransportError:
+    def from_exception(
+        cls, exc: BaseException, *, reason: TransportReason = "other"
+    ) -> TransportError:
         """Wrap a client-library failure; its text is scrubbed (URLs may carry a proof)."""
         detail = str(exc)
         name = type(exc).__name__
-        return cls(f"{name}: {detail}" if detail else name)
+        return cls(f"{name}: {detail}" if detail else name, reason=reason)
 
     @property
     def label(self) -> str:
@@ -207,8 +229,37 @@ class PermissionDenied(AccountFatal):
     """The token lacks a permission the harvest needs."""
 
 
+class AppSecretRejected(AccountFatal):
+    """Meta rejected the appsecret_proof: the configured app secret is not the app's.
+
+    An authentication failure, so it stops the account (never a refused metric or breakdown);
+    since every account's proof is made with the same secret, it is usually every request's.
+    """
+
+
 class InvalidRequest(GraphError):
     """The request itself is wrong; repeating it unchanged gives the same answer."""
+
+
+class UnknownVersion(InvalidRequest):
+    """The `api_version` in the URL is not one Meta serves (a typo, or a version not out yet)."""
+
+
+class NothingWorks(GraphError):
+    """Every request of the run so far failed the same way and none succeeded: stop the run.
+
+    Raised by the client for the request that made the decision and every later one;
+    `cause` is the `graph.health.Cause` value, `host` the Graph host (never a token or secret),
+    `reason` the cause in a few words ("server error (HTTP 500)").
+    """
+
+    def __init__(
+        self, message: str = "", *, cause: str = "", host: str = "", reason: str = "", **kw: Any
+    ) -> None:
+        super().__init__(message, **kw)
+        self.cause = cause
+        self.host = host
+        self.reason = reason
 
 
 # -- reply anatomy --------------------------------------------------------------------------------
@@ -325,7 +376,16 @@ _NO_INSIGHTS_OBJECT = re.compile(
 _NOT_ENOUGH_VIEWERS = re.compile(r"(?i)not enough viewers")
 
 
+# Meta: "Invalid appsecret_proof provided in the API argument" (100, sometimes 190), "API calls
+# from the server require an appsecret_proof argument" (100).
+_APPSECRET = re.compile(r"(?i)appsecret_proof")
+# Meta and the simulator: "Unknown path components: /v99.0/..." when the version does not exist.
+_UNKNOWN_VERSION = re.compile(r"(?i)unknown path components: /v\d+(?:\.\d+)?(?:/|\b)")
+
+
 def _code_100(reply: _Reply) -> GraphError:
+    if _APPSECRET.search(reply.text):
+        return reply.make(AppSecretRejected)
     for pattern in _METRIC_NAMED:
         if match := pattern.search(reply.text):
             return reply.make(MetricUnsupported, metric=match[1])
@@ -338,6 +398,18 @@ def _code_100(reply: _Reply) -> GraphError:
     if _NO_INSIGHTS_OBJECT.search(reply.message):
         return reply.make(ObjectUnavailable)
     return reply.make(InvalidRequest)
+
+
+def _code_190(reply: _Reply) -> GraphError:
+    if _APPSECRET.search(reply.text):
+        return reply.make(AppSecretRejected)
+    return reply.make(TokenInvalid)
+
+
+def _code_2500(reply: _Reply) -> GraphError:
+    if _UNKNOWN_VERSION.search(reply.text):
+        return reply.make(UnknownVersion)
+    return _unknown(reply)
 
 
 def _code_10(reply: _Reply) -> GraphError:
@@ -365,8 +437,9 @@ _RULES: dict[tuple[int, int | None], _Rule] = {
     (100, 33): _always(ObjectUnavailable),
     (100, 2108006): _always(PreConversion),
     (102, None): _always(TokenInvalid),  # legacy "session key invalid"
-    (190, None): _always(TokenInvalid),
+    (190, None): _code_190,
     **{(190, sub): _always(TokenInvalid) for sub in (458, 459, 460, 463, 464, 467, 492)},
+    (2500, None): _code_2500,
 }
 
 

@@ -6,6 +6,11 @@ in when that edge is refused, e.g. for a Page token). An account is unusable whe
 invalid or lacks a permission insights need; a token expiring within `WARN_DAYS` is a warning.
 Each check is made with the account's own token, as Meta allows; an expired token then fails the
 call itself with 190, which is the answer we need.
+
+When the check cannot reach the token at all, the status names what stopped it instead (the
+`graph.health` phrases): host unreachable (DNS or refused), server error (HTTP status), unknown
+API version, wrong app secret; the token's own problems read token invalid, token expired,
+missing permission.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import anyio
 
 from harvester.config import Config
 from harvester.graph.client import GraphClient
-from harvester.graph.errors import AccountFatal, GraphError, MalformedReply
+from harvester.graph.errors import GraphError, MalformedReply, PermissionDenied, TokenInvalid
 from harvester.models import Account
 
 REQUIRED_PERMISSIONS = ("instagram_basic", "instagram_manage_insights", "pages_read_engagement")
@@ -34,11 +39,14 @@ class TokenCheck:
 
     account_id: str
     token_env: str
-    valid: bool
+    valid: bool | None  # None: not known, the endpoint or the app failed before the token did
     expires_at: datetime | None  # None: never expires (or Meta did not say)
     missing: tuple[str, ...]
-    problem: str | None = None  # why the token is invalid, or why permissions are unknown
+    problem: str | None = None  # Meta's words on why the token is invalid, or on permissions
     now: datetime | None = None
+    # What makes the account unusable, other than missing permissions: "token invalid", "token
+    # expired", "missing permission", or what stopped the check ("wrong app secret", ...).
+    cause: str | None = None
 
     @property
     def days_left(self) -> float | None:
@@ -49,12 +57,15 @@ class TokenCheck:
 
     @property
     def usable(self) -> bool:
-        return self.valid and not self.missing
+        return self.valid is True and not self.missing
 
     @property
     def status(self) -> str:
+        if self.valid is None:
+            return f"UNUSABLE: {self.cause or 'not checked'}"
         if not self.valid:
-            return "UNUSABLE: token invalid" + (f" ({self.problem})" if self.problem else "")
+            said = f" ({self.problem})" if self.problem else ""
+            return f"UNUSABLE: {self.cause or 'token invalid'}{said}"
         if self.missing:
             return "UNUSABLE: missing " + ", ".join(self.missing)
         days = self.days_left
@@ -68,10 +79,10 @@ async def check_account(client: GraphClient, account: Account, *, now: datetime)
     try:
         info = await client.get("debug_token", {"input_token": token}, account=account)
         data = _data(info)
-    except AccountFatal as error:
-        return TokenCheck(account.id, account.token_env, False, None, (), error.message, now)
     except GraphError as error:
-        return TokenCheck(account.id, account.token_env, False, None, (), _text(error), now)
+        valid, cause = _cause(client, error)
+        problem = None if valid is None else _text(error)
+        return TokenCheck(account.id, account.token_env, valid, None, (), problem, now, cause)
     expires = data.get("expires_at")
     expires_at = (
         datetime.fromtimestamp(expires, UTC) if isinstance(expires, int) and expires > 0 else None
@@ -79,7 +90,9 @@ async def check_account(client: GraphClient, account: Account, *, now: datetime)
     if data.get("is_valid") is not True:
         said = data.get("error")
         problem = said.get("message") if isinstance(said, dict) else "Meta says is_valid=false"
-        return TokenCheck(account.id, account.token_env, False, expires_at, (), problem, now)
+        subcode = said.get("subcode") if isinstance(said, dict) else None
+        cause = "token expired" if _expired(subcode, problem) else "token invalid"
+        return TokenCheck(account.id, account.token_env, False, expires_at, (), problem, now, cause)
     granted, problem = await _granted(client, account, data)
     missing = tuple(p for p in REQUIRED_PERMISSIONS if p not in granted)
     return TokenCheck(account.id, account.token_env, True, expires_at, missing, problem, now)
@@ -114,6 +127,23 @@ def _data(reply: object) -> dict[str, Any]:
     return data
 
 
+def _cause(client: GraphClient, error: GraphError) -> tuple[bool | None, str]:
+    """(valid, cause) for a check that failed with `error`: valid is None when the endpoint or
+    the app failed, not the token (so the token is untested)."""
+    if (phrase := client.health.explain(error)) is not None:
+        return None, phrase
+    if isinstance(error, TokenInvalid):
+        return False, "token expired" if _expired(error.subcode, error.message) else "token invalid"
+    if isinstance(error, PermissionDenied):
+        return False, "missing permission"
+    return None, f"not checked ({type(error).__name__}: {_text(error)})"
+
+
+def _expired(subcode: object, message: str | None) -> bool:
+    # 190/463 is Meta's "Session has expired"; debug_token words it in its error message.
+    return subcode == 463 or "expired" in (message or "").lower()
+
+
 def _text(error: BaseException) -> str:
     return error.message if isinstance(error, GraphError) else str(error)
 
@@ -145,7 +175,7 @@ def render_table(checks: Sequence[TokenCheck]) -> str:
             (
                 c.account_id,
                 c.token_env,
-                "yes" if c.valid else "no",
+                "?" if c.valid is None else "yes" if c.valid else "no",
                 "never" if c.valid and days is None else "-" if days is None else f"{days:.1f} d",
                 ", ".join(c.missing) or "-",
                 c.status,

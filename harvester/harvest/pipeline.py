@@ -30,7 +30,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from harvester.config import Config
 from harvester.graph.client import GraphClient
-from harvester.graph.errors import AccountFatal, GraphError
+from harvester.graph.errors import AccountFatal, GraphError, NothingWorks
 from harvester.graph.gate import AppPermits, RateGate
 from harvester.harvest.account_insights import AccountInsightsStage
 from harvester.harvest.discovery import discover_into
@@ -119,7 +119,7 @@ async def run_harvest(
         harvest = _Harvest(config, window, client, rows, counters, job)
         drain = SinkTask(sink, checkpoint)
         try:
-            with _heap_frozen():
+            with _heap_frozen(), _nothing_works_unwrapped():
                 async with anyio.create_task_group() as tg:
                     units_send, units_recv = anyio.create_memory_object_stream[Unit](ROWS_BUFFER)
                     tg.start_soon(drain.run, units_recv)
@@ -133,7 +133,7 @@ async def run_harvest(
                 stats = await anyio.to_thread.run_sync(drain.close)
         await anyio.to_thread.run_sync(partial(finish_job, lake, checkpoint, shard=shard))
         client_stats = client.statistics()
-    failed = {a.id: _describe(e) for a in config.accounts if (e := client.closed(a.id))}
+    failed = {a.id: _describe(e) for a in config.accounts if (e := client.failure(a.id))}
     report = RunReport(
         run_id=run_id,
         api_version=config.graph.api_version,
@@ -155,6 +155,22 @@ async def run_harvest(
     if not shard:  # a sharded run's driver writes the one report of the run
         await anyio.to_thread.run_sync(lake.put, layout.run_report(run_id), report.to_json())
     return report
+
+
+@contextmanager
+def _nothing_works_unwrapped() -> Iterator[None]:
+    """Raise a NothingWorks from the task groups as itself: the run stops for that one reason,
+    whichever tasks met it."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        match, _ = group.split(NothingWorks)
+        if match is None:
+            raise
+        first: BaseException = match
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from None
 
 
 @contextmanager
@@ -283,6 +299,8 @@ class _Harvest:
                     account, await list_stories(self._client, account), media_out, rows
                 )
             listing_ok = True
+        except NothingWorks:
+            raise
         except GraphError as error:
             # The account's listing broke off (or its token died); what was listed before stays
             # harvested.
@@ -291,6 +309,7 @@ class _Harvest:
         if harvest.account_insights and self._client.closed(account.id) is None:
             since, until = insights_window.since, insights_window.until
             insights_ok = await self._account_stage.harvest(account, blocks, since, until)
+        self._raise_if_stopped()
         return {"listing_ok": listing_ok, "insights_ok": insights_ok}
 
     async def _emit_media(
@@ -329,8 +348,15 @@ class _Harvest:
             async for media in media_in:
                 group = self._media_stage.gather(account, media, media_in)
                 blocks = await self._media_stage.harvest(account, group)
+                self._raise_if_stopped()
                 await rows.send(self._media_unit(group, blocks))
                 self._counters.media_done += len(group)
+
+    def _raise_if_stopped(self) -> None:
+        """Once nothing works, a stage's rows hold NothingWorks errors, not answers: drop them
+        and stop the run (the stages file any GraphError as a row and go on)."""
+        if (stop := self._client.stopped()) is not None:
+            raise stop
 
     def _media_unit(self, group: Sequence[Media], blocks: list[Rows]) -> Unit:
         """The group's `media` rows (children included) and insight rows: one commit unit."""

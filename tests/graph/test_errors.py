@@ -14,10 +14,12 @@ from hypothesis import strategies as st
 
 from harvester.graph.errors import (
     AccountFatal,
+    AppSecretRejected,
     GraphError,
     InvalidRequest,
     MetricUnsupported,
     NotEnoughViewers,
+    NothingWorks,
     ObjectUnavailable,
     PermissionDenied,
     PreConversion,
@@ -27,6 +29,7 @@ from harvester.graph.errors import (
     TokenInvalid,
     TransientServer,
     TransportError,
+    UnknownVersion,
     classify,
     decode_reply,
     scrub,
@@ -164,6 +167,18 @@ def test_metric_unsupported(message: str, requested: tuple[str, ...], metric: st
         (299, None, "(#299) Requires permission", PermissionDenied),
         (300, None, "(#300) something else", InvalidRequest),
         (12345, None, "never seen", InvalidRequest),
+        # A wrong app secret is an authentication failure, never a refused metric or breakdown.
+        (100, None, "Invalid appsecret_proof provided in the API argument", AppSecretRejected),
+        (
+            100,
+            None,
+            "(#100) API calls from the server require an appsecret_proof argument",
+            AppSecretRejected,
+        ),
+        (190, None, "Invalid appsecret_proof provided in the API argument", AppSecretRejected),
+        (2500, None, "Unknown path components: /v99.0/", UnknownVersion),
+        (2500, None, "Unknown path components: /v99.0/17841400000000001/media", UnknownVersion),
+        (2500, None, "Unknown path components: /17841400000000001/medias", InvalidRequest),
     ],
 )
 def test_envelope_codes(
@@ -400,6 +415,27 @@ def test_errors_survive_pickling_with_their_fields() -> None:
     assert type(copy) is Throttled
     assert copy.__dict__ == error.__dict__
     assert str(copy) == str(error)
+
+
+def test_authentication_failures_stop_the_account() -> None:
+    for code, subcode, message in [
+        (190, None, "Invalid OAuth access token - Cannot parse access token"),
+        (190, 463, "Error validating access token: Session has expired"),
+        (102, None, "Session key invalid"),
+        (100, None, "Invalid appsecret_proof provided in the API argument"),
+    ]:
+        error = classify(400, {}, envelope(code, message, subcode))
+        assert isinstance(error, AccountFatal), (code, message)
+        assert not isinstance(error, MetricUnsupported | InvalidRequest | Skippable)
+
+
+def test_new_errors_survive_pickling_with_their_fields() -> None:
+    for error in (
+        TransportError("ClientConnectorDNSError: no", reason="dns"),
+        NothingWorks("nothing works", cause="dns", host="h.invalid", reason="host unreachable"),
+    ):
+        copy = pickle.loads(pickle.dumps(error))
+        assert (type(copy), copy.__dict__) == (type(error), error.__dict__)
 
 
 def test_transport_error_from_exception() -> None:

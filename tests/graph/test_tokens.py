@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,8 +12,8 @@ import pytest
 
 from harvester.cli import demo_config, main
 from harvester.config import parse_config
-from harvester.graph.tokens import run_preflight
-from harvester.simulator import SimulatorSettings, run_simulator
+from harvester.graph.tokens import render_table, run_preflight
+from harvester.simulator import FaultSettings, SimulatorSettings, run_simulator
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 # Accounts 0 and 1 are fine; 2 expires in 3 days; 3 lacks instagram_manage_insights; 4 is expired.
@@ -44,7 +46,7 @@ async def test_preflight_finds_expired_expiring_and_underpermissioned_tokens(
     assert lacking.missing == ("instagram_manage_insights",)
     assert lacking.status == "UNUSABLE: missing instagram_manage_insights"
     assert (expired.valid, expired.usable) == (False, False)
-    assert expired.status.startswith("UNUSABLE: token invalid (Error validating access token")
+    assert expired.status.startswith("UNUSABLE: token expired (Error validating access token")
 
     # Tokens never reach the request log, not even as debug_token's input_token.
     tokens = {a.token for a in world.accounts}
@@ -82,7 +84,7 @@ async def test_check_command_prints_the_table_and_fails_on_unusable_accounts(
     assert "instagram_manage_insights" in rows[lacking]
     assert rows[lacking].endswith("UNUSABLE: missing instagram_manage_insights")
     assert rows[expired].split()[2] == "no"
-    assert "UNUSABLE: token invalid" in rows[expired]
+    assert "UNUSABLE: token expired (Error validating access token" in rows[expired]
 
 
 @pytest.mark.anyio
@@ -107,3 +109,64 @@ def test_check_reports_config_errors(tmp_path: Path, capsys: pytest.CaptureFixtu
     path.write_text("[graph]\napi_version = 'v17'\n")
     assert main(["check", str(path)]) == 2
     assert "api_version" in capsys.readouterr().err
+
+
+FAST_RETRY = {"max_attempts": 3, "base_delay_seconds": 0.01, "max_delay_seconds": 0.02}
+
+
+def _refused_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.mark.parametrize(
+    ("case", "status"),
+    [
+        ("dns", "UNUSABLE: host unreachable (nonexistent.invalid: DNS)"),
+        ("refused", "UNUSABLE: host unreachable ({host}: refused)"),
+        ("500", "UNUSABLE: server error (HTTP 503)"),  # the simulator's 5xx for debug_token
+        ("version", "UNUSABLE: unknown API version (v99.0)"),
+        ("secret", "UNUSABLE: wrong app secret"),
+    ],
+)
+@pytest.mark.anyio
+async def test_preflight_names_what_stopped_the_check(
+    tmp_path: Path, case: str, status: str
+) -> None:
+    faults = FaultSettings(server_error=1.0 if case == "500" else 0.0)
+    secret = "the-app-secret" if case == "secret" else None
+    settings = replace(SETTINGS, faults=faults, app_secret=secret)
+    extra: dict[str, dict[str, str | int | float | bool]] = {"retry": FAST_RETRY}
+    async with run_simulator(settings) as sim:
+        info = sim.world_info()
+        if case == "dns":
+            info["base_url"] = "http://nonexistent.invalid"
+        elif case == "refused":
+            info["base_url"] = _refused_url()
+        elif case == "version":
+            info["api_version"] = "v99.0"
+        elif case == "secret":
+            extra["graph"] = {"app_secret_env": "DEMO_APP_SECRET"}
+        text, kwargs = demo_config(info, tmp_path, extra)
+        kwargs["env"]["DEMO_APP_SECRET"] = "not-the-app-secret"
+        checks = await run_preflight(parse_config(text, **kwargs), now=NOW)
+        expired = sim.world.expired_token_account
+    host = info["base_url"].removeprefix("http://")
+    assert expired is not None
+    for check in checks:
+        if case == "secret" and check.account_id == expired.id:
+            # Meta checks the token before the proof: this token's own problem shows.
+            assert check.status.startswith("UNUSABLE: token expired (Error validating access")
+            assert (check.valid, check.usable) == (False, False)
+            continue
+        assert check.status == status.format(host=host)
+        assert (check.valid, check.usable, check.expires_at, check.missing) == (
+            None,
+            False,
+            None,
+            (),
+        )
+    table = render_table(checks).splitlines()
+    assert [line.split()[2] for line in table[1:]].count("?") == len(checks) - (case == "secret")
