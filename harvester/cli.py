@@ -2,7 +2,8 @@
 
 Exit codes (the README lists them too): 0 done, 1 unexpected failure, 2 bad config or usage, 3 done
 with error rows, 4 the lake is locked by another writer, 5 stopped early because nothing works (the
-endpoint is unreachable, answers only errors, or refuses the app), 130 interrupted (SIGINT, SIGTERM).
+endpoint is unreachable, answers only errors, or refuses the app), 130 interrupted (SIGINT,
+SIGTERM).
 """
 
 from __future__ import annotations
@@ -106,6 +107,12 @@ def _parser() -> argparse.ArgumentParser:
     compact.add_argument("--target-mb", type=float, default=128.0, help="output file size")
     compact.add_argument("--s3-endpoint", help="S3-compatible endpoint (else AWS_ENDPOINT_URL)")
     compact.set_defaults(handler=_cmd_compact)
+
+    doctor = commands.add_parser("doctor", help="list a lake's damaged files; --fix heals them")
+    doctor.add_argument("path", help="the lake: a folder or s3://bucket/prefix")
+    doctor.add_argument("--fix", action="store_true", help="quarantine and heal what is found")
+    doctor.add_argument("--s3-endpoint", help="S3-compatible endpoint (else AWS_ENDPOINT_URL)")
+    doctor.set_defaults(handler=_cmd_doctor)
 
     plan = commands.add_parser("plan", help="list what a run would do and what it would cost")
     plan.add_argument("config", type=Path)
@@ -220,6 +227,23 @@ def _cmd_compact(args: argparse.Namespace) -> int:
     if not report.merged:
         print("nothing to compact")
     return EXIT_OK
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    """Exit 3 when damage was found (without --fix, or left for a person), 0 when healthy or
+    healed, 2 when the path holds no lake."""
+    from harvester.lake.doctor import examine, heal, is_lake
+    from harvester.lake.fs import open_lake
+
+    lake = open_lake(args.path, s3_endpoint=args.s3_endpoint)
+    if not is_lake(lake):
+        print(f"harvester: {args.path} is no lake (no _state, _runs or dataset)", file=sys.stderr)
+        return EXIT_USAGE
+    found = heal(lake, by="doctor", reports=True) if args.fix else examine(lake)
+    for damage in found:
+        print(damage.line())
+    print(f"{len(found)} damaged files" + (", healed" if args.fix and found else ""))
+    return EXIT_WITH_ERRORS if any(not d.healed or not args.fix for d in found) else EXIT_OK
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:

@@ -24,6 +24,7 @@ from harvester.lake.checkpoint import (
     is_done,
     load_job,
     open_jobs,
+    read_begin,
 )
 from harvester.lake.fs import Lake
 from harvester.lake.sweep import midnight
@@ -53,7 +54,7 @@ def settle(lake: Lake, finished: JobState | None = None) -> list[str]:
         else:
             state = load_job(lake, job)
         supersede(lake, state)
-        _advance_cursor(lake, state, lake.get_json(layout.job_begin(job.folder)))
+        _advance_cursor(lake, state, read_begin(lake, job.folder))
         close_job(lake, job.key, job.job_id)
         settled.append(job.job_id)
     return settled
@@ -62,7 +63,7 @@ def settle(lake: Lake, finished: JobState | None = None) -> list[str]:
 def _advance_cursor(lake: Lake, state: JobState, begin: dict[str, Any]) -> None:
     """Idempotent: every field moves to the max of what it was and what this job completed."""
     spec = begin["spec"]
-    doc = lake.get_json(layout.CURSOR) or {"accounts": {}}
+    doc = lake.get_object(layout.CURSOR, "accounts") or {"accounts": {}}
     clock = state.clock
     sweep = state.mode == "sweep"
     insights_end = clock
