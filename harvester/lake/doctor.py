@@ -20,11 +20,12 @@ What heals how:
   * its open-index entry unreadable: rewritten from the begin object;
   * a run registration unreadable: quarantined and written again (the name is what counts);
   * `done.json` unreadable: quarantined, the job counts as unfinished;
-  * an epoch manifest unreadable, or a part file it names unreadable: the epoch is dropped.
-    A unit may have rows in any file of its epoch, so the damaged file and the manifest go to
-    quarantine, the epoch's other files are deleted as orphans (the manifest no longer names
-    them), and the job counts as unfinished: the next run of its config harvests those units
-    again.
+  * an epoch manifest unreadable, or a part file it names unreadable: the epoch is dropped,
+    and so is every later epoch of the job (a later one may mark done an account whose media
+    were in it). A unit may have rows in any file of its epoch, so the damaged file and the
+    manifests go to quarantine, the epochs' other files are deleted as orphans (no manifest
+    names them any more), and the job counts as unfinished: the next run of its config
+    harvests those units again.
 - any other file in a partition (a settled job's part, or foreign junk) that is not a whole
   Parquet file with the dataset's key columns: quarantined. A settled job's rows come back with
   the next backfill or sweep of that date, whose settling supersedes what is left.
@@ -235,21 +236,28 @@ class _Doctor:
             delete_orphans(self.lake, load_job(self.lake, job))
 
     def _epochs(self, job: OpenJob) -> list[str]:
-        """Check each manifest and the files it names; return the manifests dropped."""
-        dropped = []
-        for info in self.lake.listdir(job.folder):
-            if not layout.is_epoch(info.base_name):
-                continue
-            path = self.lake.relative(info.path)
-            drop = f"drop the epoch of job {job.job_id} (its files are deleted as orphans); "
-            drop += "the next run of its config harvests its units again"
+        """Check each manifest and the files it names; return the manifests dropped.
+
+        From the first damaged epoch on, every later epoch of the job is dropped too: an account
+        unit is committed after all its media, so a later manifest may mark done an account
+        whose media were in the damaged epoch, and a resume would then never list them again.
+        Manifests sort in commit order (run ids begin with their start time, epochs count up).
+        """
+        paths = [
+            self.lake.relative(info.path)
+            for info in self.lake.listdir(job.folder)
+            if layout.is_epoch(info.base_name)
+        ]
+        for n, path in enumerate(paths):
+            later = len(paths) - n - 1
+            drop = f"drop this epoch and the {later} after it of job {job.job_id} (their files "
+            drop += "are deleted as orphans); the next run of its config harvests them again"
             try:
                 manifest = read_manifest(self.lake, path)
             except DamagedFile as damaged:
                 self._report(path, damaged.why, f"quarantine; {drop}")
                 self._quarantine(path, damaged.why)
-                dropped.append(path)
-                continue
+                return self._drop(paths[n:], f"follows the damaged {path}")
             damaged_files = []
             for file, dataset, _rows in manifest["files"]:
                 problem = self.lake.parquet_problem(file, SORT_KEYS[Dataset(dataset)])
@@ -259,11 +267,14 @@ class _Doctor:
                 self._report(file, problem, f"quarantine it and its manifest {path}; {drop}")
                 self._quarantine(file, problem)
             if damaged_files:
-                self._quarantine(path, f"names damaged files: {damaged_files[0][0]}")
-                dropped.append(path)
-            else:
-                self.committed.update(file for file, _, _ in manifest["files"])
-        return dropped
+                return self._drop(paths[n:], f"names the damaged {damaged_files[0][0]}")
+            self.committed.update(file for file, _, _ in manifest["files"])
+        return []
+
+    def _drop(self, manifests: list[str], why: str) -> list[str]:
+        for path in manifests:
+            self._quarantine(path, f"epoch dropped: {why}")
+        return manifests
 
     def _restart(self, job: OpenJob, runs: list[str], damaged: DamagedFile) -> None:
         action = f"quarantine job {job.job_id}'s folder and entry, delete its parts; it restarts"
