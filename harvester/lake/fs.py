@@ -187,7 +187,7 @@ class Lake:
         except orjson.JSONDecodeError as error:
             if not data.strip():
                 raise DamagedFile(relative, "empty file, not JSON") from None
-            if error.pos >= len(data.rstrip()) - 1 or "unexpected end" in error.msg:
+            if error.pos >= len(data.rstrip()):
                 raise DamagedFile(relative, f"truncated JSON at byte {len(data)}") from None
             raise DamagedFile(relative, f"not JSON ({error.msg} at byte {error.pos})") from None
 
