@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from harvester.lake import layout
 from harvester.lake.checkpoint import load_job, open_jobs
-from harvester.lake.doctor import heal
+from harvester.lake.doctor import heal, quarantine
 from harvester.lake.fs import DamagedFile, Lake
 from harvester.lake.schema import SCHEMAS
 from harvester.lake.sink import SORT_KEYS
@@ -120,7 +120,15 @@ def _compact_partition(
         if len(inputs) < 2:
             continue
         output = layout.compacted_part(dataset, day, stamp, n)
-        rows = _merge(lake, dataset, inputs, output, group, layout.compaction_plan(stamp, n))
+        plan = layout.compaction_plan(stamp, n)
+        try:
+            rows = _merge(lake, dataset, inputs, output, group, plan)
+        except DamagedFile as damaged:
+            # Nothing was merged: the plan goes, the damaged input is set aside, the rest stay.
+            lake.delete(lake.full(plan))
+            quarantine(lake, damaged, by="compact")
+            report.skipped.append((layout.partition(dataset, day), f"{damaged} (quarantined)"))
+            continue
         report.merged.append((output, len(inputs), rows))
         log.info("compacted %d files into %s (%d rows)", len(inputs), output, rows)
 

@@ -43,6 +43,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import pyarrow.fs as pafs
+
 from harvester.lake import layout
 from harvester.lake.checkpoint import (
     OpenJob,
@@ -55,7 +57,10 @@ from harvester.lake.fs import DamagedFile, Lake
 from harvester.lake.sink import SORT_KEYS
 from harvester.models import Dataset
 
-__all__ = ["Damage", "examine", "heal", "is_lake"]
+__all__ = ["Damage", "examine", "heal", "is_lake", "quarantine"]
+
+# What becomes of a file in a partition that no unfinished job owns and that cannot be read.
+SETTLED_FILE_ACTION = "quarantine; the next harvest of this date brings its rows back"
 
 log = logging.getLogger("harvester")
 
@@ -93,6 +98,28 @@ def heal(
     return _Doctor(lake, fix=True, by=by).walk(dates, reports)
 
 
+def quarantine(lake: Lake, damaged: DamagedFile, *, by: str) -> Damage:
+    """Heal a settled partition file found damaged while being read (its footer was whole, its
+    data was not): quarantined like `heal` quarantines one, with its warning line."""
+    damage = Damage(damaged.path, damaged.why, SETTLED_FILE_ACTION)
+    log.warning("damaged file %s", damage.line())
+    _move_aside(lake, _stamp(), damaged.path, damaged.why, by)
+    return damage
+
+
+def _stamp() -> str:
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def _move_aside(lake: Lake, stamp: str, path: str, why: str, by: str) -> None:
+    """Move a file under `_state/quarantine/<stamp>/` keeping its path, with a note beside it."""
+    if not lake.exists(path):
+        return
+    lake.move(path, layout.quarantined(stamp, path))
+    note = {"path": path, "why": why, "at": datetime.now(UTC), "by": by}
+    lake.put_json(layout.quarantine_note(stamp, path), note)
+
+
 def is_lake(lake: Lake) -> bool:
     """Whether the path holds a lake: its state, its run reports or a dataset folder."""
     folders = [layout.STATE, layout.RUNS, *(layout.dataset_folder(d) for d in Dataset)]
@@ -105,9 +132,7 @@ class _Doctor:
     fix: bool
     by: str
     found: list[Damage] = field(default_factory=list)
-    stamp: str = field(
-        default_factory=lambda: f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
-    )
+    stamp: str = field(default_factory=_stamp)
     # Files that unfinished jobs' manifests name, and how their runs' part files begin.
     committed: set[str] = field(default_factory=set)
     running: tuple[str, ...] = ()
@@ -134,11 +159,8 @@ class _Doctor:
             log.warning("damaged file %s", damage.line())
 
     def _quarantine(self, path: str, why: str) -> None:
-        if not self.fix or not self.lake.exists(path):
-            return
-        self.lake.move(path, layout.quarantined(self.stamp, path))
-        note = {"path": path, "why": why, "at": datetime.now(UTC), "by": self.by}
-        self.lake.put_json(layout.quarantine_note(self.stamp, path), note)
+        if self.fix:
+            _move_aside(self.lake, self.stamp, path, why, self.by)
 
     def _unreadable_json(self, path: str, action: str) -> DamagedFile | None:
         try:
@@ -300,22 +322,21 @@ class _Doctor:
                 if day is None or (dates is not None and day not in dates):
                     continue
                 for info in self.lake.listdir(self.lake.relative(folder.path)):
-                    self._partition_file(dataset, self.lake.relative(info.path), info.base_name)
+                    if info.type == pafs.FileType.File:
+                        self._partition_file(dataset, self.lake.relative(info.path), info.base_name)
 
     def _partition_file(self, dataset: Dataset, path: str, name: str) -> None:
         # Hidden names are parts being written (a crash's are deleted with its job's orphans);
         # files of unfinished jobs were judged with their epochs, or are uncommitted orphans.
         if name.startswith((".", "_")) or path in self.committed or name.startswith(self.running):
             return
-        if self.lake.exists(path):
-            if layout.is_part(name):
-                problem = self.lake.parquet_problem(path, SORT_KEYS[dataset])
-            else:
-                problem = "not a part file (no .parquet name)"
-            if problem is not None:
-                action = "quarantine; the next harvest of this date brings its rows back"
-                self._report(path, f"{problem}, in dataset {dataset.value}", action)
-                self._quarantine(path, problem)
+        if layout.is_part(name):
+            problem = self.lake.parquet_problem(path, SORT_KEYS[dataset])
+        else:
+            problem = "not a part file (no .parquet name)"
+        if problem is not None:
+            self._report(path, f"{problem}, in dataset {dataset.value}", SETTLED_FILE_ACTION)
+            self._quarantine(path, problem)
 
 
 def _dataset_of(path: str) -> Dataset | None:

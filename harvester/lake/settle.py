@@ -26,7 +26,8 @@ from harvester.lake.checkpoint import (
     open_jobs,
     read_begin,
 )
-from harvester.lake.fs import Lake
+from harvester.lake.doctor import quarantine
+from harvester.lake.fs import DamagedFile, Lake
 from harvester.lake.sweep import midnight
 from harvester.models import Dataset
 
@@ -111,7 +112,7 @@ def supersede(lake: Lake, state: JobState) -> int:
         mine = [path for path, d in state.files.items() if d == dataset.value]
         replaced = _replaced(lake, dataset, mine, state)
         for path in others:
-            touched += _filter_file(lake, path, replaced)
+            touched += _filter_file(lake, path, replaced, state.job_id)
     if touched:
         log.info("job %s superseded rows in %d older files", state.job_id, touched)
     return touched
@@ -171,8 +172,14 @@ def _rows(table: pa.Table, columns: list[str]) -> Iterable[tuple[Any, ...]]:
     return zip(*(table.column(c).to_pylist() for c in columns), strict=True)
 
 
-def _filter_file(lake: Lake, path: str, replaced: Replaced) -> int:
-    table = lake.read_parquet(path)
+def _filter_file(lake: Lake, path: str, replaced: Replaced, job_id: str) -> int:
+    try:
+        table = lake.read_parquet(path)
+    except DamagedFile as damaged:
+        # An older file whose footer looked whole (`lake.doctor` passed it) but whose data is
+        # not: set aside like any damaged settled file, so settling, and every later run, goes on.
+        quarantine(lake, damaged, by=f"settling {job_id}")
+        return 1
     keep = pc.invert(replaced(table))
     kept = int(pc.sum(keep).as_py() or 0)
     if kept == table.num_rows:

@@ -292,3 +292,30 @@ async def test_junk_on_s3_is_named_and_healed(
         "part-zzz.parquet.note.json",
     ]
     assert doctor(uri, "--s3-endpoint", moto_endpoint)[0] == EXIT_OK
+
+
+def corrupt_pages(path: Path) -> None:
+    """Garble a file's data pages and keep its footer whole: only a full read notices."""
+    data = bytearray(path.read_bytes())
+    footer = int.from_bytes(data[-8:-4], "little") + 8
+    for i in range(4, len(data) - footer):
+        data[i] = 0xFF
+    path.write_bytes(bytes(data))
+
+
+async def test_damaged_pages_behind_a_whole_footer_are_set_aside_when_read(
+    tmp_path: Path, reference: Any, warnings: list[str]
+) -> None:
+    lake = tmp_path / "lake"
+    await backfill(str(lake))
+    part = part_of(lake, Dataset.MEDIA)
+    corrupt_pages(part)
+    name = part.relative_to(lake).as_posix()
+    assert doctor(str(lake))[0] == EXIT_OK  # its footer looks whole
+
+    await backfill(str(lake))  # settling reads the file to supersede its rows
+    (line,) = [w for w in warnings if name in w]
+    assert line.startswith(f"damaged file {name}: damaged Parquet file (")
+    assert line.endswith("; quarantine; the next harvest of this date brings its rows back")
+    assert quarantined(lake)[name]["by"].startswith("settling ")
+    assert content(lake) == reference

@@ -161,3 +161,22 @@ def test_state_objects_of_an_unfinished_job_heal_in_place(tmp_path: Path) -> Non
     assert not report.exists()
     assert len(parts(tmp_path)) == 6  # no epoch was dropped
     assert doctor(str(tmp_path)) == (0, "0 damaged files\n")
+
+
+def test_compact_sets_aside_an_input_whose_pages_are_damaged(tmp_path: Path) -> None:
+    lake = lake_of_small_files(tmp_path)
+    damaged = parts(tmp_path)[1]
+    data = bytearray(damaged.read_bytes())
+    footer = int.from_bytes(data[-8:-4], "little") + 8
+    data[4 : len(data) - footer] = b"\xff" * (len(data) - footer - 4)
+    damaged.write_bytes(bytes(data))
+    name = damaged.relative_to(tmp_path).as_posix()
+    assert examine(lake) == []  # its footer looks whole
+
+    report = compact(lake, target_mb=1)
+    assert report.merged == []
+    ((partition, why),) = report.skipped
+    assert partition == PARTITION and why.startswith(f"{name}: damaged Parquet file")
+    assert not damaged.exists() and not list((tmp_path / PLANS).glob("*.json"))
+    assert len(parts(tmp_path)) == 5
+    assert len(compact(lake, target_mb=1).merged) == 1  # the next compact merges the rest
