@@ -10,7 +10,7 @@ import contextlib
 import io
 import logging
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -131,6 +131,18 @@ def truncate(path: Path) -> None:
     path.write_bytes(data[: len(data) // 2])
 
 
+async def damaged_part(
+    tmp_path: Path, dataset: Dataset, damage: Callable[[Path], None]
+) -> tuple[Path, Path, str]:
+    """A backfilled lake with one of its settled part files damaged: the lake, the file, its
+    path in the lake."""
+    lake = tmp_path / "lake"
+    await backfill(str(lake))
+    part = part_of(lake, dataset)
+    damage(part)
+    return lake, part, part.relative_to(lake).as_posix()
+
+
 async def test_junk_file_in_todays_partition(
     tmp_path: Path, reference: Any, warnings: list[str]
 ) -> None:
@@ -157,11 +169,7 @@ async def test_junk_file_in_todays_partition(
 async def test_truncated_committed_part_healed_by_doctor_fix_then_a_run(
     tmp_path: Path, reference: Any, warnings: list[str]
 ) -> None:
-    lake = tmp_path / "lake"
-    await backfill(str(lake))
-    part = part_of(lake, Dataset.MEDIA_INSIGHTS)
-    truncate(part)
-    name = part.relative_to(lake).as_posix()
+    lake, part, name = await damaged_part(tmp_path, Dataset.MEDIA_INSIGHTS, truncate)
 
     code, listed = doctor(str(lake))
     assert code == EXIT_WITH_ERRORS
@@ -306,11 +314,7 @@ def corrupt_pages(path: Path) -> None:
 async def test_damaged_pages_behind_a_whole_footer_are_set_aside_when_read(
     tmp_path: Path, reference: Any, warnings: list[str]
 ) -> None:
-    lake = tmp_path / "lake"
-    await backfill(str(lake))
-    part = part_of(lake, Dataset.MEDIA)
-    corrupt_pages(part)
-    name = part.relative_to(lake).as_posix()
+    lake, _, name = await damaged_part(tmp_path, Dataset.MEDIA, corrupt_pages)
     assert doctor(str(lake))[0] == EXIT_OK  # its footer looks whole
 
     await backfill(str(lake))  # settling reads the file to supersede its rows
