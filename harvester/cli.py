@@ -27,6 +27,7 @@ from harvester.graph.errors import NothingWorks
 from harvester.harvest.pipeline import run_harvest
 from harvester.harvest.report import RunCounters, RunReport
 from harvester.harvest.routing import metrics_table
+from harvester.lake.fs import Lake, open_lake
 from harvester.lake.jobs import MODES
 from harvester.models import Dataset, HarvestWindow
 from harvester.progress import ProgressDisplay
@@ -130,6 +131,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     compact.add_argument("--s3-endpoint", help="S3-compatible endpoint (else AWS_ENDPOINT_URL)")
     compact.set_defaults(handler=_cmd_compact)
+
+    doctor = commands.add_parser("doctor", help="list a lake's damaged files; --fix heals them")
+    doctor.add_argument("path", help="the lake: a folder or s3://bucket/prefix")
+    doctor.add_argument("--fix", action="store_true", help="quarantine and heal what is found")
+    doctor.add_argument("--s3-endpoint", help="S3-compatible endpoint (else AWS_ENDPOINT_URL)")
+    doctor.set_defaults(handler=_cmd_doctor)
 
     plan = commands.add_parser("plan", help="list what a run would do and what it would cost")
     plan.add_argument("config", type=Path)
@@ -243,11 +250,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_compact(args: argparse.Namespace) -> int:
     from harvester.lake.compact import compact
-    from harvester.lake.fs import open_lake
 
-    lake = open_lake(args.path, s3_endpoint=args.s3_endpoint)
-    if not lake.is_lake():
-        raise UsageError(f"{args.path}: not a harvester lake (no _runs, _state or dataset folder)")
+    lake = _existing_lake(args.path, args.s3_endpoint)
     report = compact(
         lake,
         dataset=Dataset(args.dataset) if args.dataset else None,
@@ -261,6 +265,28 @@ def _cmd_compact(args: argparse.Namespace) -> int:
     if not report.merged:
         print("nothing to compact")
     return EXIT_OK
+
+
+def _existing_lake(path: str, s3_endpoint: str | None) -> Lake:
+    """The lake at `path` for a command that reads or rewrites one; any other path is an error
+    (rather than "nothing to do")."""
+    lake = open_lake(path, s3_endpoint=s3_endpoint)
+    if not lake.is_lake():
+        raise UsageError(f"{path}: not a harvester lake (no _runs, _state or dataset folder)")
+    return lake
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    """Exit 3 when damage was found (without --fix, or left for a person), 0 when healthy or
+    healed, 2 when the path holds no lake."""
+    from harvester.lake.doctor import examine, heal
+
+    lake = _existing_lake(args.path, args.s3_endpoint)
+    found = heal(lake, by="doctor", reports=True) if args.fix else examine(lake)
+    for damage in found:
+        print(damage.line())
+    print(f"{len(found)} damaged files" + (", healed" if args.fix and found else ""))
+    return EXIT_WITH_ERRORS if any(not d.healed or not args.fix for d in found) else EXIT_OK
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:

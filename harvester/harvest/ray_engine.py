@@ -41,6 +41,7 @@ from harvester.harvest.report import RunCounters, RunReport
 from harvester.lake import layout
 from harvester.lake.checkpoint import Mode
 from harvester.lake.compact import recover_compactions
+from harvester.lake.doctor import heal
 from harvester.lake.fs import Lake, open_output
 from harvester.lake.settle import settle
 from harvester.models import Account, Dataset, HarvestWindow
@@ -302,6 +303,7 @@ def _wait(pending: list[Any]) -> tuple[list[Any], list[Any]]:
 
 def _settle_lake(lake: Lake) -> None:
     """What each run does before it starts and after it ends, done once for all the shards."""
+    heal(lake, by="ray-driver")
     recover_compactions(lake)
     settle(lake)
 

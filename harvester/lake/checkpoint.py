@@ -43,7 +43,7 @@ import orjson
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from harvester.lake import layout
-from harvester.lake.fs import Lake
+from harvester.lake.fs import DamagedFile, Lake
 from harvester.lake.idset import IdSet, IdSetBuilder
 from harvester.lake.sink import ParquetSink, SinkStatistics
 from harvester.models import Dataset, Rows
@@ -57,6 +57,8 @@ __all__ = [
     "close_job",
     "done_media",
     "open_jobs",
+    "read_begin",
+    "read_manifest",
     "start_job",
 ]
 
@@ -169,7 +171,7 @@ def open_jobs(lake: Lake) -> list[OpenJob]:
     """Jobs started and not yet settled, oldest first."""
     found = []
     for info in lake.listdir(layout.OPEN_JOBS):
-        entry = lake.get_json(lake.relative(info.path))
+        entry = lake.get_object(lake.relative(info.path), "key", "job_id", "mode")
         if entry is not None:
             found.append(OpenJob(entry["key"], entry["job_id"], entry["mode"]))
     return sorted(found, key=lambda job: job.job_id)
@@ -178,7 +180,7 @@ def open_jobs(lake: Lake) -> list[OpenJob]:
 def load_job(lake: Lake, job: OpenJob, *, media: bool = False) -> JobState:
     """The job's state from its begin object and manifests; its done media only when `media`
     (a resume needs them, settling and compaction do not)."""
-    begin = lake.get_json(layout.job_begin(job.folder))
+    begin = read_begin(lake, job.folder)
     state = JobState(
         key=job.key,
         job_id=job.job_id,
@@ -194,7 +196,7 @@ def load_job(lake: Lake, job: OpenJob, *, media: bool = False) -> JobState:
             state.runs.append(run)
         elif layout.is_epoch(name):
             # One manifest parsed at a time: its ids go straight into the compact builder.
-            manifest = lake.get_json(lake.relative(info.path))
+            manifest = read_manifest(lake, lake.relative(info.path))
             state.absorb(manifest)
             if done is not None:
                 done.extend(manifest["media"])
@@ -206,7 +208,29 @@ def load_job(lake: Lake, job: OpenJob, *, media: bool = False) -> JobState:
 def _manifests(lake: Lake, folder: str) -> Iterator[dict[str, Any]]:
     for info in lake.listdir(folder):
         if layout.is_epoch(info.base_name):
-            yield lake.get_json(lake.relative(info.path))
+            yield read_manifest(lake, lake.relative(info.path))
+
+
+MANIFEST_FIELDS = ("files", "accounts", "other", "media")
+BEGIN_FIELDS = ("spec", "snapshot_date", "clock", "windows")
+
+
+def read_manifest(lake: Lake, path: str) -> dict[str, Any]:
+    """An epoch manifest; `DamagedFile` (naming it) when it is unreadable or incomplete."""
+    manifest = lake.get_object(path, *MANIFEST_FIELDS)
+    if manifest is None:
+        raise DamagedFile(path, "listed but gone")
+    return manifest
+
+
+def read_begin(lake: Lake, folder: str) -> dict[str, Any]:
+    """A job's begin object; `DamagedFile` (naming it) when it is missing, unreadable or
+    incomplete: without it the job cannot resume."""
+    path = layout.job_begin(folder)
+    begin = lake.get_object(path, *BEGIN_FIELDS)
+    if begin is None:
+        raise DamagedFile(path, "missing: the job has no begin object")
+    return begin
 
 
 def done_media(lake: Lake, state: JobState) -> IdSet:

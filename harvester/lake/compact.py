@@ -23,7 +23,8 @@ import pyarrow as pa
 
 from harvester.lake import layout
 from harvester.lake.checkpoint import load_job, open_jobs
-from harvester.lake.fs import Lake
+from harvester.lake.doctor import heal, quarantine
+from harvester.lake.fs import DamagedFile, Lake
 from harvester.lake.schema import SCHEMAS
 from harvester.lake.sink import SORT_KEYS
 from harvester.models import Dataset
@@ -43,11 +44,25 @@ class CompactReport:
 
 
 def recover_compactions(lake: Lake) -> int:
-    """Finish or drop the plans a crash left behind; returns how many there were."""
+    """Finish or drop the plans a crash left behind; returns how many there were.
+
+    A plan rolls forward (its inputs go) only when its output opens as a whole Parquet file; a
+    damaged plan or output is left to `lake.doctor` (run first by every caller), and never causes
+    the deletion of anything.
+    """
     plans = [info for info in lake.listdir(layout.COMPACTIONS) if layout.is_plan(info.base_name)]
     for info in plans:
-        plan = lake.get_json(lake.relative(info.path))
+        try:
+            plan = lake.get_object(lake.relative(info.path), "inputs", "output")
+        except DamagedFile as damaged:
+            log.warning("compaction plan %s left alone: %s", damaged.path, damaged.why)
+            continue
         if plan is not None and lake.exists(plan["output"]):
+            dataset = Dataset(plan["output"].split("/", 1)[0])
+            problem = lake.parquet_problem(plan["output"], SORT_KEYS[dataset])
+            if problem is not None:
+                log.warning("compaction output %s left alone: %s", plan["output"], problem)
+                continue
             for path in plan["inputs"]:
                 lake.delete(lake.full(path))
         lake.delete(info.path)
@@ -62,7 +77,9 @@ def compact(
     target_mb: float = 128.0,
     row_group_rows: int = 131_072,
 ) -> CompactReport:
-    """Merge small files of each (dataset, snapshot date), or of the one given."""
+    """Heal damaged files (`lake.doctor`), then merge small files of each (dataset, snapshot
+    date), or of the one given."""
+    heal(lake, by="compact")
     recover_compactions(lake)
     report = CompactReport()
     busy = {load_job(lake, job).snapshot_date.isoformat() for job in open_jobs(lake)}
@@ -103,7 +120,15 @@ def _compact_partition(
         if len(inputs) < 2:
             continue
         output = layout.compacted_part(dataset, day, stamp, n)
-        rows = _merge(lake, dataset, inputs, output, group, layout.compaction_plan(stamp, n))
+        plan = layout.compaction_plan(stamp, n)
+        try:
+            rows = _merge(lake, dataset, inputs, output, group, plan)
+        except DamagedFile as damaged:
+            # Nothing was merged: the plan goes, the damaged input is set aside, the rest stay.
+            lake.delete(lake.full(plan))
+            quarantine(lake, damaged, by="compact")
+            report.skipped.append((layout.partition(dataset, day), f"{damaged} (quarantined)"))
+            continue
         report.merged.append((output, len(inputs), rows))
         log.debug("compacted %d files into %s (%d rows)", len(inputs), output, rows)
 

@@ -30,6 +30,7 @@ from harvester.models import Dataset
 __all__ = [
     "DEFAULT_COMPRESSION",
     "OBJECT_STORES",
+    "DamagedFile",
     "Lake",
     "NewFile",
     "base_type",
@@ -42,6 +43,19 @@ __all__ = [
 OBJECT_STORES = frozenset({"s3", "gcs", "abfs"})
 # The Parquet codec when no config names one (`[output] compression`'s default).
 DEFAULT_COMPRESSION: str = OutputSettings.compression
+
+
+class DamagedFile(ValueError):
+    """A lake file that exists but cannot be read: `path` (relative to the lake) and `why`.
+
+    Every failure to read a lake file (a part, a state object, the cursor, a report, a plan) is
+    raised as this one error, so the message names the file and `lake.doctor` can heal it.
+    """
+
+    def __init__(self, path: str, why: str) -> None:
+        super().__init__(f"{path}: {why}")
+        self.path = path
+        self.why = why
 
 
 def open_output(output: OutputSettings) -> Lake:
@@ -163,12 +177,32 @@ class Lake:
         self.put(relative, orjson.dumps(value, option=orjson.OPT_SORT_KEYS))
 
     def get_json(self, relative: str) -> Any:
-        """The object's JSON, or None when it does not exist."""
+        """The object's JSON, or None when it does not exist; `DamagedFile` when it is no JSON."""
         try:
             with self.fs.open_input_stream(self.full(relative)) as stream:
-                return orjson.loads(stream.read())
+                data = stream.read()
         except FileNotFoundError:
             return None
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError as error:
+            if not data.strip():
+                raise DamagedFile(relative, "empty file, not JSON") from None
+            if error.pos >= len(data.rstrip()):
+                raise DamagedFile(relative, f"truncated JSON at byte {len(data)}") from None
+            raise DamagedFile(relative, f"not JSON ({error.msg} at byte {error.pos})") from None
+
+    def get_object(self, relative: str, *fields: str) -> dict[str, Any] | None:
+        """`get_json` of an object that must be a JSON object holding `fields` (else damaged)."""
+        value = self.get_json(relative)
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise DamagedFile(relative, f"a JSON {type(value).__name__}, not an object")
+        missing = [f for f in fields if f not in value]
+        if missing:
+            raise DamagedFile(relative, f"JSON without {', '.join(missing)}")
+        return value
 
     def is_lake(self) -> bool:
         """Whether the root holds a lake (a run's report, state or a dataset folder): commands that
@@ -201,9 +235,35 @@ class Lake:
             self.fs.delete_file(full)
 
     def read_parquet(self, relative: str, columns: list[str] | None = None) -> pa.Table:
-        """One file as stored (no hive partition column added)."""
+        """One file as stored (no hive partition column added); `DamagedFile` when unreadable."""
         with self.fs.open_input_file(self.full(relative)) as stream:
-            return pq.read_table(stream, columns=columns)
+            try:
+                return pq.read_table(stream, columns=columns)
+            except (pa.ArrowException, OSError) as error:
+                if isinstance(error, FileNotFoundError):
+                    raise
+                raise DamagedFile(relative, _parquet_why(stream, error)) from None
+
+    def parquet_problem(self, relative: str, columns: tuple[str, ...]) -> str | None:
+        """What is wrong with a Parquet file, judged from its footer (cheap: no data is read):
+        not Parquet, truncated, or lacking one of `columns`; None when it looks whole."""
+        try:
+            with self.fs.open_input_file(self.full(relative)) as stream:
+                try:
+                    names = set(pq.ParquetFile(stream).schema_arrow.names)
+                except (pa.ArrowException, OSError) as error:
+                    return _parquet_why(stream, error)
+        except FileNotFoundError:
+            return None
+        missing = [c for c in columns if c not in names]
+        return f"schema lacks column {', '.join(missing)}" if missing else None
+
+    def move(self, relative: str, to: str) -> None:
+        """Move a file within the lake (a rename on disk; a copy and a delete on S3)."""
+        target = self.full(to)
+        if not self.object_store:
+            self.fs.create_dir(target.rsplit("/", 1)[0], recursive=True)
+        self.fs.move(self.full(relative), target)
 
     def write_parquet(self, relative: str, table: pa.Table, *, row_group_rows: int) -> None:
         """Write a whole Parquet file atomically, replacing any file of that name: a reader that
@@ -233,6 +293,26 @@ class NewFile:
     temp: str
     final: str
     fresh: bool
+
+
+_MAGIC = b"PAR1"
+
+
+def _parquet_why(stream: Any, error: BaseException) -> str:
+    """Why a Parquet file did not open, in the words a user can act on."""
+    try:
+        size = stream.size()
+        stream.seek(0)
+        head = stream.read(4)
+        stream.seek(max(size - 4, 0))
+        tail = stream.read(4)
+    except (pa.ArrowException, OSError):
+        return f"unreadable Parquet file ({error})"
+    if head != _MAGIC:
+        return f"not a Parquet file ({size} bytes)"
+    if tail != _MAGIC:
+        return f"truncated Parquet file ({size} bytes, no footer)"
+    return f"damaged Parquet file ({error})"
 
 
 def base_type(filesystem: pafs.FileSystem) -> str:

@@ -13,6 +13,7 @@ from typing import Literal
 from harvester.config import Config
 from harvester.lake.checkpoint import Checkpoint, JobSpec, JobState, Mode, start_job
 from harvester.lake.compact import recover_compactions
+from harvester.lake.doctor import heal
 from harvester.lake.fs import Lake
 from harvester.lake.settle import settle
 from harvester.lake.sweep import sweep_windows
@@ -56,7 +57,8 @@ def prepare_job(
     snapshot_date: date,
     shard: bool = False,
 ) -> JobState:
-    """Settle what earlier runs finished, then resume this spec's unfinished job or begin one.
+    """Heal damaged files (`lake.doctor`), settle what earlier runs finished, then resume this
+    spec's unfinished job or begin one.
 
     A resumed job keeps its own clock, snapshot date and sweep windows, so what it still asks is
     exactly what the interrupted run would have asked. A `shard` (one of several runs working on
@@ -66,6 +68,7 @@ def prepare_job(
     if mode == "sweep" and (window.since is not None or window.until is not None):
         raise ValueError("a sweep takes no --since/--until: its windows come from the lake")
     if not shard:
+        heal(lake, by=run_id, dates=[snapshot_date.isoformat()])
         recover_compactions(lake)
         settle(lake)
     spec = job_spec(config, window, mode, snapshot_date)

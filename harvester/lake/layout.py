@@ -17,6 +17,8 @@ versions (a run resumes from their state), so no name here may change:
     _state/jobs/<key>/<job>/done.json                 the job finished
     _state/jobs/<key>/<job>/abandoned.json            a newer sweep gave the job up
     _state/compactions/<stamp>-<n:05d>.json           a merge's plan, until it is carried out
+    _state/quarantine/<stamp>/<path>                  a damaged file, moved aside (`lake.doctor`)
+    _state/quarantine/<stamp>/<path>.note.json        what it was, why, when, by which run
 
 Readers skip names starting with '.' or '_', so temporary files and the `_runs`/`_state` folders
 are invisible to a dataset read from the root.
@@ -32,9 +34,11 @@ __all__ = [
     "COMPACTIONS",
     "CURSOR",
     "OPEN_JOBS",
+    "QUARANTINE",
     "RUNS",
     "STATE",
     "compacted_part",
+    "compaction_output_stem",
     "compaction_plan",
     "dataset_folder",
     "is_epoch",
@@ -47,10 +51,13 @@ __all__ = [
     "job_folder",
     "job_run",
     "open_entry",
+    "open_entry_job",
     "part",
     "part_prefixes",
     "partition",
     "partition_date",
+    "quarantine_note",
+    "quarantined",
     "registered_run",
     "run_report",
     "temp_path",
@@ -61,6 +68,7 @@ STATE = "_state"
 CURSOR = f"{STATE}/cursor.json"
 OPEN_JOBS = f"{STATE}/open"
 COMPACTIONS = f"{STATE}/compactions"
+QUARANTINE = f"{STATE}/quarantine"
 
 _PARTITION_KEY = "snapshot_date="
 _PARQUET = ".parquet"
@@ -134,6 +142,14 @@ def open_entry(key: str, job_id: str) -> str:
     return f"{OPEN_JOBS}/{key}.{job_id}{_JSON}"
 
 
+def open_entry_job(name: str) -> tuple[str, str] | None:
+    """The (key, job id) an open-index entry's name stands for (keys and job ids hold no dot)."""
+    if not name.endswith(_JSON) or name.count(".") != 2:
+        return None
+    key, job_id = name.removesuffix(_JSON).split(".")
+    return key, job_id
+
+
 def job_folder(key: str, job_id: str) -> str:
     return f"{STATE}/jobs/{key}/{job_id}"
 
@@ -182,3 +198,21 @@ def compaction_plan(stamp: str, n: int) -> str:
 def is_plan(name: str) -> bool:
     """Whether a name in the compactions folder is a plan (not a plan being written)."""
     return name.endswith(_JSON)
+
+
+def compaction_output_stem(plan_name: str) -> str:
+    """The name stem of the file a plan (`<stamp>-<n>.json`) merges into, in whatever partition."""
+    return f"part-compact-{plan_name.removesuffix(_JSON)}{_PARQUET}"
+
+
+# ---- quarantine ---------------------------------------------------------------------------------
+
+
+def quarantined(stamp: str, path: str) -> str:
+    """Where a damaged file moves in one healing pass (`stamp`), keeping its path in the lake."""
+    return f"{QUARANTINE}/{stamp}/{path}"
+
+
+def quarantine_note(stamp: str, path: str) -> str:
+    """The note beside a quarantined file: what it was, why, when, by which run."""
+    return f"{quarantined(stamp, path)}.note{_JSON}"

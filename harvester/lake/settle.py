@@ -24,8 +24,10 @@ from harvester.lake.checkpoint import (
     is_done,
     load_job,
     open_jobs,
+    read_begin,
 )
-from harvester.lake.fs import Lake
+from harvester.lake.doctor import quarantine
+from harvester.lake.fs import DamagedFile, Lake
 from harvester.lake.sweep import midnight
 from harvester.models import Dataset
 
@@ -53,7 +55,7 @@ def settle(lake: Lake, finished: JobState | None = None) -> list[str]:
         else:
             state = load_job(lake, job)
         supersede(lake, state)
-        _advance_cursor(lake, state, lake.get_json(layout.job_begin(job.folder)))
+        _advance_cursor(lake, state, read_begin(lake, job.folder))
         close_job(lake, job.key, job.job_id)
         settled.append(job.job_id)
     return settled
@@ -62,7 +64,7 @@ def settle(lake: Lake, finished: JobState | None = None) -> list[str]:
 def _advance_cursor(lake: Lake, state: JobState, begin: dict[str, Any]) -> None:
     """Idempotent: every field moves to the max of what it was and what this job completed."""
     spec = begin["spec"]
-    doc = lake.get_json(layout.CURSOR) or {"accounts": {}}
+    doc = lake.get_object(layout.CURSOR, "accounts") or {"accounts": {}}
     clock = state.clock
     sweep = state.mode == "sweep"
     insights_end = clock
@@ -110,7 +112,7 @@ def supersede(lake: Lake, state: JobState) -> int:
         mine = [path for path, d in state.files.items() if d == dataset.value]
         replaced = _replaced(lake, dataset, mine, state)
         for path in others:
-            touched += _filter_file(lake, path, replaced)
+            touched += _filter_file(lake, path, replaced, state.job_id)
     if touched:
         log.info("job %s superseded rows in %d older files", state.job_id, touched)
     return touched
@@ -170,8 +172,14 @@ def _rows(table: pa.Table, columns: list[str]) -> Iterable[tuple[Any, ...]]:
     return zip(*(table.column(c).to_pylist() for c in columns), strict=True)
 
 
-def _filter_file(lake: Lake, path: str, replaced: Replaced) -> int:
-    table = lake.read_parquet(path)
+def _filter_file(lake: Lake, path: str, replaced: Replaced, job_id: str) -> int:
+    try:
+        table = lake.read_parquet(path)
+    except DamagedFile as damaged:
+        # An older file whose footer looked whole (`lake.doctor` passed it) but whose data is
+        # not: set aside like any damaged settled file, so settling, and every later run, goes on.
+        quarantine(lake, damaged, by=f"settling {job_id}")
+        return 1
     keep = pc.invert(replaced(table))
     kept = int(pc.sum(keep).as_py() or 0)
     if kept == table.num_rows:

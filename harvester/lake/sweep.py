@@ -36,7 +36,8 @@ def sweep_windows(
     lake: Lake, accounts: Iterable[str], snapshot_date: date, lookback_days: int
 ) -> dict[str, dict[str, str]]:
     """Per account, where this sweep's media listing and account insights start (ISO times)."""
-    cursor = (lake.get_json(layout.CURSOR) or {}).get("accounts", {})
+    doc = lake.get_object(layout.CURSOR, "accounts")
+    cursor = doc["accounts"] if doc else {}
     lookback = midnight(snapshot_date) - timedelta(days=lookback_days)
     out = {}
     for account in accounts:
