@@ -17,6 +17,7 @@ versions (a run resumes from their state), so no name here may change:
     _state/jobs/<key>/<job>/done.json                 the job finished
     _state/jobs/<key>/<job>/abandoned.json            a newer sweep gave the job up
     _state/compactions/<stamp>-<n:05d>.json           a merge's plan, until it is carried out
+    _state/lock/<run>.<token>.json                    a writer's claim on the lake (`lake.lock`)
 
 Readers skip names starting with '.' or '_', so temporary files and the `_runs`/`_state` folders
 are invisible to a dataset read from the root.
@@ -31,9 +32,11 @@ from harvester.models import Dataset
 __all__ = [
     "COMPACTIONS",
     "CURSOR",
+    "LOCK",
     "OPEN_JOBS",
     "RUNS",
     "STATE",
+    "claim_name",
     "compacted_part",
     "compaction_plan",
     "dataset_folder",
@@ -46,6 +49,7 @@ __all__ = [
     "job_epoch",
     "job_folder",
     "job_run",
+    "lock_claim",
     "open_entry",
     "part",
     "part_prefixes",
@@ -61,6 +65,7 @@ STATE = "_state"
 CURSOR = f"{STATE}/cursor.json"
 OPEN_JOBS = f"{STATE}/open"
 COMPACTIONS = f"{STATE}/compactions"
+LOCK = f"{STATE}/lock"
 
 _PARTITION_KEY = "snapshot_date="
 _PARQUET = ".parquet"
@@ -182,3 +187,18 @@ def compaction_plan(stamp: str, n: int) -> str:
 def is_plan(name: str) -> bool:
     """Whether a name in the compactions folder is a plan (not a plan being written)."""
     return name.endswith(_JSON)
+
+
+# ---- the writer's lock --------------------------------------------------------------------------
+
+
+def lock_claim(claimant: str) -> str:
+    """A contender's claim on the lake (`lake.lock`); `claimant` is unique to one lock."""
+    return f"{LOCK}/{claimant}{_JSON}"
+
+
+def claim_name(name: str) -> str | None:
+    """The claimant of a lock folder entry named by `lock_claim`, else None (a temporary file)."""
+    if name.startswith(".") or not name.endswith(_JSON):
+        return None
+    return name.removesuffix(_JSON)
