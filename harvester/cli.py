@@ -27,6 +27,7 @@ from harvester.harvest.pipeline import run_harvest
 from harvester.harvest.report import RunCounters, RunReport
 from harvester.harvest.routing import metrics_table
 from harvester.lake.jobs import MODES
+from harvester.lake.lock import LockError
 from harvester.models import Dataset, HarvestWindow
 from harvester.progress import ProgressDisplay
 
@@ -72,6 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED
     except Exception as error:  # the last line of defence: one readable line, no traceback spam
+        if isinstance(cause := _cause(error), LockError):  # another writer has the lake
+            print(f"harvester: {cause}", file=sys.stderr)
+            return EXIT_LOCKED
         log.debug("unexpected failure", exc_info=True)
         print(f"harvester: unexpected failure: {_describe(error)}", file=sys.stderr)
         return EXIT_FAILED
@@ -115,6 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--ray-address", help="the Ray cluster, e.g. ray://head:10001 (RAY_ADDRESS)")
     run.add_argument("--shards", type=_positive_int, default=4, help="Ray tasks to split into")
+    _wait_lock_arg(run)
     run.set_defaults(handler=_cmd_run)
 
     compact = commands.add_parser("compact", help="merge a lake's small files, atomically")
@@ -125,6 +130,7 @@ def _parser() -> argparse.ArgumentParser:
         "--target-mb", type=_positive_float, default=128.0, help="output file size"
     )
     compact.add_argument("--s3-endpoint", help="S3-compatible endpoint (else AWS_ENDPOINT_URL)")
+    _wait_lock_arg(compact)
     compact.set_defaults(handler=_cmd_compact)
 
     plan = commands.add_parser("plan", help="list what a run would do and what it would cost")
@@ -222,12 +228,26 @@ def _window(args: argparse.Namespace) -> HarvestWindow:
     return HarvestWindow(args.since, args.until)
 
 
+def _wait_lock_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--wait-lock",
+        type=_seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="when another writer holds the lake, wait this long for it (default: refuse, exit 4)",
+    )
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     if args.mode == "sweep" and (args.since or args.until):
         raise UsageError("a sweep takes no --since/--until: its windows come from the lake")
     window = _window(args)
     config = load_config(args.config)
-    options: dict[str, Any] = {"mode": args.mode, "snapshot_date": args.snapshot_date}
+    options: dict[str, Any] = {
+        "mode": args.mode,
+        "snapshot_date": args.snapshot_date,
+        "lock_wait": args.wait_lock,
+    }
     if args.engine == "ray":
         try:
             from harvester.harvest.ray_engine import run_on_ray
@@ -238,18 +258,25 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_compact(args: argparse.Namespace) -> int:
+    from harvester.config import OutputSettings
+    from harvester.harvest.pipeline import new_run_id
     from harvester.lake.compact import compact
     from harvester.lake.fs import open_lake
+    from harvester.lake.lock import LakeLock, holding_sync
 
     lake = open_lake(args.path, s3_endpoint=args.s3_endpoint)
     if not lake.is_lake():
         raise UsageError(f"{args.path}: not a harvester lake (no _runs, _state or dataset folder)")
-    report = compact(
-        lake,
-        dataset=Dataset(args.dataset) if args.dataset else None,
-        snapshot_date=args.date.isoformat() if args.date else None,
-        target_mb=args.target_mb,
-    )
+    stale = OutputSettings.lock_stale_seconds
+    lock = LakeLock(lake, run_id=new_run_id(), command="compact", stale_seconds=stale)
+    with holding_sync(lock, wait=args.wait_lock):
+        report = compact(
+            lake,
+            dataset=Dataset(args.dataset) if args.dataset else None,
+            snapshot_date=args.date.isoformat() if args.date else None,
+            target_mb=args.target_mb,
+            guard=lock.check,
+        )
     for output, inputs, rows in report.merged:
         print(f"{output}: {inputs} files merged, {rows:,} rows")
     for partition, why in report.skipped:
@@ -452,6 +479,16 @@ def _number(convert: Callable[[str], float], low: float, high: float | None = No
 _positive_int = _number(int, 0)
 _positive_float = _number(float, 0.0)
 _port = _number(int, 0, 65535)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds >= 0")
+    return value
 
 
 def _date_arg(text: str) -> datetime:

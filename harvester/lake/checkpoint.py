@@ -316,8 +316,10 @@ class Checkpoint:
         *,
         every_seconds: float,
         monotonic: Callable[[], float] = time.monotonic,
+        guard: Callable[[], None] = lambda: None,
     ) -> None:
         self._lake = lake
+        self._guard = guard  # raises when the run may no longer commit (`lake.lock` lost)
         self.state = state
         self._run_id = run_id
         self._every = every_seconds
@@ -347,6 +349,11 @@ class Checkpoint:
 
     def commit(self, sink: ParquetSink) -> None:
         """Commit the sink's epoch, then write the manifest naming its files and units."""
+        try:
+            self._guard()
+        except BaseException:
+            sink.abort()  # a refused epoch's open parts are dropped, never published
+            raise
         files = sink.commit_epoch()
         # Named as added: a run lists each media once, and a set would cost a sort per epoch.
         media, self._media = self._media, IdSetBuilder()
@@ -367,6 +374,7 @@ class Checkpoint:
         self.state.absorb(manifest)
 
     def finish(self) -> None:
+        self._guard()
         self._lake.put_json(
             layout.job_done(self.state.folder),
             {"finished_at": datetime.now(UTC), "rows": self.state.rows},

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -61,8 +62,10 @@ def compact(
     snapshot_date: str | None = None,
     target_mb: float = 128.0,
     row_group_rows: int = 131_072,
+    guard: Callable[[], None] = lambda: None,
 ) -> CompactReport:
-    """Merge small files of each (dataset, snapshot date), or of the one given."""
+    """Merge small files of each (dataset, snapshot date), or of the one given. `guard` runs
+    before each partition and raises to stop (the lake's lock was lost: `lake.lock`)."""
     recover_compactions(lake)
     report = CompactReport()
     busy = {load_job(lake, job).snapshot_date.isoformat() for job in open_jobs(lake)}
@@ -76,6 +79,7 @@ def compact(
                 partition = layout.partition(ds, day)
                 report.skipped.append((partition, "a harvest job of this date is not finished"))
                 continue
+            guard()
             _compact_partition(lake, ds, day, target, row_group_rows, report)
     return report
 
