@@ -95,6 +95,7 @@ async def run_harvest(
     client = GraphClient(config.graph, config.limits, config.retry, gate=gate, counters=counters)
     stale = config.output.lock_stale_seconds
     lock = None if shard else LakeLock(lake, run_id=run_id, command="run", stale_seconds=stale)
+    guard = lock.check if lock is not None else _unguarded
     async with holding(lock, wait=lock_wait), client:
         rows = RunRows(run_id=run_id, api_version=config.graph.api_version, counters=counters)
         reported: list[Rows] = []
@@ -113,6 +114,7 @@ async def run_harvest(
                 clock=clock,
                 snapshot_date=snapshot_date or clock.astimezone(UTC).date(),
                 shard=shard,
+                guard=guard,
             )
         )
         sink = ParquetSink(
@@ -123,7 +125,7 @@ async def run_harvest(
             job,
             run_id,
             every_seconds=config.output.checkpoint_seconds,
-            guard=lock.check if lock is not None else lambda: None,
+            guard=guard,
         )
         if reported and "discovery" not in job.other:
             discovery = Unit("discovery", ("discovery",), list(reported))
@@ -348,6 +350,10 @@ class _Harvest:
         """The group's `media` rows (children included) and insight rows: one commit unit."""
         family = [m for media in group for m in (media, *self._children.pop(media.id, ()))]
         return Unit("media", tuple(m.id for m in group), [self._rows.media(family), *blocks])
+
+
+def _unguarded() -> None:
+    """The guard of a shard's commits: its driver holds the lake's lock."""
 
 
 def _describe(error: BaseException) -> str:

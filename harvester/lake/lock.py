@@ -274,6 +274,11 @@ class LakeLock:
     # ---- holding --------------------------------------------------------------------------
 
     @property
+    def claimant(self) -> str:
+        """The name of this lock's claim in the lock folder (`layout.lock_claim`)."""
+        return self._claim.name
+
+    @property
     def held(self) -> bool:
         return self._held and not self.lost
 
