@@ -9,6 +9,8 @@ such; tests/harvest/test_lake_lock.py stops real processes).
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +25,14 @@ from harvester.config import OutputSettings
 from harvester.lake import layout
 from harvester.lake.checkpoint import Checkpoint, JobSpec, Unit, start_job
 from harvester.lake.fs import Lake, open_lake
-from harvester.lake.lock import HEARTBEATS_PER_STALE, LakeLock, LakeLocked, LockLost, holding
+from harvester.lake.lock import (
+    HEARTBEATS_PER_STALE,
+    LakeLock,
+    LakeLocked,
+    LockLost,
+    holding,
+    machine_id,
+)
 from harvester.lake.sink import ParquetSink
 from harvester.models import Dataset, Rows
 
@@ -115,6 +124,35 @@ def test_a_dead_holders_claim_expires_and_the_takeover_is_logged(
         assert sum("waiting up to 30 s" in r.getMessage() for r in caplog.records) == 1
     finally:
         taker.release()
+
+
+def test_a_claim_whose_process_is_gone_from_this_machine_is_taken_over_at_once(
+    lake: Lake, caplog: pytest.LogCaptureFixture
+) -> None:
+    machine = machine_id()
+    if machine is None:
+        pytest.skip("no /proc: a dead holder's claim only expires")
+    pid = _pid_of_ended_process()
+    dead = {"run_id": DEAD_RUN, "command": "run", "host": "here", "pid": pid, "held": True}
+    dead |= {"started_at": "?", "heartbeat": "?", "stale_seconds": 3600, "machine": machine}
+    lake.put(layout.lock_claim(f"{DEAD_RUN}.00000000"), orjson.dumps(dead))
+    taker = new_lock(lake, "20260301T120000Z-cccccc")
+    with caplog.at_level(logging.WARNING, logger="harvester"):
+        taker.acquire()  # no wait: the holder is known dead
+    taker.release()
+    [took] = [r.getMessage() for r in caplog.records if "took over" in r.getMessage()]
+    assert DEAD_RUN in took and f"its process {pid} on this machine is gone" in took
+    # Another machine's claim with the same pid only expires.
+    lake.put(layout.lock_claim(f"{DEAD_RUN}.00000000"), orjson.dumps(dead | {"machine": "x"}))
+    with pytest.raises(LakeLocked):
+        new_lock(lake, "20260301T120001Z-dddddd").acquire()
+
+
+def _pid_of_ended_process() -> int:
+    """The pid of a process that ended and was reaped (what a SIGKILLed run leaves)."""
+    child = subprocess.Popen([sys.executable, "-c", ""])
+    child.wait()
+    return child.pid
 
 
 def test_contenders_racing_in_threads_never_both_hold(lake: Lake) -> None:
