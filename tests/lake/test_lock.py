@@ -52,6 +52,32 @@ def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Lake]:
     yield open_lake(f"s3://{bucket}/lake", s3_endpoint=endpoint)
 
 
+@pytest.fixture
+def warnings_logged() -> Iterator[list[str]]:
+    """What the harvester logs at WARNING and above, straight from its logger (the CLI stops it
+    propagating to the root, where caplog listens)."""
+    handler = _Messages()
+    messages = handler.messages
+    logger = logging.getLogger("harvester")
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        yield messages
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+class _Messages(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
 def stale_for(lake: Lake) -> float:
     """Small expiries: S3 keeps whole-second mtimes, local disk nanoseconds."""
     return 2.0 if lake.object_store else 0.4
@@ -98,7 +124,7 @@ def test_a_second_writer_is_refused_with_the_holder_named_until_the_first_releas
 
 
 def test_a_dead_holders_claim_expires_and_the_takeover_is_logged(
-    lake: Lake, caplog: pytest.LogCaptureFixture
+    lake: Lake, warnings_logged: list[str]
 ) -> None:
     stale = stale_for(lake)
     dead = {
@@ -113,21 +139,20 @@ def test_a_dead_holders_claim_expires_and_the_takeover_is_logged(
     }
     lake.put(layout.lock_claim(f"{DEAD_RUN}.00000000"), orjson.dumps(dead))
     taker = new_lock(lake, "20260301T120000Z-cccccc")
-    with caplog.at_level(logging.WARNING, logger="harvester"):
-        taker.acquire(wait=30)  # refused at first: the claim is fresh; then it expires
+    taker.acquire(wait=30)  # refused at first: the claim is fresh; then it expires
     try:
         assert taker.held and taker.statistics().takeovers == 1
         assert claims(lake) == [taker.claimant]
-        took = [r.getMessage() for r in caplog.records if "took over" in r.getMessage()]
+        took = [m for m in warnings_logged if "took over" in m]
         assert len(took) == 1
         assert DEAD_RUN in took[0] and "last heartbeat 2026-03-01T10:05:00+00:00" in took[0]
-        assert sum("waiting up to 30 s" in r.getMessage() for r in caplog.records) == 1
+        assert sum("waiting up to 30 s" in m for m in warnings_logged) == 1
     finally:
         taker.release()
 
 
 def test_a_claim_whose_process_is_gone_from_this_machine_is_taken_over_at_once(
-    lake: Lake, caplog: pytest.LogCaptureFixture
+    lake: Lake, warnings_logged: list[str]
 ) -> None:
     machine = machine_id()
     if machine is None:
@@ -137,10 +162,9 @@ def test_a_claim_whose_process_is_gone_from_this_machine_is_taken_over_at_once(
     dead |= {"started_at": "?", "heartbeat": "?", "stale_seconds": 3600, "machine": machine}
     lake.put(layout.lock_claim(f"{DEAD_RUN}.00000000"), orjson.dumps(dead))
     taker = new_lock(lake, "20260301T120000Z-cccccc")
-    with caplog.at_level(logging.WARNING, logger="harvester"):
-        taker.acquire()  # no wait: the holder is known dead
+    taker.acquire()  # no wait: the holder is known dead
     taker.release()
-    [took] = [r.getMessage() for r in caplog.records if "took over" in r.getMessage()]
+    [took] = [m for m in warnings_logged if "took over" in m]
     assert DEAD_RUN in took and f"its process {pid} on this machine is gone" in took
     # Another machine's claim with the same pid only expires.
     lake.put(layout.lock_claim(f"{DEAD_RUN}.00000000"), orjson.dumps(dead | {"machine": "x"}))
