@@ -222,12 +222,12 @@ class LakeLock:
             if blocker is None:
                 return
             elapsed = self._monotonic() - start
-            if elapsed >= (wait if blocker.held else max(wait, self._stale)):
+            limit = wait if blocker.held else max(wait, self._stale)
+            if elapsed >= limit:
                 raise LakeLocked(self._lake.root, blocker)
             if blocker.held and not waiting_logged:
                 log.warning("waiting up to %g s for the lake lock: %s", wait, blocker.describe())
                 waiting_logged = True
-            limit = wait if blocker.held else max(wait, self._stale)
             # Full jitter: contenders that collided pick different pauses and stop colliding.
             yield min(random.uniform(0, pause), max(0.0, limit - elapsed))
             pause = min(pause * 2, BACKOFF_MAX_SECONDS)
