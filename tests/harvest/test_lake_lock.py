@@ -108,6 +108,20 @@ class Runs:
                 return dict(claim)
         return None
 
+    def epochs(self) -> list[str]:
+        lake = self.lake()
+        folders = [
+            f
+            for job in lake.listdir(f"{layout.STATE}/jobs")
+            for f in lake.listdir(lake.relative(job.path))
+        ]
+        return [
+            i.base_name
+            for folder in folders
+            for i in lake.listdir(lake.relative(folder.path))
+            if layout.is_epoch(i.base_name)
+        ]
+
     def datasets(self) -> dict[Dataset, ds.Dataset]:
         lake = self.lake()
         return {
@@ -151,9 +165,13 @@ def duplicate_keys(runs: Runs) -> dict[str, int]:
     return found
 
 
-async def stop_while_holding(runs: Runs, name: str) -> tuple[Process, dict[str, Any]]:
+async def stop_while_holding(
+    runs: Runs, name: str, *, harvesting: bool = False
+) -> tuple[Process, dict[str, Any]]:
+    """Start a run and freeze it once it holds the lock (and, if `harvesting`, once it committed
+    an epoch: its job is begun, so a run that takes over resumes it)."""
     process, _ = await runs.start(name)
-    await until(lambda: runs.holder() is not None, process)
+    await until(lambda: runs.holder() is not None and (not harvesting or runs.epochs()), process)
     process.send_signal(signal.SIGSTOP)
     holder = runs.holder()
     assert holder is not None and process.returncode is None, "the first run ended too soon"
@@ -212,7 +230,7 @@ async def test_a_holder_frozen_past_its_expiry_is_taken_over_and_commits_nothing
         runs = Runs(
             tmp_path, sim, str(tmp_path / "lake"), lock_stale_seconds=2.0, checkpoint_seconds=0.1
         )
-        frozen, holder = await stop_while_holding(runs, "frozen")
+        frozen, holder = await stop_while_holding(runs, "frozen", harvesting=True)
         taker, log = await runs.start("taker", "--wait-lock", "60")
         with anyio.fail_after(60):
             assert await taker.wait() == normal, log.read_text()
@@ -224,6 +242,9 @@ async def test_a_holder_frozen_past_its_expiry_is_taken_over_and_commits_nothing
         last = (tmp_path / "frozen.log").read_text().strip().splitlines()[-1]
         assert last.startswith(f"harvester: run {holder['run_id']} lost the lake lock"), last
 
+    # One job, begun by the frozen run and finished by the one that took over.
+    [job] = {p.parent for p in (tmp_path / "lake").glob("_state/jobs/*/*/run-*.json")}
+    assert len(list(job.glob("run-*.json"))) == 2 and (job / "done.json").exists()
     expected = content(reference)
     assert duplicate_keys(runs) == dict.fromkeys(expected, 0)
     assert content(runs) == expected
