@@ -26,7 +26,8 @@ holder's run id and last heartbeat.
 A holder refreshes its claim every `stale/4` from a thread (the event loop may be busy: the sink
 writes in threads, compaction is synchronous). A holder stalled past its expiry may have been
 taken over, and it finds out itself: a heartbeat whose claim is gone, or whose new mtime is more
-than `stale` after the previous one (the store's clock again), marks the lock `lost`. That test
+than `stale` (plus the same slack) after the previous one (the store's clock again), marks the
+lock `lost`. That test
 catches every takeover: a judge that saw the old mtime listed before the refresh, so the refresh
 lands more than `stale` after it. Between heartbeats, `check()` (the hook `Checkpoint` calls
 before every commit) also refuses when the last confirmed refresh began more than `stale/2` ago
@@ -245,7 +246,7 @@ class LakeLock:
             # hand; without its mtime nothing can be judged. Try again.
             self._delete_own()
             return replace(self._claim, run_id="(unknown)", held=False)
-        slack = OBJECT_STORE_MTIME_SLACK if self._lake.object_store else 0.0
+        slack = self._slack()
         live = []
         for other in others:
             if other.mtime is not None and mine.mtime - other.mtime > other.stale_seconds + slack:
@@ -267,6 +268,9 @@ class LakeLock:
         self._beater.start()
         log.debug("holding the lake lock %s", self._path)
         return None
+
+    def _slack(self) -> float:
+        return OBJECT_STORE_MTIME_SLACK if self._lake.object_store else 0.0
 
     def _gone(self, other: Claim) -> bool:
         """Whether a claim is of this machine and its process has ended (a SIGKILL, a crash)."""
@@ -339,7 +343,9 @@ class LakeLock:
         if mine is None or mine.mtime is None or self._last_mtime is None:
             self._lose("its claim is gone (another writer judged it dead)")
             return
-        if mine.mtime - self._last_mtime > self._stale:
+        # The judges' own threshold: every takeover is caught, and S3's whole-second mtimes
+        # never make two beats a quarter of `stale` apart look further apart than that.
+        if mine.mtime - self._last_mtime > self._stale + self._slack():
             self._lose(f"{mine.mtime - self._last_mtime:.1f} s passed between two heartbeats")
             return
         self._last_mtime = mine.mtime

@@ -9,6 +9,7 @@ such; tests/harvest/test_lake_lock.py stops real processes).
 from __future__ import annotations
 
 import logging
+import math
 import subprocess
 import sys
 import threading
@@ -27,6 +28,7 @@ from harvester.lake.checkpoint import Checkpoint, JobSpec, Unit, start_job
 from harvester.lake.fs import Lake, open_lake
 from harvester.lake.lock import (
     HEARTBEATS_PER_STALE,
+    OBJECT_STORE_MTIME_SLACK,
     LakeLock,
     LakeLocked,
     LockLost,
@@ -222,8 +224,11 @@ def test_the_heartbeat_keeps_a_claim_alive_beyond_its_expiry(lake: Lake) -> None
     holder = new_lock(lake, "20260301T120000Z-dddddd", stale=stale)
     holder.acquire()
     try:
-        # Twice the expiry by the store's clock, in heartbeats a quarter of it apart.
-        until(lambda: holder.statistics().heartbeats >= 2 * HEARTBEATS_PER_STALE)
+        # Past the expiry (and an object store's slack) by the store's clock, in heartbeats a
+        # quarter of it apart: unrefreshed, the claim would be dead by now.
+        expiry = stale + (OBJECT_STORE_MTIME_SLACK if lake.object_store else 0.0)
+        beats = math.ceil(expiry / (stale / HEARTBEATS_PER_STALE)) + 1
+        until(lambda: holder.statistics().heartbeats >= beats)
         with pytest.raises(LakeLocked):
             new_lock(lake, "20260301T120001Z-eeeeee", stale=stale).acquire()
         assert holder.held and not holder.lost
