@@ -13,7 +13,8 @@ import os
 import signal
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from functools import partial
 from pathlib import Path
@@ -29,6 +30,7 @@ from harvester.harvest.report import RunCounters, RunReport
 from harvester.harvest.routing import metrics_table
 from harvester.lake.fs import Lake, open_lake
 from harvester.lake.jobs import MODES
+from harvester.lake.lock import LakeLock, LockError
 from harvester.models import Dataset, HarvestWindow
 from harvester.progress import ProgressDisplay
 
@@ -74,9 +76,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED
     except Exception as error:  # the last line of defence: one readable line, no traceback spam
-        if isinstance(stop := _cause(error), NothingWorks):  # the endpoint or app is wrong
-            print(f"harvester: {stop.message}", file=sys.stderr)
+        cause = _cause(error)
+        if isinstance(cause, NothingWorks):  # the endpoint or app is wrong
+            print(f"harvester: {cause.message}", file=sys.stderr)
             return EXIT_NOTHING_WORKS
+        if isinstance(cause, LockError):  # another writer has the lake
+            print(f"harvester: {cause}", file=sys.stderr)
+            return EXIT_LOCKED
         log.debug("unexpected failure", exc_info=True)
         print(f"harvester: unexpected failure: {_describe(error)}", file=sys.stderr)
         return EXIT_FAILED
@@ -120,6 +126,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--ray-address", help="the Ray cluster, e.g. ray://head:10001 (RAY_ADDRESS)")
     run.add_argument("--shards", type=_positive_int, default=4, help="Ray tasks to split into")
+    _wait_lock_arg(run)
     run.set_defaults(handler=_cmd_run)
 
     compact = commands.add_parser("compact", help="merge a lake's small files, atomically")
@@ -130,12 +137,14 @@ def _parser() -> argparse.ArgumentParser:
         "--target-mb", type=_positive_float, default=128.0, help="output file size"
     )
     compact.add_argument("--s3-endpoint", help="S3-compatible endpoint (else AWS_ENDPOINT_URL)")
+    _wait_lock_arg(compact)
     compact.set_defaults(handler=_cmd_compact)
 
     doctor = commands.add_parser("doctor", help="list a lake's damaged files; --fix heals them")
     doctor.add_argument("path", help="the lake: a folder or s3://bucket/prefix")
     doctor.add_argument("--fix", action="store_true", help="quarantine and heal what is found")
     doctor.add_argument("--s3-endpoint", help="S3-compatible endpoint (else AWS_ENDPOINT_URL)")
+    _wait_lock_arg(doctor)
     doctor.set_defaults(handler=_cmd_doctor)
 
     plan = commands.add_parser("plan", help="list what a run would do and what it would cost")
@@ -233,12 +242,26 @@ def _window(args: argparse.Namespace) -> HarvestWindow:
     return HarvestWindow(args.since, args.until)
 
 
+def _wait_lock_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--wait-lock",
+        type=_seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="when another writer holds the lake, wait this long for it (default: refuse, exit 4)",
+    )
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     if args.mode == "sweep" and (args.since or args.until):
         raise UsageError("a sweep takes no --since/--until: its windows come from the lake")
     window = _window(args)
     config = load_config(args.config)
-    options: dict[str, Any] = {"mode": args.mode, "snapshot_date": args.snapshot_date}
+    options: dict[str, Any] = {
+        "mode": args.mode,
+        "snapshot_date": args.snapshot_date,
+        "lock_wait": args.wait_lock,
+    }
     if args.engine == "ray":
         try:
             from harvester.harvest.ray_engine import run_on_ray
@@ -252,12 +275,14 @@ def _cmd_compact(args: argparse.Namespace) -> int:
     from harvester.lake.compact import compact
 
     lake = _existing_lake(args.path, args.s3_endpoint)
-    report = compact(
-        lake,
-        dataset=Dataset(args.dataset) if args.dataset else None,
-        snapshot_date=args.date.isoformat() if args.date else None,
-        target_mb=args.target_mb,
-    )
+    with _lake_lock(lake, "compact", args.wait_lock) as lock:
+        report = compact(
+            lake,
+            dataset=Dataset(args.dataset) if args.dataset else None,
+            snapshot_date=args.date.isoformat() if args.date else None,
+            target_mb=args.target_mb,
+            guard=lock.check,
+        )
     for output, inputs, rows in report.merged:
         print(f"{output}: {inputs} files merged, {rows:,} rows")
     for partition, why in report.skipped:
@@ -276,13 +301,31 @@ def _existing_lake(path: str, s3_endpoint: str | None) -> Lake:
     return lake
 
 
+@contextmanager
+def _lake_lock(lake: Lake, command: str, wait: float) -> Iterator[LakeLock]:
+    """The lake's one-writer lock for a command without a config (compact, doctor --fix): the
+    default expiry, which its claim states, so runs configured otherwise still agree on it."""
+    from harvester.config import OutputSettings
+    from harvester.harvest.pipeline import new_run_id
+    from harvester.lake.lock import holding_sync
+
+    stale = OutputSettings.lock_stale_seconds
+    lock = LakeLock(lake, run_id=new_run_id(), command=command, stale_seconds=stale)
+    with holding_sync(lock, wait=wait):
+        yield lock
+
+
 def _cmd_doctor(args: argparse.Namespace) -> int:
     """Exit 3 when damage was found (without --fix, or left for a person), 0 when healthy or
     healed, 2 when the path holds no lake."""
     from harvester.lake.doctor import examine, heal
 
     lake = _existing_lake(args.path, args.s3_endpoint)
-    found = heal(lake, by="doctor", reports=True) if args.fix else examine(lake)
+    if args.fix:  # heals the lake: a writer, so it waits its turn as compact does
+        with _lake_lock(lake, "doctor", args.wait_lock):
+            found = heal(lake, by="doctor", reports=True)
+    else:
+        found = examine(lake)
     for damage in found:
         print(damage.line())
     print(f"{len(found)} damaged files" + (", healed" if args.fix and found else ""))
@@ -482,6 +525,16 @@ def _number(convert: Callable[[str], float], low: float, high: float | None = No
 _positive_int = _number(int, 0)
 _positive_float = _number(float, 0.0)
 _port = _number(int, 0, 65535)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds >= 0")
+    return value
 
 
 def _date_arg(text: str) -> datetime:

@@ -68,6 +68,9 @@ class OutputSettings:
     # A manifest of committed files is written at least this often: a crash loses at most this
     # much harvesting, and each checkpoint closes one file per dataset (fewer is fewer files).
     checkpoint_seconds: float = 300.0
+    # The lake's writer lock (`lake.lock`): its holder refreshes its claim every quarter of this,
+    # and a claim not refreshed for this long is a dead writer's, taken over by the next one.
+    lock_stale_seconds: float = 120.0
     # For S3-compatible stores (MinIO, R2...); else AWS_ENDPOINT_URL, else AWS itself.
     s3_endpoint: str | None = None
 
@@ -436,6 +439,7 @@ class _Parser:
             target_file_mb=t.number("target_file_mb", d.target_file_mb),
             compression=compression.lower(),
             checkpoint_seconds=t.number("checkpoint_seconds", d.checkpoint_seconds),
+            lock_stale_seconds=t.number("lock_stale_seconds", d.lock_stale_seconds),
             s3_endpoint=self.s3_endpoint(t, path),
         )
 

@@ -95,7 +95,11 @@ MALFORMED = [
      "cfg.toml: [output].row_group_rows: expected an integer, got float"),
     ("batch-rows-gone", MINIMAL.replace('"lake"', '"lake"\nbatch_rows = 10'), None,
      "cfg.toml: [output].batch_rows: unknown key; valid keys: path, row_group_rows, "
-     "target_file_mb, compression, checkpoint_seconds, s3_endpoint"),
+     "target_file_mb, compression, checkpoint_seconds, lock_stale_seconds, s3_endpoint"),
+    ("lock-stale-zero", MINIMAL.replace('"lake"', '"lake"\nlock_stale_seconds = 0'), None,
+     "cfg.toml: [output].lock_stale_seconds: must be > 0, got 0"),
+    ("lock-stale-string", MINIMAL.replace('"lake"', '"lake"\nlock_stale_seconds = "2m"'), None,
+     "cfg.toml: [output].lock_stale_seconds: expected a number, got string"),
     ("target-mb-string", MINIMAL.replace('"lake"', '"lake"\ntarget_file_mb = "big"'), None,
      "cfg.toml: [output].target_file_mb: expected a number, got string"),
     ("compression", MINIMAL.replace('"lake"', '"lake"\ncompression = "lzo"'), None,
@@ -197,6 +201,7 @@ def test_minimal_config_takes_documented_defaults(base_dir: Path) -> None:
     assert config.harvest == HarvestSettings()
     assert config.output.path == str(base_dir / "lake")
     assert (config.output.row_group_rows, config.output.compression) == (131_072, "zstd")
+    assert config.output.lock_stale_seconds == 120.0
     assert config.source == "cfg.toml"
     [account] = config.accounts
     assert (account.id, account.token_env, account.token) == (
@@ -221,6 +226,7 @@ row_group_rows = 20
 target_file_mb = 0.5
 compression = "SNAPPY"
 checkpoint_seconds = 30
+lock_stale_seconds = 45
 s3_endpoint = "http://127.0.0.1:9000/"
 [limits]
 max_accounts_in_flight = 2
@@ -256,6 +262,7 @@ lookback_days = 3
         0.5,
         "snappy",
         30.0,
+        45.0,
         "http://127.0.0.1:9000",
     )
     assert config.limits == LimitSettings(2, 3, 4, 200, 5000, 50.0, 50.0, 0.01, 0.5, 9.0)

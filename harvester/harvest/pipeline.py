@@ -43,6 +43,7 @@ from harvester.lake import layout
 from harvester.lake.checkpoint import Checkpoint, JobState, Mode, SinkTask, Unit
 from harvester.lake.fs import open_output
 from harvester.lake.jobs import finish_job, prepare_job
+from harvester.lake.lock import LakeLock, holding
 from harvester.lake.sink import ParquetSink
 from harvester.models import Account, Dataset, HarvestWindow, Media, Rows
 
@@ -69,6 +70,7 @@ async def run_harvest(
     snapshot_date: date | None = None,
     shard: bool = False,
     app_permits: AppPermits | None = None,
+    lock_wait: float = 0.0,
 ) -> RunReport:
     """Harvest every configured account into the lake and return the run report (also written to
     `<output>/_runs/<run_id>.json`).
@@ -78,7 +80,9 @@ async def run_harvest(
     replays; a resumed job keeps those of its first run. `shard` and `app_permits` are for runs
     side by side on one lake and one app budget (`harvest.ray_engine`): a shard settles nothing
     and touches no other job (`lake.jobs.prepare_job`), writes no report (its driver does),
-    and takes app permits from outside.
+    and takes app permits from outside. Unless a `shard` (its driver holds it), the run holds
+    the lake's lock (`lake.lock`) throughout, waiting up to `lock_wait` seconds for another
+    writer to finish before it refuses with `LakeLocked`.
     """
     started = datetime.now(UTC)
     t0 = time.perf_counter()
@@ -89,7 +93,10 @@ async def run_harvest(
     lake = open_output(config.output)
     gate = None if app_permits is None else RateGate(config.limits, app_permits=app_permits)
     client = GraphClient(config.graph, config.limits, config.retry, gate=gate, counters=counters)
-    async with client:
+    stale = config.output.lock_stale_seconds
+    lock = None if shard else LakeLock(lake, run_id=run_id, command="run", stale_seconds=stale)
+    guard = lock.check if lock is not None else _unguarded
+    async with holding(lock, wait=lock_wait), client:
         rows = RunRows(run_id=run_id, api_version=config.graph.api_version, counters=counters)
         reported: list[Rows] = []
         if config.discovery.token is not None:
@@ -107,12 +114,19 @@ async def run_harvest(
                 clock=clock,
                 snapshot_date=snapshot_date or clock.astimezone(UTC).date(),
                 shard=shard,
+                guard=guard,
             )
         )
         sink = ParquetSink(
             lake, run_id=run_id, snapshot_date=job.snapshot_date, settings=config.output
         )
-        checkpoint = Checkpoint(lake, job, run_id, every_seconds=config.output.checkpoint_seconds)
+        checkpoint = Checkpoint(
+            lake,
+            job,
+            run_id,
+            every_seconds=config.output.checkpoint_seconds,
+            guard=guard,
+        )
         if reported and "discovery" not in job.other:
             discovery = Unit("discovery", ("discovery",), list(reported))
             await anyio.to_thread.run_sync(checkpoint.write, sink, [discovery])
@@ -362,6 +376,10 @@ class _Harvest:
         """The group's `media` rows (children included) and insight rows: one commit unit."""
         family = [m for media in group for m in (media, *self._children.pop(media.id, ()))]
         return Unit("media", tuple(m.id for m in group), [self._rows.media(family), *blocks])
+
+
+def _unguarded() -> None:
+    """The guard of a shard's commits: its driver holds the lake's lock."""
 
 
 def _describe(error: BaseException) -> str:

@@ -43,6 +43,7 @@ from harvester.lake.checkpoint import Mode
 from harvester.lake.compact import recover_compactions
 from harvester.lake.doctor import heal
 from harvester.lake.fs import Lake, open_output
+from harvester.lake.lock import LakeLock, holding
 from harvester.lake.settle import settle
 from harvester.models import Account, Dataset, HarvestWindow
 
@@ -213,11 +214,14 @@ async def run_on_ray(
     shards: int = DEFAULT_SHARDS,
     address: str | None = None,
     shard_hook: ShardHook | None = None,
+    lock_wait: float = 0.0,
 ) -> RunReport:
     """`run_harvest` on many machines: the same lake, one report (`<output>/_runs/<run_id>.json`).
 
     Connects to the Ray cluster at `address` (None: `RAY_ADDRESS`, else a local Ray) unless Ray
     is already initialised. Every worker must reach `[output].path`: S3 or a shared filesystem.
+    The driver holds the lake's lock (`lake.lock`) for the whole run, its shards none: it waits up
+    to `lock_wait` seconds for another writer, then refuses with `LakeLocked`.
     """
     if config.discovery.token is not None:
         raise ConfigError(
@@ -230,69 +234,81 @@ async def run_on_ray(
     counters.accounts_total = len(config.accounts)
     clock = now or started
     lake = open_output(config.output)
-    await anyio.to_thread.run_sync(_settle_lake, lake)
-    connected = not ray.is_initialized()
-    if connected:
-        await anyio.to_thread.run_sync(lambda: ray.init(address=address))
-    try:
-        limits = config.limits
-        per_window = None
-        if limits.app_calls_per_hour is not None:
-            per_window = max(1, int(limits.app_calls_per_hour * limits.app_window_seconds / 3600))
-        # Actors hold no CPU, so they never keep a shard from starting. A lost gate fails the
-        # shards' calls and so the run (resumable): a restarted one would have forgotten the
-        # permits in the window.
-        gate: Any = (
-            ray.remote(_AppGate)
-            .options(num_cpus=0)
-            .remote(per_window, limits.app_window_seconds, limits.slow_down_at_pct)
-        )
-        board: Any = ray.remote(_ProgressBoard).options(num_cpus=0).remote()
-        task = ray.remote(_run_shard).options(max_retries=SHARD_RETRIES)
-        refs = [
-            task.remote(
-                _Shard(
-                    index,
-                    replace(config, accounts=accounts),
-                    window or HarvestWindow(),
-                    mode,
-                    run_id,
-                    clock,
-                    snapshot_date or clock.astimezone(UTC).date(),
-                    gate,
-                    board,
-                    shard_hook,
-                )
-            )
-            for index, accounts in split_accounts(config.accounts, shards)
-        ]
-        try:
-            pending = list(refs)
-            while pending:
-                _, pending = await anyio.to_thread.run_sync(_wait, pending)
-                _show(counters, await anyio.to_thread.run_sync(ray.get, board.totals.remote()))
-            reports: list[bytes] = await anyio.to_thread.run_sync(ray.get, refs)
-        except BaseException:
-            for ref in refs:
-                ray.cancel(ref, force=True)
-            raise
-        totals: dict[str, Any] = await anyio.to_thread.run_sync(ray.get, board.totals.remote())
-        log.info("app gate: %s", await anyio.to_thread.run_sync(ray.get, gate.statistics.remote()))
-        for actor in (gate, board):
-            ray.kill(actor)
-    finally:
-        if connected:
-            ray.shutdown()
-    await anyio.to_thread.run_sync(_settle_lake, lake)
-    report = _merge(
-        [orjson.loads(r) for r in reports],
+    lock = LakeLock(
+        lake,
         run_id=run_id,
-        api_version=config.graph.api_version,
-        started=started,
-        wall_seconds=round(time.perf_counter() - t0, 3),
-        requests=totals["requests"],
+        command="run --engine ray",
+        stale_seconds=config.output.lock_stale_seconds,
     )
-    await anyio.to_thread.run_sync(lake.put, layout.run_report(run_id), report.to_json())
+    async with holding(lock, wait=lock_wait):
+        await anyio.to_thread.run_sync(_settle_lake, lake)
+        connected = not ray.is_initialized()
+        if connected:
+            await anyio.to_thread.run_sync(lambda: ray.init(address=address))
+        try:
+            limits = config.limits
+            per_window = None
+            if limits.app_calls_per_hour is not None:
+                per_window = max(
+                    1, int(limits.app_calls_per_hour * limits.app_window_seconds / 3600)
+                )
+            # Actors hold no CPU, so they never keep a shard from starting. A lost gate fails the
+            # shards' calls and so the run (resumable): a restarted one would have forgotten the
+            # permits in the window.
+            gate: Any = (
+                ray.remote(_AppGate)
+                .options(num_cpus=0)
+                .remote(per_window, limits.app_window_seconds, limits.slow_down_at_pct)
+            )
+            board: Any = ray.remote(_ProgressBoard).options(num_cpus=0).remote()
+            task = ray.remote(_run_shard).options(max_retries=SHARD_RETRIES)
+            refs = [
+                task.remote(
+                    _Shard(
+                        index,
+                        replace(config, accounts=accounts),
+                        window or HarvestWindow(),
+                        mode,
+                        run_id,
+                        clock,
+                        snapshot_date or clock.astimezone(UTC).date(),
+                        gate,
+                        board,
+                        shard_hook,
+                    )
+                )
+                for index, accounts in split_accounts(config.accounts, shards)
+            ]
+            try:
+                pending = list(refs)
+                while pending:
+                    _, pending = await anyio.to_thread.run_sync(_wait, pending)
+                    _show(counters, await anyio.to_thread.run_sync(ray.get, board.totals.remote()))
+                reports: list[bytes] = await anyio.to_thread.run_sync(ray.get, refs)
+            except BaseException:
+                for ref in refs:
+                    ray.cancel(ref, force=True)
+                raise
+            totals: dict[str, Any] = await anyio.to_thread.run_sync(ray.get, board.totals.remote())
+            log.info(
+                "app gate: %s", await anyio.to_thread.run_sync(ray.get, gate.statistics.remote())
+            )
+            for actor in (gate, board):
+                ray.kill(actor)
+        finally:
+            if connected:
+                ray.shutdown()
+        lock.check()  # the shards wrote under this lock: settling them needs it still
+        await anyio.to_thread.run_sync(_settle_lake, lake)
+        report = _merge(
+            [orjson.loads(r) for r in reports],
+            run_id=run_id,
+            api_version=config.graph.api_version,
+            started=started,
+            wall_seconds=round(time.perf_counter() - t0, 3),
+            requests=totals["requests"],
+        )
+        await anyio.to_thread.run_sync(lake.put, layout.run_report(run_id), report.to_json())
     return report
 
 

@@ -2,11 +2,14 @@
 
 Homes: `layout` names every path; `fs.Lake` opens the filesystem and publishes every file (one
 atomic commit, one codec); `sink` cuts rows into part files; `checkpoint` writes epoch manifests;
-`settle` supersedes older rows and advances the cursor that `sweep` reads; `compact` merges.
+`settle` supersedes older rows and advances the cursor that `sweep` reads; `compact` merges;
+`lock` keeps a second writer out.
 
 The seam through which `harvest/` commits work, and all it knows of how commits are made:
 
     open_output(config.output) -> Lake          the lake of a config (`fs`)
+    holding(LakeLock(lake, ...))                one writer per lake (`lock`); its `check` is the
+                                                guard of prepare_job and of every commit
     prepare_job(lake, config, ...) -> JobState  settle what is finished; resume or begin the job
     ParquetSink(lake, ...)                      rows -> part files
     Checkpoint(lake, job, run_id, ...)          units (`Unit`: rows + the work they complete)

@@ -171,6 +171,8 @@ def open_jobs(lake: Lake) -> list[OpenJob]:
     """Jobs started and not yet settled, oldest first."""
     found = []
     for info in lake.listdir(layout.OPEN_JOBS):
+        if info.base_name.startswith("."):
+            continue  # an entry a crash left half written under its temporary name
         entry = lake.get_object(lake.relative(info.path), "key", "job_id", "mode")
         if entry is not None:
             found.append(OpenJob(entry["key"], entry["job_id"], entry["mode"]))
@@ -340,8 +342,10 @@ class Checkpoint:
         *,
         every_seconds: float,
         monotonic: Callable[[], float] = time.monotonic,
+        guard: Callable[[], None] = lambda: None,
     ) -> None:
         self._lake = lake
+        self._guard = guard  # raises when the run may no longer commit (`lake.lock` lost)
         self.state = state
         self._run_id = run_id
         self._every = every_seconds
@@ -371,6 +375,11 @@ class Checkpoint:
 
     def commit(self, sink: ParquetSink) -> None:
         """Commit the sink's epoch, then write the manifest naming its files and units."""
+        try:
+            self._guard()
+        except BaseException:
+            sink.abort()  # a refused epoch's open parts are dropped, never published
+            raise
         files = sink.commit_epoch()
         # Named as added: a run lists each media once, and a set would cost a sort per epoch.
         media, self._media = self._media, IdSetBuilder()
@@ -391,6 +400,7 @@ class Checkpoint:
         self.state.absorb(manifest)
 
     def finish(self) -> None:
+        self._guard()
         self._lake.put_json(
             layout.job_done(self.state.folder),
             {"finished_at": datetime.now(UTC), "rows": self.state.rows},

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -76,9 +77,11 @@ def compact(
     snapshot_date: str | None = None,
     target_mb: float = 128.0,
     row_group_rows: int = 131_072,
+    guard: Callable[[], None] = lambda: None,
 ) -> CompactReport:
     """Heal damaged files (`lake.doctor`), then merge small files of each (dataset, snapshot
-    date), or of the one given."""
+    date), or of the one given. `guard` runs before each partition and raises to stop (the
+    lake's lock was lost: `lake.lock`)."""
     heal(lake, by="compact")
     recover_compactions(lake)
     report = CompactReport()
@@ -93,6 +96,7 @@ def compact(
                 partition = layout.partition(ds, day)
                 report.skipped.append((partition, "a harvest job of this date is not finished"))
                 continue
+            guard()
             _compact_partition(lake, ds, day, target, row_group_rows, report)
     return report
 

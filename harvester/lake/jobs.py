@@ -1,12 +1,14 @@
 """Which job a run works on: its spec from the config, settling finished jobs, resume or begin.
 
-Runs of one lake must not overlap (nothing on S3 can lock a prefix cheaply); schedulers already
-serialise runs of one config, and a second harvester on the same lake would delete the first
-one's uncommitted parts as orphans.
+Runs of one lake must not overlap: a second harvester on the same lake would take the first one's
+uncommitted parts for orphans and harvest its units again. The caller holds the lake's lock
+(`lake.lock`) around everything here, and passes its `check` as `guard`, so a writer that lost the
+lock while stalled settles and begins nothing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Literal
 
@@ -56,6 +58,7 @@ def prepare_job(
     clock: datetime,
     snapshot_date: date,
     shard: bool = False,
+    guard: Callable[[], None] = lambda: None,
 ) -> JobState:
     """Heal damaged files (`lake.doctor`), settle what earlier runs finished, then resume this
     spec's unfinished job or begin one.
@@ -67,10 +70,12 @@ def prepare_job(
     """
     if mode == "sweep" and (window.since is not None or window.until is not None):
         raise ValueError("a sweep takes no --since/--until: its windows come from the lake")
+    guard()
     if not shard:
         heal(lake, by=run_id, dates=[snapshot_date.isoformat()])
         recover_compactions(lake)
         settle(lake)
+        guard()
     spec = job_spec(config, window, mode, snapshot_date)
     lookback = config.harvest.lookback_days
     return start_job(

@@ -19,6 +19,7 @@ versions (a run resumes from their state), so no name here may change:
     _state/compactions/<stamp>-<n:05d>.json           a merge's plan, until it is carried out
     _state/quarantine/<stamp>/<path>                  a damaged file, moved aside (`lake.doctor`)
     _state/quarantine/<stamp>/<path>.note.json        what it was, why, when, by which run
+    _state/lock/<run>.<token>.json                    a writer's claim on the lake (`lake.lock`)
 
 Readers skip names starting with '.' or '_', so temporary files and the `_runs`/`_state` folders
 are invisible to a dataset read from the root.
@@ -33,10 +34,12 @@ from harvester.models import Dataset
 __all__ = [
     "COMPACTIONS",
     "CURSOR",
+    "LOCK",
     "OPEN_JOBS",
     "QUARANTINE",
     "RUNS",
     "STATE",
+    "claim_name",
     "compacted_part",
     "compaction_output_stem",
     "compaction_plan",
@@ -50,6 +53,7 @@ __all__ = [
     "job_epoch",
     "job_folder",
     "job_run",
+    "lock_claim",
     "open_entry",
     "open_entry_job",
     "part",
@@ -69,6 +73,7 @@ CURSOR = f"{STATE}/cursor.json"
 OPEN_JOBS = f"{STATE}/open"
 COMPACTIONS = f"{STATE}/compactions"
 QUARANTINE = f"{STATE}/quarantine"
+LOCK = f"{STATE}/lock"
 
 _PARTITION_KEY = "snapshot_date="
 _PARQUET = ".parquet"
@@ -216,3 +221,18 @@ def quarantined(stamp: str, path: str) -> str:
 def quarantine_note(stamp: str, path: str) -> str:
     """The note beside a quarantined file: what it was, why, when, by which run."""
     return f"{quarantined(stamp, path)}.note{_JSON}"
+
+
+# ---- the writer's lock --------------------------------------------------------------------------
+
+
+def lock_claim(claimant: str) -> str:
+    """A contender's claim on the lake (`lake.lock`); `claimant` is unique to one lock."""
+    return f"{LOCK}/{claimant}{_JSON}"
+
+
+def claim_name(name: str) -> str | None:
+    """The claimant of a lock folder entry named by `lock_claim`, else None (a temporary file)."""
+    if name.startswith(".") or not name.endswith(_JSON):
+        return None
+    return name.removesuffix(_JSON)

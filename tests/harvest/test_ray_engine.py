@@ -35,6 +35,8 @@ from harvester.config import Config, parse_config  # noqa: E402
 from harvester.harvest.pipeline import run_harvest  # noqa: E402
 from harvester.harvest.ray_engine import ShardHook, run_on_ray, shard_of, split_accounts  # noqa: E402
 from harvester.harvest.report import RunReport  # noqa: E402
+from harvester.lake.fs import open_lake  # noqa: E402
+from harvester.lake.lock import LakeLock, LakeLocked  # noqa: E402
 from harvester.models import Dataset  # noqa: E402
 
 pytestmark = pytest.mark.timeout(120)
@@ -206,6 +208,32 @@ def test_four_shards_land_the_local_engines_lake(
     assert report.rows == {d.value: sum(lake_content(tmp_path)[d.value].values()) for d in Dataset}
     assert report.accounts_ok + report.accounts_failed == len(info["accounts"])
     assert report.exit_code == 3  # the planted troubles leave error rows
+
+
+def test_the_driver_holds_the_lake_lock_for_the_whole_run_and_its_shards_none(
+    local_ray: None, world: tuple[Simulator, dict[str, Any]], tmp_path: Path
+) -> None:
+    cfg = config(world[1], tmp_path)
+    other = LakeLock(
+        open_lake(str(tmp_path)), run_id="20260301T120000Z-aaaaaa", command="run", stale_seconds=60
+    )
+    other.acquire()
+    try:
+        with pytest.raises(LakeLocked, match="locked by run 20260301T120000Z-aaaaaa"):
+            on_ray(cfg)
+    finally:
+        other.release()
+
+    def claims() -> list[tuple[str, bool]]:
+        found = [orjson.loads(p.read_bytes()) for p in tmp_path.glob("_state/lock/*.json")]
+        return [(c["command"], c["held"]) for c in found]
+
+    async def one_holder(index: int, attempt: str) -> None:
+        assert await anyio.to_thread.run_sync(claims) == [("run --engine ray", True)]
+
+    report = on_ray(cfg, one_holder)
+    assert report.exit_code == 3
+    assert list(tmp_path.glob("_state/lock/*")) == []
 
 
 def parse_accounts(info: dict[str, Any]) -> tuple[Any, ...]:
