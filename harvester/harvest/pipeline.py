@@ -15,12 +15,13 @@ job: done units are skipped, and the manifests say which files hold them.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import secrets
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from functools import partial
 
@@ -41,10 +42,10 @@ from harvester.harvest.routing import Refusals
 from harvester.harvest.rows import RunRows, Stage
 from harvester.lake import layout
 from harvester.lake.checkpoint import Checkpoint, JobState, Mode, SinkTask, Unit
-from harvester.lake.fs import open_output
+from harvester.lake.fs import Lake, open_output
 from harvester.lake.jobs import finish_job, prepare_job
 from harvester.lake.lock import LakeLock, holding
-from harvester.lake.sink import ParquetSink
+from harvester.lake.sink import ParquetSink, SinkStatistics
 from harvester.models import Account, Dataset, HarvestWindow, Media, Rows
 
 # Media of one account waiting for its insights workers: a page or two, enough to keep them busy
@@ -96,79 +97,152 @@ async def run_harvest(
     stale = config.output.lock_stale_seconds
     lock = None if shard else LakeLock(lake, run_id=run_id, command="run", stale_seconds=stale)
     guard = lock.check if lock is not None else _unguarded
-    async with holding(lock, wait=lock_wait), client:
-        rows = RunRows(run_id=run_id, api_version=config.graph.api_version, counters=counters)
-        reported: list[Rows] = []
-        if config.discovery.token is not None:
-            accounts, reported = await discover_into(client, config, rows)
-            config = replace(config, accounts=accounts)
-            counters.accounts_total = len(accounts)
-        job = await anyio.to_thread.run_sync(
-            partial(
-                prepare_job,
-                lake,
-                config,
+    run = _Outcome(config)
+    try:
+        async with holding(lock, wait=lock_wait), client:
+            run.locked = True
+            await _run(
+                run,
                 window,
-                mode=mode,
-                run_id=run_id,
-                clock=clock,
-                snapshot_date=snapshot_date or clock.astimezone(UTC).date(),
+                client,
+                lake,
+                counters,
+                run_id,
+                mode,
+                clock,
+                snapshot_date,
                 shard=shard,
                 guard=guard,
             )
-        )
-        sink = ParquetSink(
-            lake, run_id=run_id, snapshot_date=job.snapshot_date, settings=config.output
-        )
-        checkpoint = Checkpoint(
-            lake,
-            job,
-            run_id,
-            every_seconds=config.output.checkpoint_seconds,
-            guard=guard,
-        )
-        if reported and "discovery" not in job.other:
-            discovery = Unit("discovery", ("discovery",), list(reported))
-            await anyio.to_thread.run_sync(checkpoint.write, sink, [discovery])
-        harvest = _Harvest(config, window, client, rows, counters, job)
-        drain = SinkTask(sink, checkpoint)
-        try:
-            with _heap_frozen(), _nothing_works_unwrapped():
-                async with anyio.create_task_group() as tg:
-                    units_send, units_recv = anyio.create_memory_object_stream[Unit](ROWS_BUFFER)
-                    tg.start_soon(drain.run, units_recv)
-                    async with units_send:
-                        await harvest.produce(units_send)
-        finally:
-            # Commit what was harvested even when the run fails or is cancelled (Ctrl-C), and
-            # record it in a manifest so the next run resumes after it; after a sink failure,
-            # drop what is uncommitted instead (it may hold part of a unit).
-            with anyio.CancelScope(shield=True):
-                stats = await anyio.to_thread.run_sync(drain.close)
-        await anyio.to_thread.run_sync(partial(finish_job, lake, checkpoint, shard=shard))
-        client_stats = client.statistics()
-    failed = {a.id: _describe(e) for a in config.accounts if (e := client.failure(a.id))}
-    report = RunReport(
-        run_id=run_id,
-        api_version=config.graph.api_version,
-        started_at=started,
-        finished_at=datetime.now(UTC),
-        wall_seconds=round(time.perf_counter() - t0, 3),
-        accounts_ok=len(config.accounts) - len(failed),
-        accounts_failed=len(failed),
-        media_listed=counters.media_listed,
-        rows={d.value: stats.rows.get(d.value, 0) for d in Dataset},
-        files=stats.files,
-        errors_by_code=dict(counters.errors_by_code),
-        requests=client_stats.requests,
-        retries=client_stats.retries,
-        # The job's error rows, including those of the runs it resumed.
-        exit_code=3 if job.rows.get(Dataset.ERRORS.value, 0) else 0,
-        failed_accounts=failed,
-    )
+    except BaseException as error:
+        # A run that fails or is interrupted still reports beside the lake, with its status
+        # (what it committed is kept, and the same command resumes it); unless it never had
+        # the lake (refused its lock).
+        if run.locked and not shard:
+            report = run.report(client, counters, run_id, started, t0, error)
+            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                # Best effort: the run's own error is what propagates.
+                await anyio.to_thread.run_sync(
+                    lake.put, layout.run_report(run_id), report.to_json()
+                )
+        raise
+    report = run.report(client, counters, run_id, started, t0)
     if not shard:  # a sharded run's driver writes the one report of the run
         await anyio.to_thread.run_sync(lake.put, layout.run_report(run_id), report.to_json())
     return report
+
+
+@dataclass
+class _Outcome:
+    """What a run got to, for its report whichever way it ends: the config (discovery fills in
+    its accounts), its job once begun, the sink's statistics once closed."""
+
+    config: Config
+    locked: bool = False
+    job: JobState | None = None
+    stats: SinkStatistics | None = None
+
+    def report(
+        self,
+        client: GraphClient,
+        counters: RunCounters,
+        run_id: str,
+        started: datetime,
+        t0: float,
+        error: BaseException | None = None,
+    ) -> RunReport:
+        accounts = self.config.accounts
+        failed = {a.id: _describe(e) for a in accounts if (e := client.failure(a.id))}
+        stats = self.stats
+        client_stats = client.statistics()
+        # The job's error rows, including those of the runs it resumed.
+        errors = self.job.rows.get(Dataset.ERRORS.value, 0) if self.job is not None else 0
+        status, exit_code = "done", 3 if errors else 0
+        if isinstance(error, (anyio.get_cancelled_exc_class(), KeyboardInterrupt)):
+            status, exit_code = "interrupted", 130
+        elif error is not None:
+            status, exit_code = "failed", 5 if isinstance(error, NothingWorks) else 1
+        return RunReport(
+            run_id=run_id,
+            api_version=self.config.graph.api_version,
+            started_at=started,
+            finished_at=datetime.now(UTC),
+            wall_seconds=round(time.perf_counter() - t0, 3),
+            accounts_ok=len(accounts) - len(failed),
+            accounts_failed=len(failed),
+            media_listed=counters.media_listed,
+            rows={d.value: stats.rows.get(d.value, 0) if stats else 0 for d in Dataset},
+            files=stats.files if stats else 0,
+            errors_by_code=dict(counters.errors_by_code),
+            requests=client_stats.requests,
+            retries=client_stats.retries,
+            exit_code=exit_code,
+            failed_accounts=failed,
+            status=status,
+            failure=None if error is None or status == "interrupted" else _describe(error),
+        )
+
+
+async def _run(
+    run: _Outcome,
+    window: HarvestWindow,
+    client: GraphClient,
+    lake: Lake,
+    counters: RunCounters,
+    run_id: str,
+    mode: Mode,
+    clock: datetime,
+    snapshot_date: date | None,
+    *,
+    shard: bool,
+    guard: Callable[[], None],
+) -> None:
+    """The run once it holds the lake: discovery, its job, the stages into the sink, the end of
+    the job. Records in `run` how far it got."""
+    config = run.config
+    rows = RunRows(run_id=run_id, api_version=config.graph.api_version, counters=counters)
+    reported: list[Rows] = []
+    if config.discovery.token is not None:
+        accounts, reported = await discover_into(client, config, rows)
+        config = run.config = replace(config, accounts=accounts)
+        counters.accounts_total = len(accounts)
+    job = run.job = await anyio.to_thread.run_sync(
+        partial(
+            prepare_job,
+            lake,
+            config,
+            window,
+            mode=mode,
+            run_id=run_id,
+            clock=clock,
+            snapshot_date=snapshot_date or clock.astimezone(UTC).date(),
+            shard=shard,
+            guard=guard,
+        )
+    )
+    sink = ParquetSink(lake, run_id=run_id, snapshot_date=job.snapshot_date, settings=config.output)
+    checkpoint = Checkpoint(
+        lake, job, run_id, every_seconds=config.output.checkpoint_seconds, guard=guard
+    )
+    if reported and "discovery" not in job.other:
+        discovery = Unit("discovery", ("discovery",), list(reported))
+        await anyio.to_thread.run_sync(checkpoint.write, sink, [discovery])
+    harvest = _Harvest(config, window, client, rows, counters, job)
+    drain = SinkTask(sink, checkpoint)
+    try:
+        with _heap_frozen(), _nothing_works_unwrapped():
+            async with anyio.create_task_group() as tg:
+                units_send, units_recv = anyio.create_memory_object_stream[Unit](ROWS_BUFFER)
+                tg.start_soon(drain.run, units_recv)
+                async with units_send:
+                    await harvest.produce(units_send)
+    finally:
+        # Commit what was harvested even when the run fails or is cancelled (Ctrl-C), and
+        # record it in a manifest so the next run resumes after it; after a sink failure,
+        # drop what is uncommitted instead (it may hold part of a unit).
+        with anyio.CancelScope(shield=True):
+            run.stats = await anyio.to_thread.run_sync(drain.close)
+    await anyio.to_thread.run_sync(partial(finish_job, lake, checkpoint, shard=shard))
 
 
 @contextmanager

@@ -48,6 +48,10 @@ class RunReport:
     retries: int
     exit_code: int
     failed_accounts: dict[str, str] = field(default_factory=dict)
+    # "done"; "interrupted" (SIGINT, SIGTERM, cancelled); "failed", with the cause in `failure`.
+    # Either way what was committed stays, and the same command resumes the job.
+    status: str = "done"
+    failure: str | None = None
 
     def to_json(self) -> bytes:
         return orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
@@ -60,6 +64,7 @@ class RunReport:
         """(label, value) pairs for the end-of-run table; the CLI only lays them out."""
         out = [
             ("run id", self.run_id),
+            ("status", self.status),
             ("api version", self.api_version),
             ("accounts ok / failed", f"{self.accounts_ok} / {self.accounts_failed}"),
             ("media listed", f"{self.media_listed:,}"),

@@ -16,6 +16,7 @@ from typing import Any
 
 import anyio
 import duckdb
+import orjson
 import pytest
 
 from harvester.cli import EXIT_NOTHING_WORKS, demo_config
@@ -66,6 +67,15 @@ async def run_cli(
     return done.returncode, done.stderr.decode().strip().splitlines()
 
 
+def failed_report(lake: Path) -> dict[str, Any]:
+    """The one run report beside the lake, which a failed run writes too."""
+    (path,) = (lake / "_runs").glob("*.json")
+    report: dict[str, Any] = orjson.loads(path.read_bytes())
+    assert (report["status"], report["exit_code"]) == ("failed", EXIT_NOTHING_WORKS)
+    assert report["failure"].startswith("NothingWorks: nothing works: ")
+    return report
+
+
 def error_stages(lake: Path) -> list[tuple[str, int | None]]:
     if not (lake / "errors").exists():
         return []
@@ -98,6 +108,8 @@ async def test_an_unreachable_host_stops_the_run(
         re.escape(f"harvester: nothing works: {cause.format(port=port)}") + SUFFIX, err[-1]
     )
     assert error_stages(tmp_path / "lake") == []
+    report = failed_report(tmp_path / "lake")
+    assert (report["accounts_ok"], report["accounts_failed"]) == (0, WORLD["accounts"])
 
 
 async def test_a_server_answering_only_500_stops_the_run_before_the_retry_budget(
@@ -139,6 +151,7 @@ async def test_an_unknown_version_stops_the_run_after_three_attempts(
     assert len(log) < CERTAIN_AFTER + WORLD["accounts"]
     assert {(e["status"], e["error_code"]) for e in log} == {(400, 2500)}
     assert {stage for stage, _ in error_stages(tmp_path / "lake")} <= {"listing"}
+    failed_report(tmp_path / "lake")
 
 
 async def test_a_wrong_app_secret_stops_the_run_and_files_no_refusal(

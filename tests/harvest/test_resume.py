@@ -188,3 +188,7 @@ async def test_ctrl_c_message_says_the_run_resumes(tmp_path: Path) -> None:
         assert await kill(process, signal.SIGTERM) == 130
     assert "the same command resumes it" in (tmp_path / "run.log").read_text()
     assert list(lake.glob("_state/open/*"))  # the job is open, waiting for the same command
+    (path,) = (lake / "_runs").glob("*.json")  # an interrupted run reports too
+    report = orjson.loads(path.read_bytes())
+    assert (report["status"], report["exit_code"], report["failure"]) == ("interrupted", 130, None)
+    assert report["rows"]["media"] > 0  # what it committed before it stopped
