@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import itertools
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +19,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from harvester.catalog import ApiVersion, load_catalog
 from harvester.cli import demo_config
 from harvester.config import parse_config
 from harvester.graph.account_replies import parse_account_reply
 from harvester.graph.errors import MalformedReply
 from harvester.harvest.account_insights import (
+    DAY,
     DEFAULT_WINDOW,
+    MAX_SPAN,
     RETENTION,
     account_window,
+    plan_pieces,
+    plan_requests,
     split_window,
 )
 from harvester.harvest.pipeline import run_harvest
@@ -286,6 +291,106 @@ def test_split_window_clips_retention_and_future() -> None:
     windows = split_window(now - RETENTION - timedelta(days=50), now + timedelta(days=9), now=now)
     assert windows[0][0] == now - RETENTION
     assert windows[-1][1] == now
+
+
+NOW = datetime(2026, 11, 29, 18, 43, 7, 423171, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("since", "until", "first", "last"),
+    [
+        # Older than retention: the first full day Meta keeps, not now - 730 days to the second.
+        (datetime(2024, 1, 1, tzinfo=UTC), None, datetime(2024, 11, 30, tzinfo=UTC), NOW),
+        # Times of day widen to whole days; the open day ends at now.
+        (datetime(2026, 11, 1, 9, 30, tzinfo=UTC), None, datetime(2026, 11, 1, tzinfo=UTC), NOW),
+        (
+            datetime(2026, 10, 1, tzinfo=UTC),
+            datetime(2026, 10, 5, 0, 0, 1, tzinfo=UTC),
+            datetime(2026, 10, 1, tzinfo=UTC),
+            datetime(2026, 10, 6, tzinfo=UTC),
+        ),
+        (
+            datetime(2026, 10, 1, tzinfo=UTC),
+            datetime(2026, 10, 5, tzinfo=UTC),
+            datetime(2026, 10, 1, tzinfo=UTC),
+            datetime(2026, 10, 5, tzinfo=UTC),
+        ),
+        # An until in the open day: its day ends at now.
+        (
+            datetime(2026, 11, 20, tzinfo=UTC),
+            datetime(2026, 11, 29, 12, tzinfo=UTC),
+            datetime(2026, 11, 20, tzinfo=UTC),
+            NOW,
+        ),
+        # The default window (now - 30 days) starts at the midnight before.
+        (NOW - DEFAULT_WINDOW, None, datetime(2026, 10, 30, tzinfo=UTC), NOW),
+        # Another timezone is the same instant.
+        (
+            datetime(2026, 11, 2, 1, tzinfo=timezone(timedelta(hours=5))),
+            None,
+            datetime(2026, 11, 1, tzinfo=UTC),
+            NOW,
+        ),
+    ],
+)
+def test_windows_are_calendar_days(
+    since: datetime, until: datetime | None, first: datetime, last: datetime
+) -> None:
+    windows = split_window(since, until or NOW, now=NOW)
+    assert (windows[0][0], windows[-1][1]) == (first, last)
+    assert all(s.astimezone(UTC).time() == time() for s, _ in windows)
+    assert all(u.astimezone(UTC).time() == time() for _, u in windows[:-1])
+
+
+moments = st.datetimes(
+    min_value=datetime(2023, 1, 1), max_value=datetime(2027, 1, 1), timezones=st.just(UTC)
+)
+
+
+@given(since=moments, until=moments, now=moments)
+def test_windows_tile_the_window_in_whole_days(
+    since: datetime, until: datetime, now: datetime
+) -> None:
+    """Whatever the bounds: consecutive windows without gap or overlap, at most 30 days each,
+    every edge a UTC midnight but an end at now, nothing before retention or after now; the
+    daily totals of each window tile it the same way."""
+    windows = split_window(since, until, now=now)
+    for (_, stop), (start, _) in itertools.pairwise(windows):
+        assert stop == start
+    edges = [s for s, _ in windows] + [u for _, u in windows]
+    assert all(e.time() == time() or e == now for e in edges)
+    for start, stop in windows:
+        assert now - RETENTION <= start < stop <= now
+        assert stop - start <= MAX_SPAN
+        days = split_window(start, stop, now=now, span=DAY)
+        assert days[0][0] == start and days[-1][1] == stop
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(days))
+        assert all(u - s <= DAY for s, u in days)
+    if windows:
+        # The first window covers since's whole day, or starts at the first full day retained.
+        start, end = windows[0][0], windows[-1][1]
+        assert since - DAY < start <= since or now - RETENTION <= start < now - RETENTION + DAY
+        # The last covers until's whole day, or ends at now.
+        assert until <= end < until + DAY or end == now
+
+
+def test_pieces_are_the_windows_then_the_window_less_requests() -> None:
+    metrics = load_catalog().account_metrics_for(ApiVersion.parse("v25.0"))
+    since = datetime(2026, 9, 1, tzinfo=UTC)
+    pieces = plan_pieces(metrics, since, NOW, now=NOW)
+    windows = split_window(since, NOW, now=NOW)
+    assert [(p.since, p.until) for p in pieces] == [*windows, (None, None)]
+    assert [p.key for p in pieces][-1] == "lifetime"
+    for piece in pieces[:-1]:
+        assert piece.requests
+        assert all(
+            piece.since <= r.since < r.until <= piece.until  # type: ignore[operator]
+            for r in piece.requests
+        )
+    assert {r.kind for r in pieces[-1].requests} == {"demographics"}
+    flat = plan_requests(metrics, since, NOW, now=NOW)
+    assert flat == [r for p in pieces for r in p.requests]
+    assert len(set(flat)) == len(flat)
 
 
 def test_default_window_is_the_last_30_days() -> None:
