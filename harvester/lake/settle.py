@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -151,12 +151,15 @@ def _replaced(lake: Lake, dataset: Dataset, files: list[str], state: JobState) -
                 spans.setdefault(account, (datetime.max.replace(tzinfo=UTC), _EPOCH))
                 continue
             lo, hi = spans.get(account, (end, end))
-            spans[account] = (min(lo, midnight(end.date())), max(hi, end))
+            # A row closing at `end` is the day before it (a total closing at midnight, a series
+            # value at 07:00): the job covers from the midnight that day starts at, exclusive.
+            start = midnight((end - _INSTANT).date())
+            spans[account] = (min(lo, start), max(hi, end))
 
     def covered(table: pa.Table) -> pa.Array:
         return pa.array(
             [
-                account in spans and (end is None or spans[account][0] <= end <= spans[account][1])
+                account in spans and (end is None or spans[account][0] < end <= spans[account][1])
                 for account, end in _rows(table, ["account_id", "end_time"])
             ],
             type=pa.bool_(),
@@ -166,6 +169,7 @@ def _replaced(lake: Lake, dataset: Dataset, files: list[str], state: JobState) -
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_INSTANT = timedelta(microseconds=1)
 
 
 def _rows(table: pa.Table, columns: list[str]) -> Iterable[tuple[Any, ...]]:

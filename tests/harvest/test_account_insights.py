@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import itertools
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -442,3 +443,83 @@ def test_world_exposes_planted_token_troubles() -> None:
     assert world.expired_token_account is world.accounts[4]
     assert world.permission_missing_account is world.accounts[3]
     assert world.expiring_token_account is world.accounts[2]
+
+
+# A backfill's clock at an odd time of day, and sweeps after it: later that day, the next day.
+BACKFILL_AT = datetime(2026, 11, 29, 18, 43, 7, 423171, tzinfo=UTC)
+SWEEPS = {
+    "same day": datetime(2026, 11, 29, 22, 15, tzinfo=UTC),
+    "next day": datetime(2026, 11, 30, 9, 30, tzinfo=UTC),
+}
+
+
+async def run_at(lake: Path, clock: datetime, window: HarvestWindow | None) -> RunReport:
+    """One job on the world as it is at `clock`: a backfill of `window`, or a sweep."""
+    settings = replace(SETTINGS, now=clock)
+    async with run_simulator(settings) as sim:
+        extra = {**QUIET, "harvest": {**QUIET["harvest"], "breakdowns": False}}
+        toml_text, kwargs = demo_config({**sim.world_info(), "api_version": "v25.0"}, lake, extra)
+        config = parse_config(toml_text, **kwargs)
+        if window is None:
+            return await run_harvest(config, mode="sweep", now=clock)
+        return await run_harvest(config, window=window, now=clock)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("sweep", list(SWEEPS))
+async def test_a_backfill_older_than_retention_and_a_sweep_tile_calendar_days(
+    tmp_path: Path, sweep: str
+) -> None:
+    """`--since` long before Meta's retention, then a sweep: every day of every daily series and
+    total is in the settled lake once (per day, the newest snapshot that has it: an older
+    snapshot keeps what it saw), totals are whole UTC days but the open day, and no day between
+    the first one Meta keeps and the sweep's is missing."""
+    lake = tmp_path / "lake"
+    report = await run_at(lake, BACKFILL_AT, HarvestWindow(datetime(2024, 1, 1, tzinfo=UTC)))
+    assert report.exit_code == 0
+    end = SWEEPS[sweep]
+    assert (await run_at(lake, end, None)).exit_code == 0
+
+    live = [r for r in validity.ACCOUNT_METRICS if validity.account_metric(r.metric, 25, None) is r]
+    totals = sorted(r.metric for r in live if r.style == "total")
+    assert totals
+    con = duckdb.connect()
+    # Per metric, period and day, the rows of the newest snapshot holding that day; a daily row
+    # closing at midnight is the day before it, one closing at another time is its own day.
+    view = f"""
+        SELECT metric, period, end_time, value, snapshot_date,
+               CAST(end_time - INTERVAL 1 MICROSECOND AS DATE) AS day
+        FROM read_parquet('{lake}/account_insights/**/*.parquet', hive_partitioning = true)
+        WHERE dimension IS NULL AND period IN ('day', 'week', 'days_28')
+        QUALIFY snapshot_date = max(snapshot_date)
+            OVER (PARTITION BY metric, period, CAST(end_time - INTERVAL 1 MICROSECOND AS DATE))
+    """
+    doubled = con.execute(
+        f"SELECT metric, period, day, count(*) FROM ({view}) GROUP BY ALL HAVING count(*) > 1"
+    ).fetchall()
+    assert doubled == []
+
+    first = midnight((BACKFILL_AT - RETENTION).date()) + DAY  # the oldest full day Meta keeps
+    days = [first.date() + timedelta(days=n) for n in range((end.date() - first.date()).days + 1)]
+    world = World(SETTINGS.seed, SETTINGS.accounts, SETTINGS.media_per_account)
+    acc = world.accounts[0]
+    for metric in totals:
+        found = con.execute(
+            f"SELECT day, end_time, value FROM ({view}) "
+            f"WHERE metric = '{metric}' AND period = 'day' ORDER BY day"
+        ).fetchall()
+        assert [d for d, _, _ in found] == days, metric
+        ends = [e for _, e, _ in found]
+        # Whole days, each closing at the midnight after it; the sweep's open day at its clock.
+        assert ends == [midnight(d) + DAY for d in days[:-1]] + [end], metric
+        for day, _, value in found[:-1]:
+            assert value == world.account_metric_value(acc.id, metric, "day", day), (metric, day)
+    # Time series: one row per day from the first Meta keeps to the sweep's.
+    series = con.execute(
+        f"SELECT metric, period, list(day ORDER BY day) FROM ({view}) "
+        f"WHERE metric NOT IN ({', '.join(repr(m) for m in totals)}) GROUP BY ALL"
+    ).fetchall()
+    assert series
+    for metric, period, got in series:
+        assert got == [d for d in days if d >= got[0]], (metric, period)
+        assert got[0] - first.date() <= timedelta(days=1), (metric, period)
