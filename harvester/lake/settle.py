@@ -94,11 +94,11 @@ def supersede(lake: Lake, state: JobState) -> int:
     """Drop, from the other files of the job's snapshot date, the rows of objects this job wrote.
 
     Objects: a media (`media` and `media_insights` rows, by media_id); an account's insights over
-    the days this job covered for it (from the midnight before its first end_time to its last;
-    rows without end_time, the lifetime breakdowns, included); an error about a media or account
-    the job completed. Each touched file is rewritten under its own name in one atomic replace
-    (rename on disk, one PUT on S3), so a reader sees each file before or after, and every
-    current row at least once throughout.
+    the days this job covered for it (end_times after the midnight that starts the day its first
+    row closes, up to its last; rows without end_time, the lifetime breakdowns, included); an
+    error about a media or account the job completed. Each touched file is rewritten under its
+    own name in one atomic replace (rename on disk, one PUT on S3), so a reader sees each file
+    before or after, and every current row at least once throughout.
     """
     touched = 0
     for dataset in Dataset:

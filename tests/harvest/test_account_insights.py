@@ -24,21 +24,26 @@ from harvester.catalog import ApiVersion, load_catalog
 from harvester.cli import demo_config
 from harvester.config import parse_config
 from harvester.graph.account_replies import parse_account_reply
+from harvester.graph.client import GraphClient
 from harvester.graph.errors import MalformedReply
 from harvester.harvest.account_insights import (
     DAY,
     DEFAULT_WINDOW,
     MAX_SPAN,
     RETENTION,
+    AccountInsightsStage,
     account_window,
+    piece_id,
     plan_pieces,
     plan_requests,
     split_window,
 )
 from harvester.harvest.pipeline import run_harvest
 from harvester.harvest.report import RunReport
+from harvester.harvest.routing import Refusals
+from harvester.harvest.rows import RunRows
 from harvester.lake.schema import SCHEMAS
-from harvester.models import Dataset, HarvestWindow
+from harvester.models import Dataset, HarvestWindow, Rows
 from harvester.simulator import SimulatorSettings, World, run_simulator, validity
 from harvester.simulator.account_insights import DIMENSION_VALUES
 from harvester.simulator.ids import name_key
@@ -523,3 +528,40 @@ async def test_a_backfill_older_than_retention_and_a_sweep_tile_calendar_days(
     for metric, period, got in series:
         assert got == [d for d in days if d >= got[0]], (metric, period)
         assert got[0] - first.date() <= timedelta(days=1), (metric, period)
+
+
+@pytest.mark.anyio
+async def test_pieces_done_before_are_skipped_and_count_as_they_ended(tmp_path: Path) -> None:
+    """The stage runs only the pieces no earlier run committed, hands each over when done, and
+    says the account's account insights are complete only if every piece is, earlier ones too."""
+    until = midnight(datetime.now(UTC).date())
+    since = until - timedelta(days=45)  # two windows and the window-less piece
+    async with run_simulator(SETTINGS) as sim:
+        toml_text, kwargs = demo_config(sim.world_info(), tmp_path, QUIET)
+        config = parse_config(toml_text, **kwargs)
+        account = config.accounts[0]
+        client = GraphClient(config.graph, config.limits, config.retry)
+        async with client:
+            stage = AccountInsightsStage(
+                client,
+                Refusals(config.graph.api_version),
+                RunRows(run_id="r", api_version=config.graph.api_version),
+                api_version=config.graph.api_version,
+                breakdowns=False,
+            )
+            ids = [piece_id(account.id, p) for p in stage.plan(since, until)]
+            assert len(ids) == 3 and ids[-1] == f"account_insights:{account.id}:lifetime"
+            sent: list[tuple[str, bool]] = []
+
+            async def send(unit: str, blocks: list[Rows], complete: bool) -> None:
+                assert blocks
+                sent.append((unit, complete))
+
+            earlier = {ids[0]: False}  # an earlier run committed it, incomplete
+            assert not await stage.harvest(account, since, until, done=earlier.get, send=send)
+            assert sent == [(ids[1], True), (ids[2], True)]
+            sent.clear()
+            calls = len(sim.request_log)
+            done = dict.fromkeys(ids, True)
+            assert await stage.harvest(account, since, until, done=done.get, send=send)
+            assert sent == [] and len(sim.request_log) == calls
