@@ -11,11 +11,23 @@ Errors follow the media policy: a metric Meta rejects is dropped for the rest of
 `metric_unsupported` error row) and the request is sent again without it; a token or permission
 error stops the account; any other failure costs one error row for that request, and the stage
 goes on.
+
+Pieces: an account's requests are planned as committable pieces (`Piece`), one per 30-day window
+(its series, online followers and daily totals) plus one for the window-less audience and
+demographics requests. Each finished piece goes to the sink as its own unit, so a crash during a
+two-year backfill (~3,650 requests per account) costs at most one epoch of them, and a resumed
+job skips the pieces it committed (their ids derive from the job's clock and window, both kept
+across resumes).
+
+Calendar days: every window edge is a UTC midnight (the window's start is floored, its end
+ceiled, retention clamps to the oldest full day Meta keeps), except an end at `now`, the open
+day; so a daily total is a calendar day, and a backfill's days and a later sweep's (midnight
+windows, `lake.sweep`) tile without a gap or an overlap.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -83,22 +95,110 @@ def account_window(
     return start, end
 
 
+def floor_day(moment: datetime) -> datetime:
+    """The UTC midnight at or before `moment`."""
+    utc = moment.astimezone(UTC)
+    return datetime(utc.year, utc.month, utc.day, tzinfo=UTC)
+
+
+def ceil_day(moment: datetime) -> datetime:
+    """The UTC midnight at or after `moment`."""
+    start = floor_day(moment)
+    return start if start == moment else start + DAY
+
+
 def split_window(
     since: datetime, until: datetime, *, now: datetime, span: timedelta = MAX_SPAN
 ) -> list[tuple[datetime, datetime]]:
-    """[since, until) clipped to retention and to now, cut into consecutive windows of <= span.
+    """[since, until) widened to whole UTC days, clipped to retention and to now, cut into
+    consecutive windows of <= span (a whole number of days) from the first midnight.
 
-    Consecutive windows share their edges: Meta counts a value in the window its end_time closes,
-    so no day is asked twice and none is skipped.
+    The start is the midnight before `since`, but never before the first full day Meta still
+    keeps (the midnight after now - RETENTION); the end is the midnight after `until`, or `now`
+    when that is earlier (the open day). Consecutive windows share their edges: Meta counts a
+    value in the window its end_time closes, so no day is asked twice and none is skipped.
     """
-    start = max(since, now - RETENTION)
-    end = min(until, now)
+    start = max(floor_day(since), ceil_day(now - RETENTION))
+    end = min(ceil_day(until), now)
     windows = []
     while start < end:
         stop = min(start + span, end)
         windows.append((start, stop))
         start = stop
     return windows
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """Requests that are committed together: one window's, or the window-less ones
+    (`since`/`until` None). `key` names it within an account and job (`piece_id`)."""
+
+    since: datetime | None
+    until: datetime | None
+    requests: list[AccountRequest]
+
+    @property
+    def key(self) -> str:
+        if self.since is None or self.until is None:
+            return "lifetime"
+        return f"{self.since.isoformat()}:{self.until.isoformat()}"
+
+
+def piece_id(account_id: str, piece: Piece) -> str:
+    """The piece's unit id, the same in every run of a job: `account_insights:<account>:<key>`."""
+    return f"account_insights:{account_id}:{piece.key}"
+
+
+def plan_pieces(
+    metrics: Sequence[AccountMetric],
+    since: datetime,
+    until: datetime,
+    *,
+    now: datetime,
+    breakdowns: bool = True,
+) -> list[Piece]:
+    """Every request for one account and window, as pieces: per window, oldest first, then the
+    window-less one; within a piece, kinds in plan order and catalogue order within each kind."""
+    series = [m for m in metrics if m.metric_type == "time_series"]
+    maps = [m for m in metrics if m.metric_type == "lifetime_map"]
+    online = any(m.name == "online_followers" for m in maps)
+    totals = [m for m in metrics if m.metric_type == "total_value"]
+    pieces = []
+    for start, stop in split_window(since, until, now=now):
+        out: list[AccountRequest] = []
+        for period in _ordered({p for m in series for p in m.periods}):
+            names = tuple(m.name for m in series if period in m.periods)
+            out.append(AccountRequest("series", names, period, start, stop))
+        if online:
+            out.append(AccountRequest("online", ("online_followers",), "lifetime", start, stop))
+        days = split_window(start, stop, now=now, span=DAY)
+        for period in _ordered({p for m in totals for p in m.periods}):
+            group = [m for m in totals if period in m.periods]
+            for day_start, day_stop in days:
+                out += _total_requests(group, period, day_start, day_stop, breakdowns)
+        if out:
+            pieces.append(Piece(start, stop, out))
+    lifetime: list[AccountRequest] = []
+    audience = tuple(m.name for m in maps if m.name != "online_followers")
+    if audience:
+        lifetime.append(AccountRequest("audience", audience, "lifetime"))
+    demographics = [m for m in metrics if m.metric_type == "demographics"]
+    keys = _ordered_unique(k for m in demographics for k in m.breakdowns)
+    frames = _ordered_unique(t for m in demographics for t in m.timeframes)
+    for key in keys:
+        for frame in frames:
+            names = tuple(
+                m.name for m in demographics if key in m.breakdowns and frame in m.timeframes
+            )
+            if names:
+                lifetime.append(
+                    AccountRequest(
+                        "demographics", names, "lifetime", breakdown=key, timeframe=frame
+                    )
+                )
+    if lifetime:
+        pieces.append(Piece(None, None, lifetime))
+    return pieces
 
 
 def plan_requests(
@@ -109,42 +209,9 @@ def plan_requests(
     now: datetime,
     breakdowns: bool = True,
 ) -> list[AccountRequest]:
-    """Every request for one account and window, in catalogue order within each kind."""
-    windows = split_window(since, until, now=now)
-    days = [w for start, stop in windows for w in split_window(start, stop, now=now, span=DAY)]
-    out: list[AccountRequest] = []
-    series = [m for m in metrics if m.metric_type == "time_series"]
-    for period in _ordered({p for m in series for p in m.periods}):
-        names = tuple(m.name for m in series if period in m.periods)
-        out += [AccountRequest("series", names, period, s, u) for s, u in windows]
-    maps = [m for m in metrics if m.metric_type == "lifetime_map"]
-    if any(m.name == "online_followers" for m in maps):
-        out += [
-            AccountRequest("online", ("online_followers",), "lifetime", s, u) for s, u in windows
-        ]
-    audience = tuple(m.name for m in maps if m.name != "online_followers")
-    if audience:
-        out.append(AccountRequest("audience", audience, "lifetime"))
-    totals = [m for m in metrics if m.metric_type == "total_value"]
-    for period in _ordered({p for m in totals for p in m.periods}):
-        group = [m for m in totals if period in m.periods]
-        for start, stop in days:
-            out += _total_requests(group, period, start, stop, breakdowns)
-    demographics = [m for m in metrics if m.metric_type == "demographics"]
-    keys = _ordered_unique(k for m in demographics for k in m.breakdowns)
-    frames = _ordered_unique(t for m in demographics for t in m.timeframes)
-    for key in keys:
-        for frame in frames:
-            names = tuple(
-                m.name for m in demographics if key in m.breakdowns and frame in m.timeframes
-            )
-            if names:
-                out.append(
-                    AccountRequest(
-                        "demographics", names, "lifetime", breakdown=key, timeframe=frame
-                    )
-                )
-    return out
+    """Every request for one account and window (what `plan_pieces` plans, in its order)."""
+    pieces = plan_pieces(metrics, since, until, now=now, breakdowns=breakdowns)
+    return [request for piece in pieces for request in piece.requests]
 
 
 def _total_requests(
@@ -177,6 +244,10 @@ def _ordered_unique(items: Any) -> list[str]:
     return list(dict.fromkeys(items))
 
 
+# Where a finished piece goes: (its unit id, its row blocks, whether it is complete).
+SendPiece = Callable[[str, list[Rows], bool], Awaitable[None]]
+
+
 class AccountInsightsStage:
     """Shared by every account of a run: the metrics Meta refused are not asked again."""
 
@@ -197,29 +268,52 @@ class AccountInsightsStage:
         self._breakdowns = breakdowns
         self._now = now
 
-    def plan(self, since: datetime | None, until: datetime | None) -> list[AccountRequest]:
+    def plan(self, since: datetime | None, until: datetime | None) -> list[Piece]:
         now = self._now or datetime.now(UTC)
         start, end = account_window(since, until, now=now)
-        return plan_requests(self._metrics, start, end, now=now, breakdowns=self._breakdowns)
+        return plan_pieces(self._metrics, start, end, now=now, breakdowns=self._breakdowns)
 
     async def harvest(
         self,
         account: Account,
-        out: list[Rows],
         since: datetime | None = None,
         until: datetime | None = None,
+        *,
+        done: Callable[[str], bool | None],
+        send: SendPiece,
     ) -> bool:
-        """Row blocks for one account into `out`, one block per request; True when every
-        request got its answer (refusals adapted to count as answered), so the account's
-        account insights are complete for the window."""
-        totalled: set[tuple[datetime | None, str]] = set()
+        """Run the account's pieces that no earlier run of the job committed (`done(unit id)`:
+        None when not, else whether it was complete), handing each to `send` as soon as it is
+        finished: its unit id, its row blocks (one per request), whether every request got its
+        answer (refusals adapted to count as answered). True when every piece is complete,
+        those of earlier runs included, so the account's account insights are for the window."""
         complete = True
-        for request in self.plan(since, until):
+        for piece in self.plan(since, until):
+            unit = piece_id(account.id, piece)
+            earlier = done(unit)
+            if earlier is not None:
+                complete &= earlier
+                continue
             # The client closes an account on a token or permission error, whichever stage met it.
             if self._client.closed(account.id) is not None:
                 return False
-            complete &= await self._run(account, request, totalled, out)
+            blocks: list[Rows] = []
+            finished = await self._run_piece(account, piece, blocks)
+            await send(unit, blocks, finished)
+            complete &= finished
         return complete and self._client.closed(account.id) is None
+
+    async def _run_piece(self, account: Account, piece: Piece, out: list[Rows]) -> bool:
+        """One piece's row blocks into `out`; False when a request of it failed or the account
+        closed before its end (the rows it got are kept)."""
+        # A day's requests all belong to one piece, so which totals are had is a piece's matter.
+        totalled: set[tuple[datetime | None, str]] = set()
+        complete = True
+        for request in piece.requests:
+            if self._client.closed(account.id) is not None:
+                return False
+            complete &= await self._run(account, request, totalled, out)
+        return complete
 
     async def _run(
         self,
@@ -311,7 +405,13 @@ class AccountInsightsStage:
 __all__ = [
     "AccountInsightsStage",
     "AccountRequest",
+    "Piece",
+    "SendPiece",
     "account_window",
+    "ceil_day",
+    "floor_day",
+    "piece_id",
+    "plan_pieces",
     "plan_requests",
     "split_window",
 ]

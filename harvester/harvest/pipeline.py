@@ -346,8 +346,9 @@ class _Harvest:
         """Listing feeds this account's own insights workers, so an account that is throttled
         or blocked holds up its own workers only, never another account's.
 
-        The account's own unit (listing errors, account insights) is sent after all its media
-        units, so an account counts as done only once everything it produced is committed.
+        Each piece of its account insights is a unit of its own, sent when done; the account's
+        own unit (listing errors, what completed) is sent after all its media and pieces, so an
+        account counts as done only once everything it produced is committed.
         """
         if account.id in self._job.accounts:
             return  # done by an earlier run of this job
@@ -368,8 +369,9 @@ class _Harvest:
         rows: ObjectSendStream[Unit],
         blocks: list[Rows],
     ) -> dict[str, bool]:
-        """List the account's media and harvest its account insights into `blocks`; say which
-        of the two completed (a sweep's cursor advances only for those)."""
+        """List the account's media (listing errors into `blocks`) and harvest its account
+        insights, piece by piece into `rows`; say which of the two completed (a sweep's cursor
+        advances only for those)."""
         harvest = self._config.harvest
         media_window, insights_window = self._windows(account)
         listing_ok = False
@@ -396,7 +398,9 @@ class _Harvest:
         insights_ok = False
         if harvest.account_insights and self._client.closed(account.id) is None:
             since, until = insights_window.since, insights_window.until
-            insights_ok = await self._account_stage.harvest(account, blocks, since, until)
+            insights_ok = await self._account_stage.harvest(
+                account, since, until, done=self._job.outcome, send=partial(self._send_piece, rows)
+            )
         self._raise_if_stopped()
         return {"listing_ok": listing_ok, "insights_ok": insights_ok}
 
@@ -439,6 +443,13 @@ class _Harvest:
                 self._raise_if_stopped()
                 await rows.send(self._media_unit(group, blocks))
                 self._counters.media_done += len(group)
+
+    async def _send_piece(
+        self, rows: ObjectSendStream[Unit], unit_id: str, blocks: list[Rows], complete: bool
+    ) -> None:
+        """One finished piece of account insights to the sink, as its own unit."""
+        self._raise_if_stopped()
+        await rows.send(Unit("piece", (unit_id,), blocks, {"complete": complete}))
 
     def _raise_if_stopped(self) -> None:
         """Once nothing works, a stage's rows hold NothingWorks errors, not answers: drop them

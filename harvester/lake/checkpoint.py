@@ -4,8 +4,11 @@ A *job* is one harvest as decided by its output: mode, accounts, API version, wi
 harvested, and for sweeps the snapshot date (`JobSpec`). A *run* is one process working on a job;
 a job killed at any moment is finished by the next run with the same config. Work comes in
 *units* whose rows travel to the sink in one message, so no commit ever splits one: a media
-family (its `media` rows, its insights, its error rows), an account (its account insights and
-listing errors, sent after all its media), the discovery report.
+family (its `media` rows, its insights, its error rows), a piece of an account's account insights
+(one request window, `harvest.account_insights.Piece`), an account (its listing errors and what
+completed, sent after all its media and pieces), the discovery report. Units other than media
+and accounts are named in a manifest's `other` list, an incomplete one (a request of it failed,
+its rows are committed all the same) with the `INCOMPLETE` suffix (`JobState.outcome`).
 
 State lives with the lake, written through the same filesystem (so on S3 too), under
 `_state/` (`lake.layout` names every object): an index of open jobs, and per job its begin
@@ -71,6 +74,8 @@ SINK_CHUNK_ROWS = 16_384
 # close to a million media, and a list of them all as Python strings would cost ~70 MB at once.
 MANIFEST_CHUNK_IDS = 16_384
 SORTED = orjson.OPT_SORT_KEYS
+# Appended to the id of a unit that is done but incomplete (`Unit.info["complete"]` false).
+INCOMPLETE = "#incomplete"
 Mode = Literal["backfill", "sweep"]
 
 
@@ -108,7 +113,7 @@ class JobSpec:
 class Unit:
     """A unit of work and all its rows, sent to the sink as one message so no epoch splits it."""
 
-    kind: Literal["media", "account", "discovery"]
+    kind: Literal["media", "account", "piece", "discovery"]
     # Media harvested in one Graph batch complete together, so one unit may name several.
     ids: tuple[str, ...]
     blocks: list[Rows]
@@ -150,6 +155,12 @@ class JobState:
             self.rows[dataset] = self.rows.get(dataset, 0) + rows
         self.accounts.update(manifest["accounts"])
         self.other.update(manifest["other"])
+
+    def outcome(self, unit_id: str) -> bool | None:
+        """None when no manifest names the unit, else whether it completed."""
+        if unit_id in self.other:
+            return True
+        return False if unit_id + INCOMPLETE in self.other else None
 
 
 @dataclass(frozen=True)
@@ -367,11 +378,17 @@ class Checkpoint:
                 self._media.extend(unit.ids)
             elif unit.kind == "account":
                 self._accounts.update(dict.fromkeys(unit.ids, unit.info))
-            else:
+            elif unit.info.get("complete", True):
                 self._other.extend(unit.ids)
+            else:
+                self._other.extend(unit_id + INCOMPLETE for unit_id in unit.ids)
 
     def due(self, sink: ParquetSink) -> bool:
-        return sink.rotated or self._monotonic() - self._last >= self._every
+        return sink.rotated or self.seconds_until_due() <= 0
+
+    def seconds_until_due(self) -> float:
+        """Time left before the epoch is due on time (<= 0: due now)."""
+        return self._every - (self._monotonic() - self._last)
 
     def commit(self, sink: ParquetSink) -> None:
         """Commit the sink's epoch, then write the manifest naming its files and units."""
@@ -427,23 +444,37 @@ def encode_manifest(manifest: dict[str, Any], media: Iterable[str]) -> bytes:
 
 class SinkTask:
     """The run's single sink task: gathers units into chunks, writes each chunk in a worker
-    thread, and commits an epoch (files, then their manifest) whenever the checkpoint is due."""
+    thread, and commits an epoch (files, then their manifest) whenever the checkpoint is due.
+
+    It waits for the next unit only until the epoch is due, so an epoch closes on time even when
+    no unit arrives (a long account-insights phase, a throttled account): what it holds is
+    written and committed then. One task and one worker thread at a time, so writes and commits
+    never interleave.
+    """
 
     def __init__(self, sink: ParquetSink, checkpoint: Checkpoint) -> None:
         self._sink = sink
         self._checkpoint = checkpoint
         self._failed = False
+        # Whether units were handed to the sink since its last commit (the run may have written
+        # one before this task started): only then is there an epoch to close on time.
+        self._pending = True
 
     async def run(self, units: MemoryObjectReceiveStream[Unit]) -> None:
         chunk: list[Unit] = []
         size = 0
         try:
-            async for unit in units:
-                chunk.append(unit)
-                size += sum(len(block.rows) for block in unit.blocks)
-                if size >= SINK_CHUNK_ROWS or self._checkpoint.due(self._sink):
+            while True:
+                unit = await self._next(units, timed=bool(chunk) or self._pending)
+                if unit is not None:
+                    chunk.append(unit)
+                    size += sum(len(block.rows) for block in unit.blocks)
+                # None: the epoch is due and nothing came; commit what is held (maybe nothing).
+                if unit is None or size >= SINK_CHUNK_ROWS or self._checkpoint.due(self._sink):
                     await anyio.to_thread.run_sync(self._write, chunk)
                     chunk, size = [], 0
+        except anyio.EndOfStream:
+            pass
         finally:
             # Also when cancelled (Ctrl-C): units already finished and sent, held here or still
             # in the stream's buffer, are handed to the sink, so `close()` commits them too.
@@ -457,11 +488,28 @@ class SinkTask:
                 if chunk and not self._failed:
                     await anyio.to_thread.run_sync(self._write, chunk)
 
+    async def _next(self, units: MemoryObjectReceiveStream[Unit], *, timed: bool) -> Unit | None:
+        """The next unit, or None once the epoch is due with none arrived (only when `timed`:
+        something waits for a commit); EndOfStream at the end.
+
+        A unit already waiting is taken without a timeout, so a due epoch (or a zero
+        `checkpoint_seconds`) never starves the stream."""
+        try:
+            return units.receive_nowait()
+        except anyio.WouldBlock:
+            if not timed:
+                return await units.receive()
+        with anyio.move_on_after(max(self._checkpoint.seconds_until_due(), 0.0)):
+            return await units.receive()
+        return None
+
     def _write(self, chunk: list[Unit]) -> None:
         try:
             self._checkpoint.write(self._sink, chunk)
+            self._pending |= bool(chunk)
             if self._checkpoint.due(self._sink):
                 self._checkpoint.commit(self._sink)
+                self._pending = False
         except Exception:
             self._failed = True
             raise

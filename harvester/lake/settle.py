@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -94,11 +94,11 @@ def supersede(lake: Lake, state: JobState) -> int:
     """Drop, from the other files of the job's snapshot date, the rows of objects this job wrote.
 
     Objects: a media (`media` and `media_insights` rows, by media_id); an account's insights over
-    the days this job covered for it (from the midnight before its first end_time to its last;
-    rows without end_time, the lifetime breakdowns, included); an error about a media or account
-    the job completed. Each touched file is rewritten under its own name in one atomic replace
-    (rename on disk, one PUT on S3), so a reader sees each file before or after, and every
-    current row at least once throughout.
+    the days this job covered for it (end_times after the midnight that starts the day its first
+    row closes, up to its last; rows without end_time, the lifetime breakdowns, included); an
+    error about a media or account the job completed. Each touched file is rewritten under its
+    own name in one atomic replace (rename on disk, one PUT on S3), so a reader sees each file
+    before or after, and every current row at least once throughout.
     """
     touched = 0
     for dataset in Dataset:
@@ -151,12 +151,15 @@ def _replaced(lake: Lake, dataset: Dataset, files: list[str], state: JobState) -
                 spans.setdefault(account, (datetime.max.replace(tzinfo=UTC), _EPOCH))
                 continue
             lo, hi = spans.get(account, (end, end))
-            spans[account] = (min(lo, midnight(end.date())), max(hi, end))
+            # A row closing at `end` is the day before it (a total closing at midnight, a series
+            # value at 07:00): the job covers from the midnight that day starts at, exclusive.
+            start = midnight((end - _INSTANT).date())
+            spans[account] = (min(lo, start), max(hi, end))
 
     def covered(table: pa.Table) -> pa.Array:
         return pa.array(
             [
-                account in spans and (end is None or spans[account][0] <= end <= spans[account][1])
+                account in spans and (end is None or spans[account][0] < end <= spans[account][1])
                 for account, end in _rows(table, ["account_id", "end_time"])
             ],
             type=pa.bool_(),
@@ -166,6 +169,7 @@ def _replaced(lake: Lake, dataset: Dataset, files: list[str], state: JobState) -
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_INSTANT = timedelta(microseconds=1)
 
 
 def _rows(table: pa.Table, columns: list[str]) -> Iterable[tuple[Any, ...]]:

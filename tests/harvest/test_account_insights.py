@@ -9,7 +9,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import itertools
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -19,20 +20,30 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from harvester.catalog import ApiVersion, load_catalog
 from harvester.cli import demo_config
 from harvester.config import parse_config
 from harvester.graph.account_replies import parse_account_reply
+from harvester.graph.client import GraphClient
 from harvester.graph.errors import MalformedReply
 from harvester.harvest.account_insights import (
+    DAY,
     DEFAULT_WINDOW,
+    MAX_SPAN,
     RETENTION,
+    AccountInsightsStage,
     account_window,
+    piece_id,
+    plan_pieces,
+    plan_requests,
     split_window,
 )
 from harvester.harvest.pipeline import run_harvest
 from harvester.harvest.report import RunReport
+from harvester.harvest.routing import Refusals
+from harvester.harvest.rows import RunRows
 from harvester.lake.schema import SCHEMAS
-from harvester.models import Dataset, HarvestWindow
+from harvester.models import Dataset, HarvestWindow, Rows
 from harvester.simulator import SimulatorSettings, World, run_simulator, validity
 from harvester.simulator.account_insights import DIMENSION_VALUES
 from harvester.simulator.ids import name_key
@@ -288,6 +299,106 @@ def test_split_window_clips_retention_and_future() -> None:
     assert windows[-1][1] == now
 
 
+NOW = datetime(2026, 11, 29, 18, 43, 7, 423171, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("since", "until", "first", "last"),
+    [
+        # Older than retention: the first full day Meta keeps, not now - 730 days to the second.
+        (datetime(2024, 1, 1, tzinfo=UTC), None, datetime(2024, 11, 30, tzinfo=UTC), NOW),
+        # Times of day widen to whole days; the open day ends at now.
+        (datetime(2026, 11, 1, 9, 30, tzinfo=UTC), None, datetime(2026, 11, 1, tzinfo=UTC), NOW),
+        (
+            datetime(2026, 10, 1, tzinfo=UTC),
+            datetime(2026, 10, 5, 0, 0, 1, tzinfo=UTC),
+            datetime(2026, 10, 1, tzinfo=UTC),
+            datetime(2026, 10, 6, tzinfo=UTC),
+        ),
+        (
+            datetime(2026, 10, 1, tzinfo=UTC),
+            datetime(2026, 10, 5, tzinfo=UTC),
+            datetime(2026, 10, 1, tzinfo=UTC),
+            datetime(2026, 10, 5, tzinfo=UTC),
+        ),
+        # An until in the open day: its day ends at now.
+        (
+            datetime(2026, 11, 20, tzinfo=UTC),
+            datetime(2026, 11, 29, 12, tzinfo=UTC),
+            datetime(2026, 11, 20, tzinfo=UTC),
+            NOW,
+        ),
+        # The default window (now - 30 days) starts at the midnight before.
+        (NOW - DEFAULT_WINDOW, None, datetime(2026, 10, 30, tzinfo=UTC), NOW),
+        # Another timezone is the same instant.
+        (
+            datetime(2026, 11, 2, 1, tzinfo=timezone(timedelta(hours=5))),
+            None,
+            datetime(2026, 11, 1, tzinfo=UTC),
+            NOW,
+        ),
+    ],
+)
+def test_windows_are_calendar_days(
+    since: datetime, until: datetime | None, first: datetime, last: datetime
+) -> None:
+    windows = split_window(since, until or NOW, now=NOW)
+    assert (windows[0][0], windows[-1][1]) == (first, last)
+    assert all(s.astimezone(UTC).time() == time() for s, _ in windows)
+    assert all(u.astimezone(UTC).time() == time() for _, u in windows[:-1])
+
+
+moments = st.datetimes(
+    min_value=datetime(2023, 1, 1), max_value=datetime(2027, 1, 1), timezones=st.just(UTC)
+)
+
+
+@given(since=moments, until=moments, now=moments)
+def test_windows_tile_the_window_in_whole_days(
+    since: datetime, until: datetime, now: datetime
+) -> None:
+    """Whatever the bounds: consecutive windows without gap or overlap, at most 30 days each,
+    every edge a UTC midnight but an end at now, nothing before retention or after now; the
+    daily totals of each window tile it the same way."""
+    windows = split_window(since, until, now=now)
+    for (_, stop), (start, _) in itertools.pairwise(windows):
+        assert stop == start
+    edges = [s for s, _ in windows] + [u for _, u in windows]
+    assert all(e.time() == time() or e == now for e in edges)
+    for start, stop in windows:
+        assert now - RETENTION <= start < stop <= now
+        assert stop - start <= MAX_SPAN
+        days = split_window(start, stop, now=now, span=DAY)
+        assert days[0][0] == start and days[-1][1] == stop
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(days))
+        assert all(u - s <= DAY for s, u in days)
+    if windows:
+        # The first window covers since's whole day, or starts at the first full day retained.
+        start, end = windows[0][0], windows[-1][1]
+        assert since - DAY < start <= since or now - RETENTION <= start < now - RETENTION + DAY
+        # The last covers until's whole day, or ends at now.
+        assert until <= end < until + DAY or end == now
+
+
+def test_pieces_are_the_windows_then_the_window_less_requests() -> None:
+    metrics = load_catalog().account_metrics_for(ApiVersion.parse("v25.0"))
+    since = datetime(2026, 9, 1, tzinfo=UTC)
+    pieces = plan_pieces(metrics, since, NOW, now=NOW)
+    windows = split_window(since, NOW, now=NOW)
+    assert [(p.since, p.until) for p in pieces] == [*windows, (None, None)]
+    assert [p.key for p in pieces][-1] == "lifetime"
+    for piece in pieces[:-1]:
+        assert piece.requests
+        assert all(
+            piece.since <= r.since < r.until <= piece.until  # type: ignore[operator]
+            for r in piece.requests
+        )
+    assert {r.kind for r in pieces[-1].requests} == {"demographics"}
+    flat = plan_requests(metrics, since, NOW, now=NOW)
+    assert flat == [r for p in pieces for r in p.requests]
+    assert len(set(flat)) == len(flat)
+
+
 def test_default_window_is_the_last_30_days() -> None:
     now = datetime(2026, 6, 1, 12, tzinfo=UTC)
     assert account_window(None, None, now=now) == (now - DEFAULT_WINDOW, now)
@@ -337,3 +448,120 @@ def test_world_exposes_planted_token_troubles() -> None:
     assert world.expired_token_account is world.accounts[4]
     assert world.permission_missing_account is world.accounts[3]
     assert world.expiring_token_account is world.accounts[2]
+
+
+# A backfill's clock at an odd time of day, and sweeps after it: later that day, the next day.
+BACKFILL_AT = datetime(2026, 11, 29, 18, 43, 7, 423171, tzinfo=UTC)
+SWEEPS = {
+    "same day": datetime(2026, 11, 29, 22, 15, tzinfo=UTC),
+    "next day": datetime(2026, 11, 30, 9, 30, tzinfo=UTC),
+}
+
+
+async def run_at(lake: Path, clock: datetime, window: HarvestWindow | None) -> RunReport:
+    """One job on the world as it is at `clock`: a backfill of `window`, or a sweep."""
+    settings = replace(SETTINGS, now=clock)
+    async with run_simulator(settings) as sim:
+        extra = {**QUIET, "harvest": {**QUIET["harvest"], "breakdowns": False}}
+        toml_text, kwargs = demo_config({**sim.world_info(), "api_version": "v25.0"}, lake, extra)
+        config = parse_config(toml_text, **kwargs)
+        if window is None:
+            return await run_harvest(config, mode="sweep", now=clock)
+        return await run_harvest(config, window=window, now=clock)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("sweep", list(SWEEPS))
+async def test_a_backfill_older_than_retention_and_a_sweep_tile_calendar_days(
+    tmp_path: Path, sweep: str
+) -> None:
+    """`--since` long before Meta's retention, then a sweep: every day of every daily series and
+    total is in the settled lake once (per day, the newest snapshot that has it: an older
+    snapshot keeps what it saw), totals are whole UTC days but the open day, and no day between
+    the first one Meta keeps and the sweep's is missing."""
+    lake = tmp_path / "lake"
+    report = await run_at(lake, BACKFILL_AT, HarvestWindow(datetime(2024, 1, 1, tzinfo=UTC)))
+    assert report.exit_code == 0
+    end = SWEEPS[sweep]
+    assert (await run_at(lake, end, None)).exit_code == 0
+
+    live = [r for r in validity.ACCOUNT_METRICS if validity.account_metric(r.metric, 25, None) is r]
+    totals = sorted(r.metric for r in live if r.style == "total")
+    assert totals
+    con = duckdb.connect()
+    # Per metric, period and day, the rows of the newest snapshot holding that day; a daily row
+    # closing at midnight is the day before it, one closing at another time is its own day.
+    view = f"""
+        SELECT metric, period, end_time, value, snapshot_date,
+               CAST(end_time - INTERVAL 1 MICROSECOND AS DATE) AS day
+        FROM read_parquet('{lake}/account_insights/**/*.parquet', hive_partitioning = true)
+        WHERE dimension IS NULL AND period IN ('day', 'week', 'days_28')
+        QUALIFY snapshot_date = max(snapshot_date)
+            OVER (PARTITION BY metric, period, CAST(end_time - INTERVAL 1 MICROSECOND AS DATE))
+    """
+    doubled = con.execute(
+        f"SELECT metric, period, day, count(*) FROM ({view}) GROUP BY ALL HAVING count(*) > 1"
+    ).fetchall()
+    assert doubled == []
+
+    first = midnight((BACKFILL_AT - RETENTION).date()) + DAY  # the oldest full day Meta keeps
+    days = [first.date() + timedelta(days=n) for n in range((end.date() - first.date()).days + 1)]
+    world = World(SETTINGS.seed, SETTINGS.accounts, SETTINGS.media_per_account)
+    acc = world.accounts[0]
+    for metric in totals:
+        found = con.execute(
+            f"SELECT day, end_time, value FROM ({view}) "
+            f"WHERE metric = '{metric}' AND period = 'day' ORDER BY day"
+        ).fetchall()
+        assert [d for d, _, _ in found] == days, metric
+        ends = [e for _, e, _ in found]
+        # Whole days, each closing at the midnight after it; the sweep's open day at its clock.
+        assert ends == [midnight(d) + DAY for d in days[:-1]] + [end], metric
+        for day, _, value in found[:-1]:
+            assert value == world.account_metric_value(acc.id, metric, "day", day), (metric, day)
+    # Time series: one row per day from the first Meta keeps to the sweep's.
+    series = con.execute(
+        f"SELECT metric, period, list(day ORDER BY day) FROM ({view}) "
+        f"WHERE metric NOT IN ({', '.join(repr(m) for m in totals)}) GROUP BY ALL"
+    ).fetchall()
+    assert series
+    for metric, period, got in series:
+        assert got == [d for d in days if d >= got[0]], (metric, period)
+        assert got[0] - first.date() <= timedelta(days=1), (metric, period)
+
+
+@pytest.mark.anyio
+async def test_pieces_done_before_are_skipped_and_count_as_they_ended(tmp_path: Path) -> None:
+    """The stage runs only the pieces no earlier run committed, hands each over when done, and
+    says the account's account insights are complete only if every piece is, earlier ones too."""
+    until = midnight(datetime.now(UTC).date())
+    since = until - timedelta(days=45)  # two windows and the window-less piece
+    async with run_simulator(SETTINGS) as sim:
+        toml_text, kwargs = demo_config(sim.world_info(), tmp_path, QUIET)
+        config = parse_config(toml_text, **kwargs)
+        account = config.accounts[0]
+        client = GraphClient(config.graph, config.limits, config.retry)
+        async with client:
+            stage = AccountInsightsStage(
+                client,
+                Refusals(config.graph.api_version),
+                RunRows(run_id="r", api_version=config.graph.api_version),
+                api_version=config.graph.api_version,
+                breakdowns=False,
+            )
+            ids = [piece_id(account.id, p) for p in stage.plan(since, until)]
+            assert len(ids) == 3 and ids[-1] == f"account_insights:{account.id}:lifetime"
+            sent: list[tuple[str, bool]] = []
+
+            async def send(unit: str, blocks: list[Rows], complete: bool) -> None:
+                assert blocks
+                sent.append((unit, complete))
+
+            earlier = {ids[0]: False}  # an earlier run committed it, incomplete
+            assert not await stage.harvest(account, since, until, done=earlier.get, send=send)
+            assert sent == [(ids[1], True), (ids[2], True)]
+            sent.clear()
+            calls = len(sim.request_log)
+            done = dict.fromkeys(ids, True)
+            assert await stage.harvest(account, since, until, done=done.get, send=send)
+            assert sent == [] and len(sim.request_log) == calls

@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ import pytest
 from anyio.abc import Process
 
 from harvester.models import Dataset
-from harvester.simulator import SimulatorSettings, run_simulator
+from harvester.simulator import RunningSimulator, SimulatorSettings, run_simulator
 
 pytestmark = pytest.mark.anyio
 
@@ -113,15 +113,24 @@ async def kill(process: Process, signum: int = signal.SIGKILL) -> int:
         return await process.wait()
 
 
+async def reference(
+    sim: RunningSimulator, tmp_path: Path, days: int
+) -> tuple[dict[str, Any], tuple[str, str], int]:
+    """The world's info, a window of `days` up to its today, and the exit code of an
+    uninterrupted run of it into `tmp_path / "reference"`; the request log is cleared after."""
+    info = sim.world_info()
+    until = sim.world.now.date()
+    window = ((until - timedelta(days=days)).isoformat(), until.isoformat())
+    config, env = write_config(tmp_path, info, tmp_path / "reference", checkpoint=300)
+    code, _ = await Harvester(config, env, *window).complete()
+    sim.request_log.clear()
+    return info, window, code
+
+
 async def test_killed_and_interrupted_runs_resume_to_the_uninterrupted_lake(tmp_path: Path) -> None:
     async with run_simulator(WORLD) as sim:
-        info = sim.world_info()
-        until = sim.world.now.date()
-        window = ((until - timedelta(days=2)).isoformat(), until.isoformat())
-        config, env = write_config(tmp_path, info, tmp_path / "reference", checkpoint=300)
-        code, _ = await Harvester(config, env, *window).complete()
+        info, window, code = await reference(sim, tmp_path, days=2)
         assert code == 3  # the planted troubles leave error rows
-        sim.request_log.clear()
 
         lake = tmp_path / "crashed"
         config, env = write_config(tmp_path, info, lake, checkpoint=0.2)
@@ -192,3 +201,63 @@ async def test_ctrl_c_message_says_the_run_resumes(tmp_path: Path) -> None:
     report = orjson.loads(path.read_bytes())
     assert (report["status"], report["exit_code"], report["failure"]) == ("interrupted", 130, None)
     assert report["rows"]["media"] > 0  # what it committed before it stopped
+
+
+# A long account-insights phase: a year of windows for a few accounts with few media, each reply
+# a little late (account insights are asked one request at a time per account).
+LONG_INSIGHTS = SimulatorSettings(
+    seed=3, accounts=3, media_per_account=20, troubles=False, latency_ms=2.0, request_log=True
+)
+
+
+def pieces_committed(lake: Path) -> dict[str, list[tuple[str, str, int]]]:
+    """Account-insights pieces the manifests name, with the files of their manifests."""
+    out: dict[str, list[tuple[str, str, int]]] = {}
+    for manifest in manifests(lake):
+        for unit in manifest["other"]:
+            if unit.startswith("account_insights:"):
+                out[unit] = [tuple(f) for f in manifest["files"]]
+    return out
+
+
+async def test_a_kill_during_account_insights_loses_at_most_an_epoch(tmp_path: Path) -> None:
+    """Epochs close every checkpoint_seconds while account insights run (no media unit arrives),
+    each naming the request windows it holds; the resumed run asks none of them again, and ends
+    with the lake of an uninterrupted run."""
+    async with run_simulator(LONG_INSIGHTS) as sim:
+        info, window, code = await reference(sim, tmp_path, days=365)
+        assert code == 0
+
+        lake = tmp_path / "crashed"
+        config, env = write_config(tmp_path, info, lake, checkpoint=0.5)
+        harvester = Harvester(config, env, *window)
+        process = await harvester.start(tmp_path / "run.log")
+        # Killed once epochs hold account insights and while no account is complete yet.
+        await wait_until(process, lambda: len(pieces_committed(lake)) >= 4)
+        assert await kill(process) == -signal.SIGKILL
+        killed_at = sim.request_log[-1]["t"]
+        committed = pieces_committed(lake)
+        assert not any(m["accounts"] for m in manifests(lake))
+        for files in committed.values():
+            held = [(path, rows) for path, dataset, rows in files if dataset == "account_insights"]
+            assert held and all(rows > 0 and (lake / path).is_file() for path, rows in held)
+        code, stderr = await harvester.complete()
+        assert code == 0, stderr
+        log = list(sim.request_log)
+
+    assert lake_content(lake) == lake_content(tmp_path / "reference")
+    # No window of a committed piece was asked again.
+    asked_again = {
+        (e["object_id"], e["params"].get("since"), e["params"].get("until"))
+        for e in log
+        if e["edge"] == "account_insights" and e["t"] > killed_at
+    }
+    for unit in committed:
+        account, rest = unit.removeprefix("account_insights:").split(":", 1)
+        if rest == "lifetime":
+            continue
+        since, until_ = rest.split("+00:00:", 1)  # ISO times, both in UTC
+        lo = datetime.fromisoformat(since + "+00:00").timestamp()
+        hi = datetime.fromisoformat(until_).timestamp()
+        again = [a for a in asked_again if a[0] == account and a[1] and lo <= int(a[1]) < hi]
+        assert again == [], unit
