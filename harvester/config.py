@@ -106,7 +106,9 @@ class RetrySettings:
     base_delay_seconds: float = 0.5
     max_delay_seconds: float = 60.0
     run_budget: int = 10_000
-    fail_fast_seconds: float = 60.0
+    # Under a minute: a dead endpoint stops the run within its first minute (the check runs as
+    # failures arrive, so the stop comes a retry interval or so after this).
+    fail_fast_seconds: float = 45.0
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
