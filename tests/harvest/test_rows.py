@@ -38,22 +38,26 @@ def test_each_dataset_row_fits_its_schema_and_is_counted() -> None:
     ]
     assert {m["run_id"] for m in media} == {"r1"}
 
-    insights = rows.media_insights(ACCOUNT, MEDIA, [("reach", "lifetime", None, 7)])
-    got = _table(insights).to_pylist()[0]
-    assert (got["media_id"], got["metric"], got["value"], got["api_version"]) == (
-        "1801",
-        "reach",
-        7,
-        "v24.0",
-    )
-    account = rows.account_insights(ACCOUNT, [("reach", "day", WHEN, None, None, 3)])
-    assert _table(account).to_pylist()[0]["value"] == 3
-    story = rows.story_insights(ACCOUNT.id, "1803", [("reach", 4), ("replies", None)])
-    assert [(r[1], r[3], r[5], r[8]) for r in story] == [
-        ("1803", "STORY", "reach", 4),
-        ("1803", "STORY", "replies", None),
+    values = [
+        ("reach", "lifetime", None, 7, None),
+        ("reels_skip_rate", "lifetime", None, None, 0.37),
     ]
-    assert counters.insight_rows == 4
+    got = _table(rows.media_insights(ACCOUNT, MEDIA, values)).to_pylist()
+    assert [
+        (g["media_id"], g["metric"], g["value"], g["value_float"], g["api_version"]) for g in got
+    ] == [
+        ("1801", "reach", 7, None, "v24.0"),
+        ("1801", "reels_skip_rate", None, 0.37, "v24.0"),
+    ]
+    account = rows.account_insights(ACCOUNT, [("reach", "day", WHEN, None, None, 3, None)])
+    assert _table(account).to_pylist()[0]["value"] == 3
+    story = rows.story_insights(ACCOUNT.id, "1803", [("reach", 4), ("replies", None), ("x", 2.5)])
+    assert [(r[1], r[3], r[5], r[8], r[9]) for r in story] == [
+        ("1803", "STORY", "reach", 4, None),
+        ("1803", "STORY", "replies", None, None),
+        ("1803", "STORY", "x", None, 2.5),
+    ]
+    assert counters.insight_rows == 6
 
 
 def test_error_rows_name_their_stage_and_the_dropped_metric() -> None:
