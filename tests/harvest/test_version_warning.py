@@ -20,6 +20,15 @@ WORLD = SimulatorSettings(seed=3, accounts=1, media_per_account=2)
 PIPELINE = "harvester.harvest.pipeline"
 
 
+class Collect(logging.Handler):
+    def __init__(self, level: int) -> None:
+        super().__init__(level)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 def config(info: dict[str, Any], lake: Path, version: str) -> Any:
     text = f"[graph]\nbase_url = '{info['base_url']}'\napi_version = '{version}'\n"
     text += f"[output]\npath = '{lake}'\n"
@@ -40,14 +49,17 @@ def config(info: dict[str, Any], lake: Path, version: str) -> Any:
     ],
 )  # fmt: skip
 async def test_a_run_warns_about_its_version_at_the_injected_date(
-    tmp_path: Path,
-    caplog: pytest.LogCaptureFixture,
-    version: str,
-    now: datetime,
-    expected: str | None,
+    tmp_path: Path, version: str, now: datetime, expected: str | None
 ) -> None:
-    async with run_simulator(WORLD) as sim:
-        with caplog.at_level(logging.WARNING, logger=PIPELINE), anyio.fail_after(20):
-            await run_harvest(config(sim.world_info(), tmp_path / "lake", version), now=now)
-    warned = [r.getMessage() for r in caplog.records if r.name == PIPELINE]
-    assert warned == ([expected] if expected else [])
+    # A handler on the pipeline's own logger, not caplog's on the root: a CLI test may have
+    # stopped "harvester" records from propagating (the CLI installs its own handler).
+    handler = Collect(logging.WARNING)
+    logger = logging.getLogger(PIPELINE)
+    logger.addHandler(handler)
+    try:
+        async with run_simulator(WORLD) as sim:
+            with anyio.fail_after(20):
+                await run_harvest(config(sim.world_info(), tmp_path / "lake", version), now=now)
+    finally:
+        logger.removeHandler(handler)
+    assert [r.getMessage() for r in handler.records] == ([expected] if expected else [])
