@@ -152,8 +152,6 @@ def _plain(
         return None
     # Interned: the sink holds a row group of these values, and every reply brings its own copy
     # of "reach" and "lifetime" (orjson shares keys, not values): ~120 bytes a row otherwise.
-    if name in fractional:
-        return None
     name = intern(name)
     period = None if period is None else intern(period)
     total = entry.get("total_value")
@@ -161,9 +159,15 @@ def _plain(
         values = entry.get("values")
         first = values[0] if type(values) is list and len(values) == 1 else None
         value = first.get("value") if type(first) is dict else None
+        if name in fractional:  # a finite float of a fractional metric, else the checked path
+            if type(value) is not float or not math.isfinite(value):
+                return None
+            return [(name, period, None, None, value)] if with_totals else []
         if type(value) is not int or not _INT64_MIN <= value < _INT64_END:
             return None
         return [(name, period, None, value, None)] if with_totals else []
+    if name in fractional:
+        return None
     if type(total) is not dict or type(value := total.get("value")) is not int:
         return None
     if not _INT64_MIN <= value < _INT64_END:

@@ -195,7 +195,7 @@ breakdown_lists = st.lists(
     max_size=2,
 )
 good_entries = st.fixed_dictionaries(
-    {"name": st.sampled_from(["reach", "saved", "views", "profile_activity"])},
+    {"name": st.sampled_from(["reach", "saved", "views", "profile_activity", "reels_skip_rate"])},
     optional={"period": st.sampled_from(["lifetime", "day"]), "title": st.text(max_size=5)},
 ).flatmap(
     lambda entry: st.one_of(
@@ -215,9 +215,11 @@ good_entries = st.fixed_dictionaries(
 def _expected(entries: list[dict[str, Any]], requested: list[str], totals: bool) -> list[Any]:
     """The reading of well-formed entries, written plainly: the parser's fast path must agree."""
 
-    def num(value: Any) -> tuple[int | None, float | None]:
+    def num(value: Any, name: str) -> tuple[int | None, float | None]:
         if value is None:
             return None, None
+        if name == "reels_skip_rate":  # fractional: value_float, whole or not
+            return None, float(value)
         if float(value).is_integer():
             return int(value), None
         return None, value
@@ -228,14 +230,14 @@ def _expected(entries: list[dict[str, Any]], requested: list[str], totals: bool)
         if "total_value" in entry:
             total = entry["total_value"]
             if totals:
-                out.append((name, period, None, *num(total.get("value"))))
+                out.append((name, period, None, *num(total.get("value"), name)))
             for breakdown in total.get("breakdowns", []):
                 for result in breakdown["results"]:
                     label = f"action_type={result['dimension_values'][0]}"
-                    out.append((name, period, label, *num(result.get("value"))))
+                    out.append((name, period, label, *num(result.get("value"), name)))
         elif totals:
             first = entry["values"][0].get("value") if entry["values"] else None
-            out.append((name, period, None, *num(first)))
+            out.append((name, period, None, *num(first, name)))
     seen = {entry["name"] for entry in entries}
     return out + [(n, "lifetime", None, None, None) for n in requested if totals and n not in seen]
 

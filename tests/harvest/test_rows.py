@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 
-from harvester.graph.errors import MetricUnsupported, TokenInvalid
+from harvester.graph.errors import MalformedReply, MetricUnsupported, TokenInvalid
+from harvester.graph.replies import parse_insights
 from harvester.harvest.report import RunCounters
 from harvester.harvest.rows import RunRows, Stage
 from harvester.lake.schema import SCHEMAS
@@ -102,3 +104,21 @@ def test_no_stage_name_is_a_literal_outside_its_enum() -> None:
             if isinstance(node, ast.Constant) and node.value in stages - allowed:
                 found.append(f"{rel}:{node.lineno}: {node.value!r}")
     assert found == []
+
+
+@pytest.mark.parametrize("value", ["12", True, [0.37], None])
+def test_a_value_that_is_not_a_number_is_an_error_row_naming_the_metric(value: object) -> None:
+    """Never a crash, never a silent 0: the parser's complaint becomes the media's error row."""
+    reply = {"data": [{"name": "reels_skip_rate", "values": [{"value": value}]}]}
+    rows = RunRows(run_id="r1", api_version="v27.0")
+    if value is None:  # null is "no data", not an error
+        assert parse_insights(reply, ["reels_skip_rate"]) == [
+            ("reels_skip_rate", None, None, None, None)
+        ]
+        return
+    with pytest.raises(MalformedReply) as caught:
+        parse_insights(reply, ["reels_skip_rate"])
+    row = _table(rows.error_block(ACCOUNT.id, "1801", Stage.MEDIA_INSIGHTS, caught.value))
+    [error] = row.to_pylist()
+    assert (error["object_id"], error["stage"]) == ("1801", "media_insights")
+    assert error["message"] == f"reels_skip_rate: value is not a finite number: {value!r}"
