@@ -27,7 +27,7 @@ from harvester.config import Config, ConfigError, load_config, parse_config
 from harvester.graph.errors import NothingWorks
 from harvester.harvest.pipeline import run_harvest
 from harvester.harvest.report import RunCounters, RunReport
-from harvester.harvest.routing import metrics_table
+from harvester.harvest.routing import metrics_markdown, metrics_table
 from harvester.lake.fs import Lake, open_lake
 from harvester.lake.jobs import MODES
 from harvester.lake.lock import LakeLock, LockError
@@ -165,6 +165,7 @@ def _parser() -> argparse.ArgumentParser:
 
     metrics = commands.add_parser("metrics", help="print the metric routing table of a version")
     metrics.add_argument("--api-version", default="v25.0")
+    metrics.add_argument("--markdown", action="store_true", help="print a Markdown table")
     metrics.set_defaults(handler=_cmd_metrics)
 
     check = commands.add_parser("check", help="check the config and every account's token")
@@ -412,10 +413,13 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
         rows = metrics_table(args.api_version)
     except ValueError as error:
         raise UsageError(f"--api-version: {error}") from None
-    width = max((len(kind) for kind, _, _ in rows), default=4)
-    print(f"{'kind':<{width}}  metric (reply shape / breakdown) at {args.api_version}")
-    for kind, metric, detail in rows:
-        print(f"{kind:<{width}}  {metric}  ({detail})")
+    if args.markdown:
+        print(metrics_markdown(args.api_version), end="")
+        return EXIT_OK
+    width = max((len(kind) for kind, _, _, _ in rows), default=4)
+    print(f"{'kind':<{width}}  metric  [login]  (details) at {args.api_version}")
+    for kind, metric, login, detail in rows:
+        print(f"{kind:<{width}}  {metric}  [{login}]  ({detail})")
     return EXIT_OK
 
 

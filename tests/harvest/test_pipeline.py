@@ -152,6 +152,7 @@ async def test_lake_schema_and_keys_as_real_readers_see_them(tmp_path: Path) -> 
         ("period", "VARCHAR"),
         ("breakdown", "VARCHAR"),
         ("value", "BIGINT"),
+        ("value_float", "DOUBLE"),
         ("api_version", "VARCHAR"),
         ("fetched_at", "TIMESTAMP WITH TIME ZONE"),
         ("run_id", "VARCHAR"),

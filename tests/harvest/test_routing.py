@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harvester.catalog import ApiVersion, load_catalog, media_kind
+from harvester.catalog import ApiVersion, MediaKind, load_catalog, media_kind
 from harvester.harvest.routing import EMPTY_ROUTE, Route, metrics_table, route
 
 KINDS = {
@@ -99,9 +99,9 @@ def test_route_table(
     kind: str, version: str, metrics: str, breakdowns: tuple[tuple[str, str], ...]
 ) -> None:
     media_type, product_type = KINDS[kind]
-    expected = Route(metrics=tuple(metrics.split()), breakdowns=breakdowns)
-    assert route(media_type, product_type, version) == expected
-    assert route(media_type, product_type, ApiVersion.parse(version)) == expected
+    got = route(media_type, product_type, version)
+    assert (got.metrics, got.breakdowns) == (tuple(metrics.split()), breakdowns)
+    assert route(media_type, product_type, ApiVersion.parse(version)) == got
 
 
 def test_seed_sets_below_v18() -> None:
@@ -156,6 +156,7 @@ def test_dropped_metrics_are_left_out() -> None:
             "navigation",
         ),
         breakdowns=(NAV,),
+        conditional=(("shared_to_facebook", ("facebook_views",)),),
     )
 
 
@@ -181,24 +182,81 @@ def test_bad_version_string_raises_value_error() -> None:
         route("IMAGE", "FEED", "21.0")
 
 
+BOTH = "facebook+instagram"
+
+
 def test_metrics_table() -> None:
     rows = metrics_table("v18.0")
     assert rows[:3] == [
-        ("PHOTO", "impressions", "values"),
-        ("PHOTO", "reach", "values"),
-        ("PHOTO", "saved", "values"),
+        ("PHOTO", "impressions", BOTH, "values"),
+        ("PHOTO", "reach", BOTH, "values"),
+        ("PHOTO", "saved", BOTH, "values"),
     ]
-    assert ("PHOTO", "total_interactions", "total_value") in rows
-    assert ("STORY", "navigation", "total_value, breakdown=story_navigation_action_type") in rows
-    assert {kind for kind, _, _ in metrics_table("v17.0")} == {
+    assert ("PHOTO", "total_interactions", BOTH, "total_value") in rows
+    navigation = (
+        "STORY",
+        "navigation",
+        BOTH,
+        "total_value, breakdown=story_navigation_action_type",
+    )
+    assert navigation in rows
+    assert {row[0] for row in metrics_table("v17.0")} == {
         "PHOTO",
         "VIDEO",
         "CAROUSEL",
         "REEL",
         "STORY",
+        "ACCOUNT",
     }
-    v17_photo = [metric for kind, metric, _ in metrics_table("v17.0") if kind == "PHOTO"]
-    assert v17_photo == ["engagement", "impressions", "reach", "saved"]
+    v17_photo = [row[1] for row in metrics_table("v17.0") if row[0] == "PHOTO"]
+    assert v17_photo[:4] == ["engagement", "impressions", "reach", "saved"]
+
+
+def test_metrics_table_names_login_fraction_condition_and_what_is_not_asked() -> None:
+    rows = {
+        (kind, metric): (login, details) for kind, metric, login, details in metrics_table("v27.0")
+    }
+    assert rows["REEL", "reels_skip_rate"] == (BOTH, "values, fraction, not asked yet")
+    assert rows["REEL", "crossposted_views"] == (BOTH, "values, only if shared_to_facebook")
+    assert rows["STORY", "link_clicks"] == ("facebook", "values, not asked yet")
+    assert rows["PHOTO", "total_likes"] == ("facebook", "values, not asked yet")
+    assert rows["ACCOUNT", "reposts"] == (BOTH, "total_value, periods=day, not asked yet")
+    reach = [r for r in metrics_table("v27.0") if r[:2] == ("ACCOUNT", "reach")]
+    assert [r[3] for r in reach] == [
+        "time_series, periods=day/week/days_28",
+        "total_value, periods=day, breakdowns=follow_type/media_product_type, not asked yet",
+    ]
+
+
+def test_conditional_metrics_are_never_in_the_normal_request() -> None:
+    reel = route("VIDEO", "REELS", "v27.0")
+    assert reel.conditional == (("shared_to_facebook", ("crossposted_views", "facebook_views")),)
+    assert not {"crossposted_views", "facebook_views"} & set(reel.metrics)
+    for media_type, product_type in (("IMAGE", "FEED"), ("VIDEO", "FEED"), ("IMAGE", "STORY")):
+        found = route(media_type, product_type, "v17.0")
+        assert found.conditional == (("shared_to_facebook", ("facebook_views",)),)
+    dropped = route("VIDEO", "REELS", "v27.0", dropped=frozenset({"facebook_views"}))
+    assert dropped.conditional == (("shared_to_facebook", ("crossposted_views",)),)
+
+
+def test_login_leaves_out_facebook_only_metrics() -> None:
+    catalog = load_catalog()
+    facebook_only = {m.name for m in catalog.media_metrics if m.logins == frozenset({"facebook"})}
+    assert facebook_only == {"total_likes", "total_comments", "total_views", "link_clicks"}
+    assert route("VIDEO", "REELS", "v25.0") == route("VIDEO", "REELS", "v25.0", login="facebook")
+    for media_type, product_type in KINDS.values():
+        instagram = route(media_type, product_type, "v27.0", login="instagram")
+        assert not facebook_only & set(instagram.metrics)
+    # Not asked yet (metrics.toml: `asked = false`), so both logins route alike today; the
+    # catalogue's own answer shows the difference.
+    kind, version = MediaKind.STORY, ApiVersion(27, 0)
+    instagram_story = {
+        m.name for m in catalog.media_metrics_for(kind, version, "instagram", unasked=True)
+    }
+    facebook_story = {
+        m.name for m in catalog.media_metrics_for(kind, version, "facebook", unasked=True)
+    }
+    assert facebook_story - instagram_story == {"link_clicks", "total_views"}
 
 
 TYPES = st.one_of(st.sampled_from(["IMAGE", "VIDEO", "CAROUSEL_ALBUM", "REELS"]), st.text())

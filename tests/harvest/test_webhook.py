@@ -169,7 +169,7 @@ token_env = "HOOK_TOKEN"
     rows = sorted(zip(*(table.column(c).to_pylist() for c in columns), strict=True))
     assert rows == sorted(
         (s.account_id, s.id, None, "STORY", None, metric, "lifetime", None,
-         WORLD.media_metric_value(s.id, metric), "v25.0", receiver.run_id)
+         WORLD.media_metric_value(s.id, metric), None, "v25.0", receiver.run_id)
         for s in stories
         for metric in STORY_FIELDS
     )  # fmt: skip

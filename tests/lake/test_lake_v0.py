@@ -24,7 +24,9 @@ from typing import Any
 
 import anyio
 import duckdb
+import pyarrow as pa
 import pyarrow.dataset as pads
+import pyarrow.parquet as pq
 import pytest
 
 import harvester
@@ -82,8 +84,22 @@ async def sweep(sim: RunningSimulator, lake: Path) -> RunReport:
         return await run_harvest(config, mode="sweep", now=SWEEP_CLOCK)
 
 
+def read(folder: Path, **options: Any) -> pa.Table:
+    """A dataset of old and new files as a reader must read it (README, "The value columns"):
+    with the union of the files' schemas, and `value_float` (issue 14) null in a lake whose
+    insight files all predate it, so an old lake and a new one compare row for row."""
+    files = sorted(folder.rglob("*.parquet"))
+    schema = pa.unify_schemas([pq.read_schema(f) for f in files]) if files else None
+    if schema is not None and options.get("partitioning") == "hive":
+        schema = schema.append(pa.field("snapshot_date", pa.string()))  # the folder's
+    table = pads.dataset(folder, format="parquet", schema=schema, **options).to_table()
+    if "value" in table.column_names and "value_float" not in table.column_names:
+        table = table.append_column("value_float", pa.nulls(table.num_rows, pa.float64()))
+    return table
+
+
 def rows(lake: Path, dataset: str, *, keep_all: bool = False) -> Counter[tuple[Any, ...]]:
-    table = pads.dataset(lake / dataset, format="parquet", partitioning="hive").to_table()
+    table = read(lake / dataset, partitioning="hive")
     if not keep_all:
         table = table.drop_columns([c for c in IGNORED if c in table.column_names])
     table = table.select(sorted(table.column_names))
@@ -271,7 +287,7 @@ def rows_of(lake: Path, dataset: str, day: str) -> Counter[tuple[Any, ...]]:
     folder = lake / dataset / f"snapshot_date={day}"
     if not folder.exists():
         return Counter()
-    table = pads.dataset(folder, format="parquet").to_table()
+    table = read(folder)
     table = table.select(sorted(table.column_names))
     return Counter(zip(*table.to_pydict().values(), strict=True))
 
