@@ -72,7 +72,16 @@ def _exercise(line: str, out: Path) -> None:
     """Checks on a running simulator; `line` is its first stderr line, printed once listening."""
     assert "listening on" in line
     info = json.loads(out.read_text())
-    assert set(info) == {"base_url", "api_version", "app_secret", "accounts", "user_token"}
+    assert set(info) == {
+        "base_url",
+        "api_version",
+        "app_secret",
+        "accounts",
+        "user_token",
+        "login",
+        "extra_metrics",
+        "shared_to_facebook_percent",
+    }
     assert info["app_secret"] is None
     acc = info["accounts"][0]
     assert set(acc) == {"id", "token", "page_id"}

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from harvester.simulator.validity import parse_version, valid_media_metrics
+from harvester.simulator.validity import MAX_VERSION, parse_version, valid_media_metrics
 
 KINDS = {
     "PHOTO": ("IMAGE", "FEED"),
@@ -55,13 +55,16 @@ CANONICAL = [
     ("profile_activity", "PHOTO VIDEO CAROUSEL STORY", 18, None, None),
     ("navigation", "STORY", 18, None, None),
     ("views", "PHOTO VIDEO CAROUSEL REEL STORY", 22, None, None),
-    ("reposts", "PHOTO VIDEO CAROUSEL REEL", 25, None, None),
 ]
 
 
-def valid(metric: str, kind: str, version: int, as_of: date | None = None) -> bool:
+def valid(
+    metric: str, kind: str, version: int, as_of: date | None = None, shared: bool = False
+) -> bool:
     media_type, product = KINDS[kind]
-    found = valid_media_metrics(f"v{version}.0", media_type, product, as_of=as_of, created=OLD)
+    found = valid_media_metrics(
+        f"v{version}.0", media_type, product, as_of=as_of, created=OLD, shared_to_facebook=shared
+    )
     return metric in found
 
 
@@ -77,9 +80,9 @@ def test_canonical_row(
         assert valid(metric, kind, since)
         if since > 10:
             assert not valid(metric, kind, since - 1)
-        last = (until or 26) - 1
+        last = (until or MAX_VERSION + 1) - 1
         assert valid(metric, kind, last)
-        if until is not None and until <= 25:
+        if until is not None and until <= MAX_VERSION:
             assert not valid(metric, kind, until)
         if removed is not None:
             assert valid(metric, kind, since, as_of=date.fromordinal(removed.toordinal() - 1))
@@ -96,12 +99,15 @@ def test_canonical_row(
         ("follows", "REEL"),
         ("profile_activity", "REEL"),
         ("replies", "PHOTO"),
-        ("reposts", "STORY"),
         ("video_views", "PHOTO"),
+        ("reels_skip_rate", "PHOTO"),
+        ("crossposted_views", "STORY"),
+        ("total_likes", "STORY"),
+        ("link_clicks", "REEL"),
     ],
 )
 def test_metric_never_valid_for_kind(metric: str, kind: str) -> None:
-    assert not any(valid(metric, kind, v) for v in range(10, 26))
+    assert not any(valid(metric, kind, v, shared=True) for v in range(10, MAX_VERSION + 1))
 
 
 def test_children_and_unknown_shapes_have_no_metrics() -> None:
@@ -131,8 +137,10 @@ def test_impressions_rule_for_new_media() -> None:
     [
         ("v10.0", 10),
         ("v25.0", 25),
+        ("v27.0", 27),
         ("v9.0", None),
-        ("v26.0", None),
+        ("v28.0", None),
+        ("v99.0", None),
         ("v25.1", None),
         ("25.0", None),
         ("vx.0", None),
