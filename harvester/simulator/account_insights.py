@@ -21,9 +21,6 @@ from harvester.simulator.world import World
 
 DAY = 86_400
 MAX_WINDOW = 30 * DAY
-RETENTION_DAYS = 730
-# follower_count and online_followers: "only the last 30 days" [doc, limitations].
-SHORT_RETENTION = {"follower_count": 30, "online_followers": 30}
 # Without since/until Meta looks back 24 hours [doc].
 DEFAULT_SPAN = DAY
 BOUNDARY_OFFSET = 7 * 3600  # end_time is 07:00:00+0000
@@ -115,6 +112,21 @@ _AUDIENCE_KEYS = {
         f"{g}.{a}" for g in DIMENSION_VALUES["gender"] for a in DIMENSION_VALUES["age"][1:]
     ],
 }
+
+
+# Breakdown values in Meta's June 2026 reference that older recordings lack. They get a share of
+# totals only for windows ending on or after this day, so every value the simulator served for
+# earlier windows (and lakes recorded from it) stays exactly what it was.
+LATE_DIMENSION_VALUES = frozenset({"UNKNOWN", "INSTANT_EXPERIENCE"})
+LATE_VALUES_FROM = int(datetime(2026, 6, 1, tzinfo=UTC).timestamp())
+
+
+def dimension_values(key: str, until: int) -> tuple[str, ...]:
+    """The values a total_value breakdown by `key` splits a total into, for a window to `until`."""
+    found = DIMENSION_VALUES[key]
+    if until >= LATE_VALUES_FROM:
+        return found
+    return tuple(v for v in found if v not in LATE_DIMENSION_VALUES)
 
 
 def boundary(day: date) -> datetime:
@@ -248,7 +260,7 @@ class AccountInsights:
     def _days(self, since: int, until: int, metric: str = "") -> list[date]:
         """Days whose 07:00 UTC boundary falls in (since, until], within retention, not future."""
         now = self.world.now_ts
-        oldest = now - SHORT_RETENTION.get(metric, RETENTION_DAYS) * DAY
+        oldest = self.world.account_data_from(metric)
         first = (since - BOUNDARY_OFFSET) // DAY + 1
         last = (min(until, now) - BOUNDARY_OFFSET) // DAY
         out = []
@@ -292,7 +304,7 @@ class AccountInsights:
             if breakdown:
                 combos = [
                     "|".join(c)
-                    for c in itertools.product(*(DIMENSION_VALUES[k] for k in breakdown))
+                    for c in itertools.product(*(dimension_values(k, until) for k in breakdown))
                 ]
                 parts = values.split(value, tuple(combos), seed, acc.index, name_key(name), since)
                 tv["breakdowns"] = [

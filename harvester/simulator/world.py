@@ -34,6 +34,11 @@ SHARED_TO_FACEBOOK_PERCENT = 30
 LEGACY_VIDEO_PERCENT = 20
 LEGACY_BEFORE = datetime(2024, 1, 1, tzinfo=UTC)
 
+# Account insights come back for about two years; follower_count and online_followers only for
+# the last 30 days [doc, limitations].
+ACCOUNT_RETENTION_DAYS = 730
+SHORT_RETENTION_DAYS = {"follower_count": 30, "online_followers": 30}
+
 _KIND = name_key("kind")
 _CHILDREN = name_key("children")
 _TROUBLE = name_key("trouble")
@@ -330,6 +335,11 @@ class World:
         (people come back), every other metric the sum of its days."""
         daily = [self.account_metric_value(account_id, metric, period, d) for d in days]
         return values.deduplicated(daily) if metric == "reach" else sum(daily)
+
+    def account_data_from(self, metric: str) -> int:
+        """The oldest Unix time an account metric's end_time may have: older days answer nothing."""
+        days = SHORT_RETENTION_DAYS.get(metric, ACCOUNT_RETENTION_DAYS)
+        return self.now_ts - days * 86_400
 
     def day_floor(self, when: datetime) -> date:
         return (when - timedelta(hours=7)).date()
