@@ -107,7 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=date.fromisoformat,
         default=None,
         metavar="YYYY-MM-DD",
-        help="the world's clock (default: now)",
+        help="the day Meta's dated rules apply on: removals, all-version additions, version "
+        "expiry (an expired version is served as the oldest available one); default: none, "
+        "every version as lenient as it ever was",
     )
     p.add_argument("--app-secret", default=None, help="the app secret appsecret_proof uses")
     p.add_argument(

@@ -7,7 +7,7 @@ tables they come from.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -18,74 +18,9 @@ from harvester.simulator.account_insights import DIMENSION_VALUES
 from harvester.simulator.validity import kind_of, valid_media_metrics
 
 from .helpers import BASE, NOW, Client, serve
+from .test_sim_validity import KINDS, NEW_MEDIA, OLD
 
 pytestmark = pytest.mark.anyio
-
-KINDS = {
-    "PHOTO": ("IMAGE", "FEED"),
-    "VIDEO": ("VIDEO", "FEED"),
-    "CAROUSEL": ("CAROUSEL_ALBUM", "FEED"),
-    "REEL": ("VIDEO", "REELS"),
-    "STORY": ("IMAGE", "STORY"),
-}
-OLD = datetime(2023, 1, 1, tzinfo=UTC)
-
-# (metric, kinds, the date Meta added it to every version, Facebook Login only, needs sharing)
-NEW_MEDIA = [
-    ("reposts", "PHOTO VIDEO CAROUSEL REEL STORY", date(2025, 12, 3), False, False),
-    ("reels_skip_rate", "REEL", date(2025, 12, 3), False, False),
-    ("crossposted_views", "REEL", date(2025, 12, 3), False, True),
-    ("facebook_views", "REEL", date(2025, 12, 3), False, True),
-    ("facebook_views", "PHOTO VIDEO CAROUSEL STORY", date(2026, 4, 22), False, True),
-    ("total_likes", "PHOTO VIDEO CAROUSEL REEL", date(2026, 4, 22), True, False),
-    ("total_comments", "PHOTO VIDEO CAROUSEL REEL", date(2026, 4, 22), True, False),
-    ("total_views", "PHOTO VIDEO CAROUSEL REEL STORY", date(2026, 4, 22), True, False),
-    ("link_clicks", "STORY", date(2026, 6, 22), True, False),
-]
-
-
-def valid(
-    metric: str,
-    kind: str,
-    version: int,
-    *,
-    as_of: date | None = None,
-    login: str = "facebook",
-    shared: bool = True,
-) -> bool:
-    media_type, product = KINDS[kind]
-    found = valid_media_metrics(
-        f"v{version}.0",
-        media_type,
-        product,
-        as_of=as_of,
-        created=OLD,
-        login=login,
-        shared_to_facebook=shared,
-    )
-    return metric in found
-
-
-@pytest.mark.parametrize(
-    ("metric", "kinds", "added", "facebook_only", "needs_sharing"),
-    NEW_MEDIA,
-    ids=[f"{r[0]}-{r[1]}" for r in NEW_MEDIA],
-)
-def test_new_media_metric_rows(
-    metric: str, kinds: str, added: date, facebook_only: bool, needs_sharing: bool
-) -> None:
-    day_before = added - timedelta(days=1)
-    for kind in kinds.split():
-        # Published for all versions: every live version has it from that day (v21 and v24 here).
-        for version in (21, 24):
-            assert valid(metric, kind, version, as_of=added)
-            assert not valid(metric, kind, version, as_of=day_before)
-            assert valid(metric, kind, version)  # no clock: lenient in time
-        assert valid(metric, kind, 27, login="instagram") is not facebook_only
-        assert valid(metric, kind, 27, shared=False) is not needs_sharing
-    every = {k for m, ks, *_ in NEW_MEDIA if m == metric for k in ks.split()}
-    for kind in set(KINDS) - every:
-        assert not any(valid(metric, kind, v) for v in (10, 21, 27))
 
 
 def find(world: World, predicate: Callable[[SimMedia], bool]) -> SimMedia:
@@ -283,27 +218,17 @@ async def test_legacy_feed_videos_refuse_interactions(planted: bool) -> None:
 
 
 def test_documented_breakdown_values() -> None:
-    assert DIMENSION_VALUES["contact_button_type"] == (
-        "BOOK_NOW",
-        "CALL",
-        "DIRECTION",
-        "EMAIL",
-        "INSTANT_EXPERIENCE",
-        "TEXT",
-        "UNDEFINED",
-    )
-    assert DIMENSION_VALUES["follow_type"] == ("FOLLOWER", "NON_FOLLOWER", "UNKNOWN")
+    documented = {
+        "contact_button_type": "BOOK_NOW CALL DIRECTION EMAIL INSTANT_EXPERIENCE TEXT UNDEFINED",
+        "follow_type": "FOLLOWER NON_FOLLOWER UNKNOWN",
+    }
+    for key, names in documented.items():
+        assert DIMENSION_VALUES[key] == tuple(names.split())
 
 
 def window(days: int, ago: int = 0) -> dict[str, str]:
     until = int(NOW.timestamp()) - ago * 86_400
     return {"since": str(until - days * 86_400), "until": str(until)}
-
-
-async def account_get(c: Client, **params: str) -> tuple[int, Any]:
-    acc = c.sim.world.accounts[0]
-    status, _, body = await c.get(f"/v27.0/{acc.id}/insights", access_token=acc.token, **params)
-    return status, body
 
 
 def days_of(world: World, days: int) -> list[date]:
@@ -316,16 +241,18 @@ async def test_account_reposts_is_a_total_value_without_breakdown() -> None:
     async with serve() as c:
         world = c.sim.world
         acc = world.accounts[0]
-        status, body = await account_get(
-            c, metric="reposts", period="day", metric_type="total_value", **window(7)
+        status, body = await c.account_insights(
+            version="v27.0", metric="reposts", period="day", metric_type="total_value", **window(7)
         )
         assert status == 200, body
         want = world.account_total_value(acc.id, "reposts", days_of(world, 7))
         assert body["data"][0]["total_value"] == {"value": want}
-        status, _ = await account_get(c, metric="reposts", period="day", **window(7))
+        status, _ = await c.account_insights(
+            version="v27.0", metric="reposts", period="day", **window(7)
+        )
         assert status == 400
-        status, _ = await account_get(
-            c,
+        status, _ = await c.account_insights(
+            version="v27.0",
             metric="reposts",
             period="day",
             metric_type="total_value",
@@ -340,8 +267,8 @@ async def test_reach_total_value_is_deduplicated_with_its_breakdowns() -> None:
         world = c.sim.world
         acc = world.accounts[0]
         days = days_of(world, 7)
-        status, body = await account_get(
-            c,
+        status, body = await c.account_insights(
+            version="v27.0",
             metric="reach",
             period="day",
             metric_type="total_value",
@@ -359,7 +286,9 @@ async def test_reach_total_value_is_deduplicated_with_its_breakdowns() -> None:
         assert {r["dimension_values"][1] for r in part["results"]} <= set(
             DIMENSION_VALUES["follow_type"]
         )
-        status, body = await account_get(c, metric="reach", period="day", **window(7))
+        status, body = await c.account_insights(
+            version="v27.0", metric="reach", period="day", **window(7)
+        )
         assert status == 200
         assert [v["value"] for v in body["data"][0]["values"]] == daily
 
@@ -405,20 +334,24 @@ async def test_demographics_timeframes(
 @pytest.mark.parametrize(("metric", "short"), [("follower_count", True), ("reach", False)])
 async def test_follower_count_only_for_the_last_30_days(metric: str, short: bool) -> None:
     async with serve() as c:
-        status, body = await account_get(c, metric=metric, period="day", **window(5, ago=32))
+        status, body = await c.account_insights(
+            version="v27.0", metric=metric, period="day", **window(5, ago=32)
+        )
         assert status == 200
         assert (body["data"][0]["values"] == []) is short
-        status, body = await account_get(c, metric=metric, period="day", **window(5, ago=20))
+        status, body = await c.account_insights(
+            version="v27.0", metric=metric, period="day", **window(5, ago=20)
+        )
         assert len(body["data"][0]["values"]) == 5
 
 
 async def test_online_followers_only_for_the_last_30_days() -> None:
     async with serve() as c:
-        _, old = await account_get(
-            c, metric="online_followers", period="lifetime", **window(5, ago=32)
+        _, old = await c.account_insights(
+            version="v27.0", metric="online_followers", period="lifetime", **window(5, ago=32)
         )
-        _, recent = await account_get(
-            c, metric="online_followers", period="lifetime", **window(5, ago=20)
+        _, recent = await c.account_insights(
+            version="v27.0", metric="online_followers", period="lifetime", **window(5, ago=20)
         )
         assert old["data"][0]["values"] == []
         assert len(recent["data"][0]["values"]) == 5

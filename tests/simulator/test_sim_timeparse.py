@@ -65,14 +65,8 @@ def test_parse_time(text: str, expected: int | None) -> None:
 async def test_account_insights_take_strtotime_windows(since: str, until: str) -> None:
     """The connector's request (an ISO `since`) gets the same days as its Unix form."""
     async with serve() as c:
-        acc = c.sim.world.accounts[0]
-        status, _, body = await c.get(
-            f"/v25.0/{acc.id}/insights",
-            access_token=acc.token,
-            metric="reach",
-            period="day",
-            since=since,
-            until=until,
+        status, body = await c.account_insights(
+            metric="reach", period="day", since=since, until=until
         )
         assert status == 200, body
         ends = [v["end_time"] for v in body["data"][0]["values"]]
@@ -102,24 +96,14 @@ async def test_media_listing_takes_strtotime_windows() -> None:
 
 async def test_unreadable_time_is_code_100() -> None:
     async with serve() as c:
-        acc = c.sim.world.accounts[0]
-        status, _, body = await c.get(
-            f"/v25.0/{acc.id}/insights",
-            access_token=acc.token,
-            metric="reach",
-            period="day",
-            since="soon",
-        )
+        status, body = await c.account_insights(metric="reach", period="day", since="soon")
         assert status == 400
         assert body["error"]["code"] == 100
 
 
 async def test_default_window_is_the_last_24_hours() -> None:
     async with serve() as c:
-        acc = c.sim.world.accounts[0]
-        status, _, body = await c.get(
-            f"/v25.0/{acc.id}/insights", access_token=acc.token, metric="reach", period="day"
-        )
+        status, body = await c.account_insights(metric="reach", period="day")
         assert status == 200
         [value] = body["data"][0]["values"]
         # NOW is 12:00 UTC: the one 07:00 boundary within the last 24 hours is today's.

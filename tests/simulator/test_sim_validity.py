@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -59,11 +59,22 @@ CANONICAL = [
 
 
 def valid(
-    metric: str, kind: str, version: int, as_of: date | None = None, shared: bool = False
+    metric: str,
+    kind: str,
+    version: int,
+    as_of: date | None = None,
+    shared: bool = False,
+    login: str = "facebook",
 ) -> bool:
     media_type, product = KINDS[kind]
     found = valid_media_metrics(
-        f"v{version}.0", media_type, product, as_of=as_of, created=OLD, shared_to_facebook=shared
+        f"v{version}.0",
+        media_type,
+        product,
+        as_of=as_of,
+        created=OLD,
+        login=login,
+        shared_to_facebook=shared,
     )
     return metric in found
 
@@ -148,3 +159,40 @@ def test_impressions_rule_for_new_media() -> None:
 )
 def test_parse_version(text: str, expected: int | None) -> None:
     assert parse_version(text) == expected
+
+
+# The 2025-2026 additions: (metric, kinds, the date Meta added it to every version, Facebook
+# Login only, needs a media shared to Facebook).
+NEW_MEDIA = [
+    ("reposts", "PHOTO VIDEO CAROUSEL REEL STORY", date(2025, 12, 3), False, False),
+    ("reels_skip_rate", "REEL", date(2025, 12, 3), False, False),
+    ("crossposted_views", "REEL", date(2025, 12, 3), False, True),
+    ("facebook_views", "REEL", date(2025, 12, 3), False, True),
+    ("facebook_views", "PHOTO VIDEO CAROUSEL STORY", date(2026, 4, 22), False, True),
+    ("total_likes", "PHOTO VIDEO CAROUSEL REEL", date(2026, 4, 22), True, False),
+    ("total_comments", "PHOTO VIDEO CAROUSEL REEL", date(2026, 4, 22), True, False),
+    ("total_views", "PHOTO VIDEO CAROUSEL REEL STORY", date(2026, 4, 22), True, False),
+    ("link_clicks", "STORY", date(2026, 6, 22), True, False),
+]
+
+
+@pytest.mark.parametrize(
+    ("metric", "kinds", "added", "facebook_only", "needs_sharing"),
+    NEW_MEDIA,
+    ids=[f"{r[0]}-{r[1]}" for r in NEW_MEDIA],
+)
+def test_new_media_metric_rows(
+    metric: str, kinds: str, added: date, facebook_only: bool, needs_sharing: bool
+) -> None:
+    day_before = added - timedelta(days=1)
+    for kind in kinds.split():
+        # Published for all versions: every live version has it from that day (v21 and v24 here).
+        for version in (21, 24):
+            assert valid(metric, kind, version, as_of=added, shared=True)
+            assert not valid(metric, kind, version, as_of=day_before, shared=True)
+            assert valid(metric, kind, version, shared=True)  # no clock: lenient in time
+        assert valid(metric, kind, 27, shared=True, login="instagram") is not facebook_only
+        assert valid(metric, kind, 27) is not needs_sharing
+    every = {k for m, ks, *_ in NEW_MEDIA if m == metric for k in ks.split()}
+    for kind in set(KINDS) - every:
+        assert not any(valid(metric, kind, v, shared=True) for v in (10, 21, 27))
