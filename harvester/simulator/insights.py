@@ -81,12 +81,27 @@ class MediaInsights:
         self.as_of = as_of
         self.login = login
         self.extra = extras_by_kind(extra or {})
+        # Per (version, kind): the hot path asks these on every call.
+        self._listed: dict[tuple[int, str], frozenset[str]] = {}
+        self._known: dict[int, frozenset[str]] = {}
 
     def listed(self, version: int, kind: str) -> frozenset[str]:
         """The names Meta lists for a kind in "must be one of": what it accepts for some media of
         the kind (conditional metrics included), under this login, plus the world's extras."""
-        names = validity.kind_media_metrics(version, kind, self.as_of)
-        return validity.for_login(names, self.login) | self.extra[kind]
+        found = self._listed.get((version, kind))
+        if found is None:
+            names = validity.kind_media_metrics(version, kind, self.as_of)
+            found = validity.for_login(names, self.login) | self.extra[kind]
+            self._listed[(version, kind)] = found
+        return found
+
+    def known(self, version: int) -> frozenset[str]:
+        """Every media metric name the version knows under this login, for any kind."""
+        found = self._known.get(version)
+        if found is None:
+            names = validity.known_media_metrics(version, self.as_of)
+            found = self._known[version] = validity.for_login(names, self.login)
+        return found
 
     def validate(
         self, media: SimMedia, version: int, metrics: list[str], breakdown: str | None
@@ -96,7 +111,7 @@ class MediaInsights:
             raise replies.carousel_child_insights()
         kind = validity.kind_of(media.media_type, media.media_product_type)
         listed = frozenset() if kind is None else self.listed(version, kind)
-        known = validity.for_login(validity.known_media_metrics(version, self.as_of), self.login)
+        known = self.known(version)
         valid = (
             frozenset()
             if kind is None
