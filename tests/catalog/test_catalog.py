@@ -230,20 +230,21 @@ def test_interactions_metrics_by_kind() -> None:
             "v17.0",
             "impressions reach follower_count profile_views website_clicks email_contacts "
             "phone_call_clicks text_message_clicks get_directions_clicks audience_city "
-            "audience_country audience_gender_age audience_locale online_followers",
+            "audience_country audience_gender_age audience_locale online_followers reposts",
         ),
         (
             "v21.0",
             "impressions reach follower_count online_followers accounts_engaged "
             "total_interactions likes comments shares saves replies follows_and_unfollows "
-            "profile_links_taps follower_demographics engaged_audience_demographics "
-            "reached_audience_demographics",
+            "profile_links_taps reposts reach follower_demographics "
+            "engaged_audience_demographics reached_audience_demographics",
         ),
         (
             "v22.0",
             "reach follower_count online_followers accounts_engaged total_interactions likes "
             "comments shares saves replies follows_and_unfollows profile_links_taps views "
-            "follower_demographics engaged_audience_demographics reached_audience_demographics",
+            "reposts reach follower_demographics engaged_audience_demographics "
+            "reached_audience_demographics",
         ),
     ],
 )

@@ -24,9 +24,7 @@ def test_the_table_is_by_kind_and_login(capsys: pytest.CaptureFixture[str]) -> N
     assert main(["metrics", "--markdown", "--api-version", "v27.0"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[2] == "| kind | metric | login | details |"
-    assert "| STORY | link_clicks | facebook | values, not asked yet |" in lines
-    assert (
-        "| REEL | reels_skip_rate | facebook+instagram | values, fraction, not asked yet |" in lines
-    )
+    assert "| STORY | link_clicks | facebook | values |" in lines
+    assert "| REEL | reels_skip_rate | facebook+instagram | values, fraction |" in lines
     kinds = [line.split(" | ")[0].removeprefix("| ") for line in lines[4:]]
     assert list(dict.fromkeys(kinds)) == ["PHOTO", "VIDEO", "CAROUSEL", "REEL", "STORY", "ACCOUNT"]

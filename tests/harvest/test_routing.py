@@ -43,46 +43,51 @@ STORY_V22 = (
     "views"
 )
 
+# Meta added these for ALL versions (2025-12 to 2026-06), so every version's set ends with them.
+NEW_FEED = "reposts total_likes total_comments total_views"
+NEW_REEL = "reposts reels_skip_rate total_likes total_comments total_views"
+NEW_STORY = "reposts total_views link_clicks"
+
 # kind -> version -> (metrics, breakdowns), exactly, in request order.
 EXPECTED: dict[str, dict[str, tuple[str, tuple[tuple[str, str], ...]]]] = {
     "PHOTO": {
-        "v17.0": ("engagement impressions reach saved", ()),
-        "v18.0": (f"impressions reach saved {FEED_V18}", (PA,)),
-        "v21.0": (f"impressions reach saved {FEED_V18}", (PA,)),
-        "v22.0": (f"reach saved {FEED_V18} views", (PA,)),
-        "v25.0": (f"reach saved {FEED_V18} views reposts", (PA,)),
+        "v17.0": (f"engagement impressions reach saved {NEW_FEED}", ()),
+        "v18.0": (f"impressions reach saved {FEED_V18} {NEW_FEED}", (PA,)),
+        "v21.0": (f"impressions reach saved {FEED_V18} {NEW_FEED}", (PA,)),
+        "v22.0": (f"reach saved {FEED_V18} views {NEW_FEED}", (PA,)),
+        "v25.0": (f"reach saved {FEED_V18} views {NEW_FEED}", (PA,)),
     },
     "VIDEO": {
-        "v17.0": ("engagement impressions reach saved video_views", ()),
-        "v18.0": (f"impressions reach saved video_views {FEED_V18}", (PA,)),
-        "v21.0": (f"impressions reach saved {FEED_V18}", (PA,)),
-        "v22.0": (f"reach saved {FEED_V18} views", (PA,)),
-        "v25.0": (f"reach saved {FEED_V18} views reposts", (PA,)),
+        "v17.0": (f"engagement impressions reach saved video_views {NEW_FEED}", ()),
+        "v18.0": (f"impressions reach saved video_views {FEED_V18} {NEW_FEED}", (PA,)),
+        "v21.0": (f"impressions reach saved {FEED_V18} {NEW_FEED}", (PA,)),
+        "v22.0": (f"reach saved {FEED_V18} views {NEW_FEED}", (PA,)),
+        "v25.0": (f"reach saved {FEED_V18} views {NEW_FEED}", (PA,)),
     },
     "CAROUSEL": {
         "v17.0": (
             "carousel_album_engagement carousel_album_impressions carousel_album_reach "
-            "carousel_album_saved carousel_album_video_views",
+            f"carousel_album_saved carousel_album_video_views {NEW_FEED}",
             (),
         ),
-        "v18.0": (f"impressions reach saved video_views {FEED_V18}", (PA,)),
-        "v21.0": (f"impressions reach saved {FEED_V18}", (PA,)),
-        "v22.0": (f"reach saved {FEED_V18} views", (PA,)),
-        "v25.0": (f"reach saved {FEED_V18} views reposts", (PA,)),
+        "v18.0": (f"impressions reach saved video_views {FEED_V18} {NEW_FEED}", (PA,)),
+        "v21.0": (f"impressions reach saved {FEED_V18} {NEW_FEED}", (PA,)),
+        "v22.0": (f"reach saved {FEED_V18} views {NEW_FEED}", (PA,)),
+        "v25.0": (f"reach saved {FEED_V18} views {NEW_FEED}", (PA,)),
     },
     "REEL": {
-        "v17.0": (REELS_V17, ()),
-        "v18.0": (REELS_V18, ()),
-        "v21.0": (REELS_V18, ()),
-        "v22.0": (REELS_V22, ()),
-        "v25.0": (f"{REELS_V22} reposts", ()),
+        "v17.0": (f"{REELS_V17} {NEW_REEL}", ()),
+        "v18.0": (f"{REELS_V18} {NEW_REEL}", ()),
+        "v21.0": (f"{REELS_V18} {NEW_REEL}", ()),
+        "v22.0": (f"{REELS_V22} {NEW_REEL}", ()),
+        "v25.0": (f"{REELS_V22} {NEW_REEL}", ()),
     },
     "STORY_IMAGE": {
-        "v17.0": (STORY_V17, ()),
-        "v18.0": (STORY_V18, (PA, NAV)),
-        "v21.0": (STORY_V18, (PA, NAV)),
-        "v22.0": (STORY_V22, (PA, NAV)),
-        "v25.0": (STORY_V22, (PA, NAV)),
+        "v17.0": (f"{STORY_V17} {NEW_STORY}", ()),
+        "v18.0": (f"{STORY_V18} {NEW_STORY}", (PA, NAV)),
+        "v21.0": (f"{STORY_V18} {NEW_STORY}", (PA, NAV)),
+        "v22.0": (f"{STORY_V22} {NEW_STORY}", (PA, NAV)),
+        "v25.0": (f"{STORY_V22} {NEW_STORY}", (PA, NAV)),
     },
 }
 EXPECTED["STORY_VIDEO"] = EXPECTED["STORY_IMAGE"]
@@ -111,6 +116,7 @@ def test_seed_sets_below_v18() -> None:
         "impressions",
         "reach",
         "saved",
+        *NEW_FEED.split(),
     )
     assert route("VIDEO", "FEED", "v16.0").metrics == (
         "engagement",
@@ -118,6 +124,7 @@ def test_seed_sets_below_v18() -> None:
         "reach",
         "saved",
         "video_views",
+        *NEW_FEED.split(),
     )
     assert set(route("CAROUSEL_ALBUM", None, "v11.0").metrics) == {
         "carousel_album_engagement",
@@ -125,6 +132,7 @@ def test_seed_sets_below_v18() -> None:
         "carousel_album_reach",
         "carousel_album_saved",
         "carousel_album_video_views",
+        *NEW_FEED.split(),
     }
 
 
@@ -154,6 +162,7 @@ def test_dropped_metrics_are_left_out() -> None:
             "follows",
             "profile_visits",
             "navigation",
+            *NEW_STORY.split(),
         ),
         breakdowns=(NAV,),
         conditional=(("shared_to_facebook", ("facebook_views",)),),
@@ -212,19 +221,21 @@ def test_metrics_table() -> None:
     assert v17_photo[:4] == ["engagement", "impressions", "reach", "saved"]
 
 
-def test_metrics_table_names_login_fraction_condition_and_what_is_not_asked() -> None:
+def test_metrics_table_names_login_fraction_and_condition() -> None:
     rows = {
         (kind, metric): (login, details) for kind, metric, login, details in metrics_table("v27.0")
     }
-    assert rows["REEL", "reels_skip_rate"] == (BOTH, "values, fraction, not asked yet")
+    assert rows["REEL", "reels_skip_rate"] == (BOTH, "values, fraction")
     assert rows["REEL", "crossposted_views"] == (BOTH, "values, only if shared_to_facebook")
-    assert rows["STORY", "link_clicks"] == ("facebook", "values, not asked yet")
-    assert rows["PHOTO", "total_likes"] == ("facebook", "values, not asked yet")
-    assert rows["ACCOUNT", "reposts"] == (BOTH, "total_value, periods=day, not asked yet")
+    assert rows["STORY", "link_clicks"] == ("facebook", "values")
+    assert rows["PHOTO", "total_likes"] == ("facebook", "values")
+    assert rows["ACCOUNT", "reposts"] == (BOTH, "total_value, periods=day")
+    # Every metric is asked now (metrics.toml has no `asked = false` left).
+    assert not [r for r in metrics_table("v27.0") if "not asked yet" in r[3]]
     reach = [r for r in metrics_table("v27.0") if r[:2] == ("ACCOUNT", "reach")]
     assert [r[3] for r in reach] == [
         "time_series, periods=day/week/days_28",
-        "total_value, periods=day, breakdowns=follow_type/media_product_type, not asked yet",
+        "total_value, periods=day, breakdowns=follow_type/media_product_type",
     ]
 
 
@@ -247,8 +258,12 @@ def test_login_leaves_out_facebook_only_metrics() -> None:
     for media_type, product_type in KINDS.values():
         instagram = route(media_type, product_type, "v27.0", login="instagram")
         assert not facebook_only & set(instagram.metrics)
-    # Not asked yet (metrics.toml: `asked = false`), so both logins route alike today; the
-    # catalogue's own answer shows the difference.
+    story = set(route("IMAGE", "STORY", "v27.0").metrics)
+    assert story - set(route("IMAGE", "STORY", "v27.0", login="instagram").metrics) == {
+        "link_clicks",
+        "total_views",
+    }
+    # The catalogue's own answer, with the metrics not asked yet, agrees.
     kind, version = MediaKind.STORY, ApiVersion(27, 0)
     instagram_story = {
         m.name for m in catalog.media_metrics_for(kind, version, "instagram", unasked=True)
