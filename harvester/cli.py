@@ -376,7 +376,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         install = ""
     except ImportError:
         install = "python -m pip install duckdb && "
-    command = f'python -c "import duckdb; duckdb.sql(\\"{query}\\").show()"'
+    # max_rows: DuckDB elides the middle of a longer result, and the demo's catalogue is ~40 rows.
+    command = f'python -c "import duckdb; duckdb.sql(\\"{query}\\").show(max_rows=100)"'
     print(f"\nTry it in DuckDB:\n  {install}{command}")
     # The simulated world plants troubles (an expired token, refused metrics) that the summary
     # shows as error rows; they are the demo working, so it exits 0 unless the run itself failed.
