@@ -23,6 +23,7 @@ from typing import Any
 import anyio
 import orjson
 
+from harvester.catalog import version_status
 from harvester.config import Config, ConfigError, load_config, parse_config
 from harvester.graph.errors import NothingWorks
 from harvester.harvest.pipeline import run_harvest
@@ -170,6 +171,8 @@ def _parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check", help="check the config and every account's token")
     check.add_argument("config", type=Path)
+    # The date the version's expiry is judged at (tests; default today, UTC).
+    check.add_argument("--today", type=date.fromisoformat, help=argparse.SUPPRESS)
     check.set_defaults(handler=_cmd_check)
 
     webhook = commands.add_parser("webhook", help="receive story_insights webhooks into the lake")
@@ -186,6 +189,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, writing=False)
     print(f"{args.config}: config OK ({len(config.accounts)} accounts)")
+    # The run's own warning (harvest.pipeline), here before a run would meet it.
+    today = args.today or datetime.now(UTC).date()
+    if not (version := version_status(config.graph.api_version, today)).ok:
+        print(f"warning: [graph] api_version: {version.message}")
     checks = anyio.run(run_preflight, config)
     print(render_table(checks))
     unusable = sum(not c.usable for c in checks)

@@ -10,6 +10,7 @@ from typing import Any
 import anyio
 import pytest
 
+from harvester.cli import main
 from harvester.config import parse_config
 from harvester.harvest.pipeline import run_harvest
 from harvester.simulator import SimulatorSettings, run_simulator
@@ -63,3 +64,43 @@ async def test_a_run_warns_about_its_version_at_the_injected_date(
     finally:
         logger.removeHandler(handler)
     assert [r.getMessage() for r in handler.records] == ([expected] if expected else [])
+
+
+@pytest.mark.parametrize(
+    ("version", "today", "expected"),
+    [
+        ("v21.0", "2026-10-23", "warning: [graph] api_version: v21.0 expires within 90 days "
+         "(on 2027-01-21)"),  # 90 days before the date
+        ("v21.0", "2026-10-22", None),
+        ("v21.0", "2027-01-21", "warning: [graph] api_version: v21.0 expired on 2027-01-21 "
+         "(Meta serves the oldest live version, v22.0, instead)"),
+        ("v25.0", "2026-12-01", None),
+    ],
+)  # fmt: skip
+async def test_check_warns_about_the_version_at_the_injected_date(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    version: str,
+    today: str,
+    expected: str | None,
+) -> None:
+    async with run_simulator(WORLD) as sim:
+        info = sim.world_info()
+        path = tmp_path / "check.toml"
+        path.write_text(
+            f"[graph]\nbase_url = '{info['base_url']}'\napi_version = '{version}'\n"
+            f"[output]\npath = '{tmp_path / 'lake'}'\n"
+            f"[[accounts]]\nid = '{info['accounts'][0]['id']}'\ntoken_env = 'T'\n"
+        )
+        monkeypatch.setenv("T", info["accounts"][0]["token"])
+        # `main` runs its own event loop, so it gets a thread of its own here.
+        argv = ["check", str(path), "--today", today]
+        code = await anyio.to_thread.run_sync(main, argv)
+    assert code == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"{path}: config OK (1 accounts)"
+    warnings = [line for line in out if line.startswith("warning: ")]
+    assert warnings == ([expected] if expected else [])
+    if expected:
+        assert out[1] == expected
