@@ -23,11 +23,12 @@ from typing import Any
 import anyio
 import orjson
 
+from harvester.catalog import version_status
 from harvester.config import Config, ConfigError, load_config, parse_config
 from harvester.graph.errors import NothingWorks
 from harvester.harvest.pipeline import run_harvest
 from harvester.harvest.report import RunCounters, RunReport
-from harvester.harvest.routing import metrics_table
+from harvester.harvest.routing import metrics_markdown, metrics_table
 from harvester.lake.fs import Lake, open_lake
 from harvester.lake.jobs import MODES
 from harvester.lake.lock import LakeLock, LockError
@@ -165,10 +166,13 @@ def _parser() -> argparse.ArgumentParser:
 
     metrics = commands.add_parser("metrics", help="print the metric routing table of a version")
     metrics.add_argument("--api-version", default="v25.0")
+    metrics.add_argument("--markdown", action="store_true", help="print a Markdown table")
     metrics.set_defaults(handler=_cmd_metrics)
 
     check = commands.add_parser("check", help="check the config and every account's token")
     check.add_argument("config", type=Path)
+    # The date the version's expiry is judged at (tests; default today, UTC).
+    check.add_argument("--today", type=date.fromisoformat, help=argparse.SUPPRESS)
     check.set_defaults(handler=_cmd_check)
 
     webhook = commands.add_parser("webhook", help="receive story_insights webhooks into the lake")
@@ -185,6 +189,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, writing=False)
     print(f"{args.config}: config OK ({len(config.accounts)} accounts)")
+    # The run's own warning (harvest.pipeline), here before a run would meet it.
+    today = args.today or datetime.now(UTC).date()
+    if not (version := version_status(config.graph.api_version, today)).ok:
+        print(f"warning: [graph] api_version: {version.message}")
     checks = anyio.run(run_preflight, config)
     print(render_table(checks))
     unusable = sum(not c.usable for c in checks)
@@ -375,7 +383,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         install = ""
     except ImportError:
         install = "python -m pip install duckdb && "
-    command = f'python -c "import duckdb; duckdb.sql(\\"{query}\\").show()"'
+    # max_rows: DuckDB elides the middle of a longer result, and the demo's catalogue is ~40 rows.
+    command = f'python -c "import duckdb; duckdb.sql(\\"{query}\\").show(max_rows=100)"'
     print(f"\nTry it in DuckDB:\n  {install}{command}")
     # The simulated world plants troubles (an expired token, refused metrics) that the summary
     # shows as error rows; they are the demo working, so it exits 0 unless the run itself failed.
@@ -412,10 +421,13 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
         rows = metrics_table(args.api_version)
     except ValueError as error:
         raise UsageError(f"--api-version: {error}") from None
-    width = max((len(kind) for kind, _, _ in rows), default=4)
-    print(f"{'kind':<{width}}  metric (reply shape / breakdown) at {args.api_version}")
-    for kind, metric, detail in rows:
-        print(f"{kind:<{width}}  {metric}  ({detail})")
+    if args.markdown:
+        print(metrics_markdown(args.api_version), end="")
+        return EXIT_OK
+    width = max((len(kind) for kind, _, _, _ in rows), default=4)
+    print(f"{'kind':<{width}}  metric  [login]  (details) at {args.api_version}")
+    for kind, metric, login, detail in rows:
+        print(f"{kind:<{width}}  {metric}  [{login}]  ({detail})")
     return EXIT_OK
 
 

@@ -22,7 +22,8 @@ on codes. Every error carries status, code, subcode, fbtrace_id, message (token-
      |                              is wrong (every account's calls fail alike)
      +-- InvalidRequest             our request is wrong: other code 100s (e.g. > 30 days), unknown
      |    |                         codes with a 4xx status; fix the request, do not retry as is
-     |    +-- UnknownVersion        2500 "Unknown path components: /v99.0/": no such api_version
+     |    +-- UnknownVersion        2500 "Unknown path components: /<path after the version>"
+     |                              (or "/v99.0/" for the bare version): no such api_version
      +-- MalformedReply             a 2xx reply off the documented shape (raised by the parsers):
      |                              skip what it was for, write an error row, go on
      +-- NothingWorks               no request of the run succeeded and every one failed the same
@@ -283,6 +284,7 @@ class _Reply:
         envelope: Mapping[str, Any],
         requested_metrics: Sequence[str],
         minute_seconds: float,
+        requested_path: str | None = None,
     ) -> None:
         self.status = status
         self.headers = headers
@@ -296,6 +298,7 @@ class _Reply:
         self.message = _full_message(self.text, envelope)
         self.requested_metrics = requested_metrics
         self.minute_seconds = minute_seconds
+        self.requested_path = requested_path
 
     def make(self, cls: type[GraphError], **extra: Any) -> GraphError:
         return cls(
@@ -379,8 +382,29 @@ _NOT_ENOUGH_VIEWERS = re.compile(r"(?i)not enough viewers")
 # Meta: "Invalid appsecret_proof provided in the API argument" (100, sometimes 190), "API calls
 # from the server require an appsecret_proof argument" (100).
 _APPSECRET = re.compile(r"(?i)appsecret_proof")
-# Meta and the simulator: "Unknown path components: /v99.0/..." when the version does not exist.
-_UNKNOWN_VERSION = re.compile(r"(?i)unknown path components: /v\d+(?:\.\d+)?(?:/|\b)")
+# Meta reads a version it does not serve as a node and names the rest of the path: GET
+# /v2.80/me/feed answers "Unknown path components: /me/feed" (code 2500; arsduo/koala#611,
+# owlstacks/owlstack-laravel#15), and the simulator alike. A path that is the version alone
+# (a batch POST to /v99.0/) is named itself. A wrong edge under a good version names only the
+# edge ("/medias"), so the message is a version error only when it names everything after the
+# request's version segment; without the request's path only the bare version form is certain.
+_UNKNOWN_PATH = re.compile(r"(?i)unknown path components: (/\S*)")
+_BARE_VERSION = re.compile(r"(?i)/v\d+(?:\.\d+)?/?")
+_VERSION_SEGMENT = re.compile(r"(?i)v\d+(?:\.\d+)?|\d+\.\d+")
+
+
+def _unknown_version(reply: _Reply) -> bool:
+    match = _UNKNOWN_PATH.search(reply.text)
+    if match is None:
+        return False
+    named = match[1].rstrip("/")
+    if _BARE_VERSION.fullmatch(match[1]):
+        return True
+    path = (reply.requested_path or "").rstrip("/")
+    if not named or not path.endswith(named):
+        return False
+    before = path[: len(path) - len(named)]
+    return _VERSION_SEGMENT.fullmatch(before.rpartition("/")[2]) is not None
 
 
 def _code_100(reply: _Reply) -> GraphError:
@@ -407,7 +431,7 @@ def _code_190(reply: _Reply) -> GraphError:
 
 
 def _code_2500(reply: _Reply) -> GraphError:
-    if _UNKNOWN_VERSION.search(reply.text):
+    if _unknown_version(reply):
         return reply.make(UnknownVersion)
     return _unknown(reply)
 
@@ -526,11 +550,13 @@ def _classify(
     data: Any,
     requested_metrics: Sequence[str],
     minute_seconds: float,
+    requested_path: str | None,
 ) -> GraphError:
     envelope = _envelope(data)
     if envelope is None:
         return _without_envelope(status, headers, body, data, minute_seconds)
-    return _from_envelope(_Reply(status, headers, envelope, requested_metrics, minute_seconds))
+    reply = _Reply(status, headers, envelope, requested_metrics, minute_seconds, requested_path)
+    return _from_envelope(reply)
 
 
 def classify(
@@ -540,14 +566,17 @@ def classify(
     *,
     requested_metrics: Sequence[str] = (),
     minute_seconds: float = 60.0,
+    requested_path: str | None = None,
 ) -> GraphError:
     """The error a failed reply means. Total: any status, headers and bytes give a GraphError.
 
     `requested_metrics` resolves Meta's `metric[i]` wording to a name; `minute_seconds` converts
-    Meta's regain minutes (the simulator shortens minutes).
+    Meta's regain minutes (the simulator shortens minutes); `requested_path` (the URL's path)
+    tells an unknown api_version from a wrong edge, as Meta names neither by its kind.
     """
     status = status if isinstance(status, int) else 0
-    return _classify(status, headers, body, _parse(body), requested_metrics, minute_seconds)
+    data = _parse(body)
+    return _classify(status, headers, body, data, requested_metrics, minute_seconds, requested_path)
 
 
 def decode_reply(
@@ -557,6 +586,7 @@ def decode_reply(
     *,
     requested_metrics: Sequence[str] = (),
     minute_seconds: float = 60.0,
+    requested_path: str | None = None,
 ) -> Any:
     """The parsed JSON of a good reply; raises the classified GraphError for anything else.
 
@@ -566,4 +596,4 @@ def decode_reply(
     data = _parse(body)
     if 200 <= status < 300 and data is not _UNPARSED and _envelope(data) is None:
         return data
-    raise _classify(status, headers, body, data, requested_metrics, minute_seconds)
+    raise _classify(status, headers, body, data, requested_metrics, minute_seconds, requested_path)

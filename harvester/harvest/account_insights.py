@@ -68,7 +68,8 @@ class AccountRequest:
     until: datetime | None = None
     breakdown: str | None = None
     timeframe: str | None = None
-    # Metrics whose total row another request of the same window already gave (set by the stage).
+    # Metrics whose total row is not landed: a series' metric (set by the plan), or one whose total
+    # another request of the same window already gave (set by the stage).
     skip_totals: frozenset[str] = frozenset()
 
     def params(self) -> dict[str, str]:
@@ -174,8 +175,9 @@ def plan_pieces(
         days = split_window(start, stop, now=now, span=DAY)
         for period in _ordered({p for m in totals for p in m.periods}):
             group = [m for m in totals if period in m.periods]
+            daily = frozenset(m.name for m in series if period in m.periods)
             for day_start, day_stop in days:
-                out += _total_requests(group, period, day_start, day_stop, breakdowns)
+                out += _total_requests(group, period, day_start, day_stop, breakdowns, daily)
         if out:
             pieces.append(Piece(start, stop, out))
     lifetime: list[AccountRequest] = []
@@ -215,23 +217,33 @@ def plan_requests(
 
 
 def _total_requests(
-    group: Sequence[AccountMetric], period: str, since: datetime, until: datetime, breakdowns: bool
+    group: Sequence[AccountMetric],
+    period: str,
+    since: datetime,
+    until: datetime,
+    breakdowns: bool,
+    series: frozenset[str] = frozenset(),
 ) -> list[AccountRequest]:
     """One day of total_value metrics: one plain request, then one per breakdown key.
 
     A metric with breakdowns gets its total from its first breakdown request (Meta sends the total
     beside the breakdown), so it is not asked without one; the stage keeps one total per day.
+    A metric that is also a time series of the period (`series`: reach, whose day Meta gives
+    both ways) lands only its breakdown rows: its plain total would sit beside the series' row
+    of the same day (same metric and period, another end_time) and double a by-day sum. So it
+    is never asked without a breakdown (that would land nothing).
     """
     if not breakdowns:
-        names = tuple(m.name for m in group)
-        return [AccountRequest("total", names, period, since, until)]
+        names = tuple(m.name for m in group if m.name not in series)
+        return [AccountRequest("total", names, period, since, until)] if names else []
     out = []
-    plain = tuple(m.name for m in group if not m.breakdowns)
+    plain = tuple(m.name for m in group if not m.breakdowns and m.name not in series)
     if plain:
         out.append(AccountRequest("total", plain, period, since, until))
     for key in _ordered_unique(k for m in group for k in m.breakdowns):
         names = tuple(m.name for m in group if key in m.breakdowns)
-        out.append(AccountRequest("total", names, period, since, until, key))
+        skip = series.intersection(names)
+        out.append(AccountRequest("total", names, period, since, until, key, skip_totals=skip))
     return out
 
 
@@ -330,7 +342,9 @@ class AccountInsightsStage:
             metrics = self._refusals.account_metrics(request.metrics, key)
             if not metrics:
                 return True
-            skip = frozenset(m for m in metrics if (request.until, m) in totalled)
+            skip = frozenset(
+                m for m in metrics if m in request.skip_totals or (request.until, m) in totalled
+            )
             request = replace(request, metrics=metrics, skip_totals=skip)
             try:
                 reply = await self._client.get(
@@ -377,7 +391,8 @@ class AccountInsightsStage:
 
         Several metrics are asked one by one (once per run: the refusal is remembered); a single
         metric's pair is dropped for the run with one `breakdown_unsupported` row, and its total is
-        asked without the breakdown when no other request gave it.
+        asked without the breakdown when no other request gave it and it is not one to skip (a
+        series' metric, see `_total_requests`).
         """
         key = request.breakdown
         assert key is not None
@@ -390,7 +405,7 @@ class AccountInsightsStage:
         metric = request.metrics[0]
         if self._refusals.drop_breakdown(metric, key):
             out.append(self._error(account, Stage.BREAKDOWN_UNSUPPORTED, error))
-        if (request.until, metric) not in totalled:
+        if (request.until, metric) not in totalled and metric not in request.skip_totals:
             return await self._run(account, replace(request, breakdown=None), totalled, out)
         return True
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 import secrets
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -29,6 +30,7 @@ import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from harvester.catalog import version_status
 from harvester.config import Config
 from harvester.graph.client import GraphClient
 from harvester.graph.errors import AccountFatal, GraphError, NothingWorks
@@ -47,6 +49,8 @@ from harvester.lake.jobs import finish_job, prepare_job
 from harvester.lake.lock import LakeLock, holding
 from harvester.lake.sink import ParquetSink, SinkStatistics
 from harvester.models import Account, Dataset, HarvestWindow, Media, Rows
+
+log = logging.getLogger(__name__)
 
 # Media of one account waiting for its insights workers: a page or two, enough to keep them busy
 # while the next listing page arrives (times the accounts in flight, for the whole run).
@@ -91,6 +95,8 @@ async def run_harvest(
     counters = counters or RunCounters()
     counters.accounts_total = len(config.accounts)
     clock = now or started
+    if not (version := version_status(config.graph.api_version, clock.astimezone(UTC).date())).ok:
+        log.warning("[graph] api_version: %s", version.message)
     lake = open_output(config.output)
     gate = None if app_permits is None else RateGate(config.limits, app_permits=app_permits)
     client = GraphClient(config.graph, config.limits, config.retry, gate=gate, counters=counters)

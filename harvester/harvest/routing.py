@@ -16,11 +16,28 @@ from typing import Literal
 
 import anyio
 
-from harvester.catalog import ApiVersion, Catalog, MediaKind, MediaMetric, load_catalog, media_kind
+from harvester.catalog import (
+    LOGINS,
+    ApiVersion,
+    Catalog,
+    Login,
+    MediaKind,
+    MediaMetric,
+    load_catalog,
+    media_kind,
+)
 from harvester.graph.errors import MetricUnsupported
 from harvester.models import Media
 
-__all__ = ["EMPTY_ROUTE", "NothingLeftToAsk", "Refusals", "Route", "metrics_table", "route"]
+__all__ = [
+    "EMPTY_ROUTE",
+    "NothingLeftToAsk",
+    "Refusals",
+    "Route",
+    "metrics_markdown",
+    "metrics_table",
+    "route",
+]
 
 # Account insights are one scope of refusals, beside the media kinds.
 ACCOUNT: Literal["account"] = "account"
@@ -34,10 +51,14 @@ class Route:
     included, as without `breakdown` they reply with their total. Each `(metric, key)` in
     `breakdowns` is one extra request `metric=<metric>&breakdown=<key>` for the split, separate
     because Meta rejects a breakdown request that mixes in metrics without that breakdown.
+    `conditional` holds, per condition (e.g. "shared_to_facebook"), the metrics that exist only
+    for media meeting it: never in `metrics`, since asking one for a media that does not meet
+    the condition fails the whole request; a stage may ask them apart, one request per condition.
     """
 
     metrics: tuple[str, ...]
     breakdowns: tuple[tuple[str, str], ...]
+    conditional: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def __bool__(self) -> bool:
         return bool(self.metrics)
@@ -57,17 +78,25 @@ def _version(api_version: str) -> ApiVersion:
 
 @lru_cache(maxsize=_CACHE_SIZE)
 def _route_kind(
-    catalog: Catalog, kind: MediaKind, version: ApiVersion, dropped: frozenset[str]
+    catalog: Catalog, kind: MediaKind, version: ApiVersion, dropped: frozenset[str], login: Login
 ) -> Route:
     metrics: list[str] = []
     breakdowns: list[tuple[str, str]] = []
-    for metric in catalog.media_metrics_for(kind, version):
+    conditional: dict[str, list[str]] = {}
+    for metric in catalog.media_metrics_for(kind, version, login):
         if metric.name in dropped:
+            continue
+        if metric.conditional is not None:
+            conditional.setdefault(metric.conditional, []).append(metric.name)
             continue
         metrics.append(metric.name)
         if metric.breakdown is not None:
             breakdowns.append((metric.name, metric.breakdown))
-    return Route(metrics=tuple(metrics), breakdowns=tuple(breakdowns))
+    return Route(
+        metrics=tuple(metrics),
+        breakdowns=tuple(breakdowns),
+        conditional=tuple((c, tuple(names)) for c, names in conditional.items()),
+    )
 
 
 def route(
@@ -78,11 +107,13 @@ def route(
     is_child: bool = False,
     dropped: frozenset[str] = frozenset(),
     catalog: Catalog | None = None,
+    login: Login = "facebook",
 ) -> Route:
     """The requests for one media; empty for carousel children and for kinds we do not route.
 
     `dropped` holds the metrics Meta rejected earlier in the run for this (kind, version); the date
     based removals in the catalogue are deliberately not applied here (see metrics.toml).
+    `login` leaves out the metrics that do not exist with that login (Instagram Login lacks a few).
     Raises ValueError only for a malformed `api_version` string.
     """
     if is_child:
@@ -93,7 +124,7 @@ def route(
     version = _version(api_version) if isinstance(api_version, str) else api_version
     if not isinstance(dropped, frozenset):  # a plain set would be unhashable for the cache
         dropped = frozenset(dropped)
-    return _route_kind(catalog or load_catalog(), kind, version, dropped)
+    return _route_kind(catalog or load_catalog(), kind, version, dropped, login)
 
 
 class NothingLeftToAsk(Exception):
@@ -109,9 +140,10 @@ class Refusals:
     what Meta rejects, and the others of its kind wait for it (`turn`, `settle`).
     """
 
-    def __init__(self, api_version: str) -> None:
+    def __init__(self, api_version: str, *, login: Login = "facebook") -> None:
         self._version_text = api_version
         self._version = ApiVersion.parse(api_version)
+        self._login: Login = login
         self._dropped: defaultdict[MediaKind | Literal["account"], set[str]] = defaultdict(set)
         # (metric, breakdown key) pairs of account insights Meta refused.
         self._breakdowns: set[tuple[str, str]] = set()
@@ -133,6 +165,7 @@ class Refusals:
                 self._version,
                 is_child=media.is_child,
                 dropped=frozenset(self._dropped[kind]) if kind is not None else frozenset(),
+                login=self._login,
             )
         return found
 
@@ -215,19 +248,59 @@ class Refusals:
 
 
 def _describe(metric: MediaMetric) -> str:
-    if metric.breakdown is None:
-        return metric.shape
-    return f"{metric.shape}, breakdown={metric.breakdown}"
+    parts: list[str] = [metric.shape]
+    if metric.breakdown is not None:
+        parts.append(f"breakdown={metric.breakdown}")
+    if metric.fractional:
+        parts.append("fraction")
+    if metric.conditional is not None:
+        parts.append(f"only if {metric.conditional}")
+    if not metric.asked:
+        parts.append("not asked yet")
+    return ", ".join(parts)
+
+
+def _logins(logins: frozenset[Login]) -> str:
+    return "+".join(login for login in LOGINS if login in logins)
 
 
 def metrics_table(
     api_version: ApiVersion | str, catalog: Catalog | None = None
-) -> list[tuple[str, str, str]]:
-    """Rows (kind, metric, shape[, breakdown]) for `harvester metrics --api-version`."""
+) -> list[tuple[str, str, str, str]]:
+    """Rows (kind, metric, logins, details) for `harvester metrics`: every media metric the
+    catalogue knows for each kind at the version, then the account metrics (kind "ACCOUNT").
+
+    `logins` is "facebook+instagram" or the one login a metric needs; details are the reply
+    shape, breakdown, "fraction" for decimal values, and any condition on the media.
+    """
     version = _version(api_version) if isinstance(api_version, str) else api_version
     catalog = catalog or load_catalog()
-    return [
-        (str(kind), metric.name, _describe(metric))
+    rows = [
+        (str(kind), metric.name, _logins(metric.logins), _describe(metric))
         for kind in MediaKind
-        for metric in catalog.media_metrics_for(kind, version)
+        for metric in catalog.media_metrics_for(kind, version, unasked=True)
     ]
+    for account in catalog.account_metrics_for(version, unasked=True):
+        details = [account.metric_type, "periods=" + "/".join(account.periods)]
+        if account.breakdowns:
+            details.append("breakdowns=" + "/".join(account.breakdowns))
+        if account.fractional:
+            details.append("fraction")
+        if not account.asked:
+            details.append("not asked yet")
+        rows.append((ACCOUNT.upper(), account.name, _logins(account.logins), ", ".join(details)))
+    return rows
+
+
+def metrics_markdown(api_version: ApiVersion | str, catalog: Catalog | None = None) -> str:
+    """The same table as Markdown, by kind and login (what the README shows, pasted verbatim)."""
+    lines = [
+        f"Metrics at {api_version} by kind and login (`harvester metrics --markdown`):",
+        "",
+        "| kind | metric | login | details |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {k} | {m} | {login} | {d} |" for k, m, login, d in metrics_table(api_version, catalog)
+    ]
+    return "\n".join(lines) + "\n"

@@ -177,7 +177,7 @@ def test_metric_unsupported(message: str, requested: tuple[str, ...], metric: st
         ),
         (190, None, "Invalid appsecret_proof provided in the API argument", AppSecretRejected),
         (2500, None, "Unknown path components: /v99.0/", UnknownVersion),
-        (2500, None, "Unknown path components: /v99.0/17841400000000001/media", UnknownVersion),
+        # Without the request's path, a named path may be a wrong edge as well as a wrong version.
         (2500, None, "Unknown path components: /17841400000000001/medias", InvalidRequest),
     ],
 )
@@ -192,6 +192,31 @@ def test_envelope_codes(
         "Abc",
         400,
     )
+
+
+@pytest.mark.parametrize(
+    ("path", "message", "cls"),
+    [
+        # Meta's words for an unknown version: the path after it (arsduo/koala#611).
+        ("/v99.0/17841400000000001/media", "/17841400000000001/media", UnknownVersion),
+        ("/v2.80/IUPATDC35/feed", "/IUPATDC35/feed", UnknownVersion),
+        ("/2.11/me/feed", "/me/feed", UnknownVersion),
+        ("/v99.0/debug_token", "/debug_token", UnknownVersion),
+        ("/v99.0/", "/v99.0/", UnknownVersion),
+        # A wrong edge under a good version names the edge alone.
+        ("/v21.0/17841400000000001/medias", "/medias", InvalidRequest),
+        ("/v21.0/17841400000000001/insights/x", "/x", InvalidRequest),
+        ("/v21.0/17841400000000001/media", "/17841400000000001/medias", InvalidRequest),
+    ],
+)
+def test_an_unknown_version_is_told_by_the_requested_path(
+    path: str, message: str, cls: type[GraphError]
+) -> None:
+    body = envelope(2500, f"Unknown path components: {message}")
+    assert type(classify(400, {}, body, requested_path=path)) is cls
+    with pytest.raises(cls) as raised:
+        decode_reply(400, {}, body, requested_path=path)
+    assert type(raised.value) is cls
 
 
 @pytest.mark.parametrize("subcode", [458, 459, 460, 463, 464, 467, 492])
