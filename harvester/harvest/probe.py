@@ -22,7 +22,7 @@ from harvester.catalog import (
 )
 from harvester.config import Config, ConfigError
 from harvester.graph.client import GraphClient
-from harvester.graph.errors import AccountFatal, GraphError, MetricUnsupported, NothingWorks
+from harvester.graph.errors import GraphError, MalformedReply, MetricUnsupported, NothingWorks
 from harvester.graph.replies import parse_media
 from harvester.models import Account, Media
 
@@ -169,8 +169,10 @@ async def _probe(
             break
         try:
             media = await _list(client, account)
-        except AccountFatal as error:
-            refused.append(f"{account.id}: {error.message}")
+        except NothingWorks:
+            raise  # the endpoint or the app is wrong: the probe stops as a run would
+        except GraphError as error:  # a refused token, a broken page: try the next account
+            refused.append(f"{account.id}: {type(error).__name__}: {error.message}")
             continue
         first = first or account
         listed_accounts += 1
@@ -184,7 +186,7 @@ async def _probe(
     for kind in MediaKind:
         out.append(await _probe_kind(client, kind, samples.get(kind, []), version, login, catalog))
     if first is None:
-        why = "no account's token was usable" + (f" ({'; '.join(refused)})" if refused else "")
+        why = "no account could be listed" + (f" ({'; '.join(refused)})" if refused else "")
         out.append(KindProbe(ACCOUNT_SCOPE, None, None, note=why))
     else:
         listed, note = await _ask(client, f"{first.id}/insights", first, {"period": "day"})
@@ -198,14 +200,16 @@ async def _probe(
 
 async def _list(client: GraphClient, account: Account) -> list[Media]:
     """The first page of an account's media and of its live stories (stories are their own
-    edge), parents only."""
+    edge), parents only: a sample, not a listing."""
     out: list[Media] = []
-    for edge, limit in (("media", MEDIA_PAGE), ("stories", MEDIA_PAGE)):
-        params = {"fields": _FIELDS, "limit": str(limit)}
-        async for page in client.paginate(f"{account.id}/{edge}", params, account=account):
-            for item in page:
-                out.extend(m for m in parse_media(item, account.id) if not m.is_child)
-            break  # one page: a sample, not a listing
+    for edge in ("media", "stories"):
+        params = {"fields": _FIELDS, "limit": str(MEDIA_PAGE)}
+        page = await client.get(f"{account.id}/{edge}", params, account=account)
+        data = page.get("data") if isinstance(page, dict) else None
+        if not isinstance(data, list):
+            raise MalformedReply(f"{account.id}/{edge}: a page without a 'data' list")
+        for item in data:
+            out.extend(m for m in parse_media(item, account.id) if not m.is_child)
     return out
 
 

@@ -30,8 +30,11 @@ def world(version: str, extra: Mapping[str, tuple[str, ...]] = {}, **kw: Any) ->
     )
 
 
-def config(info: dict[str, Any], lake: Path, accounts: Sequence[int] = (0,)) -> Config:
-    text = f"[graph]\nbase_url = '{info['base_url']}'\napi_version = '{info['api_version']}'\n"
+def config(
+    info: dict[str, Any], lake: Path, accounts: Sequence[int] = (0,), batch_size: int = 50
+) -> Config:
+    text = f"[harvest]\nbatch_size = {batch_size}\n"
+    text += f"[graph]\nbase_url = '{info['base_url']}'\napi_version = '{info['api_version']}'\n"
     text += f"[output]\npath = '{lake}'\n"
     env: dict[str, str] = {}
     for i in accounts:
@@ -116,7 +119,10 @@ def test_compare_names_both_directions(login: Login) -> None:
     assert not compare(ACCOUNT_SCOPE, account, version, login, catalog).differs
 
 
-async def test_a_run_names_listed_metrics_the_catalogue_lacks(tmp_path: Path) -> None:
+@pytest.mark.parametrize("batch_size", [1, 50])
+async def test_a_run_names_listed_metrics_the_catalogue_lacks(
+    tmp_path: Path, batch_size: int
+) -> None:
     # Instagram Login lacks total_likes and friends, so Meta answers the REEL request, which
     # asks them, with its list, which holds the world's extra REELS metric.
     settings = world("v27.0", EXTRA, login="instagram", troubles=False)
@@ -126,7 +132,8 @@ async def test_a_run_names_listed_metrics_the_catalogue_lacks(tmp_path: Path) ->
     try:
         async with run_simulator(settings) as sim:
             with anyio.fail_after(30):
-                report = await run_harvest(config(sim.world_info(), tmp_path / "lake"))
+                lake = tmp_path / "lake"
+                report = await run_harvest(config(sim.world_info(), lake, batch_size=batch_size))
             asked = {
                 m for r in sim.request_log for m in str(r["params"].get("metric", "")).split(",")
             }
