@@ -167,6 +167,13 @@ def _parser() -> argparse.ArgumentParser:
     metrics = commands.add_parser("metrics", help="print the metric routing table of a version")
     metrics.add_argument("--api-version", default="v25.0")
     metrics.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    metrics.add_argument(
+        "--probe",
+        type=Path,
+        metavar="CONFIG",
+        help="ask Meta's own metric lists with CONFIG's first usable token and print how the "
+        "catalogue differs at CONFIG's version (exit 3 when it does)",
+    )
     metrics.set_defaults(handler=_cmd_metrics)
 
     check = commands.add_parser("check", help="check the config and every account's token")
@@ -417,6 +424,8 @@ def demo_config(
 
 
 def _cmd_metrics(args: argparse.Namespace) -> int:
+    if args.probe is not None:
+        return _cmd_probe(args.probe)
     try:
         rows = metrics_table(args.api_version)
     except ValueError as error:
@@ -429,6 +438,27 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
     for kind, metric, login, detail in rows:
         print(f"{kind:<{width}}  {metric}  [{login}]  ({detail})")
     return EXIT_OK
+
+
+def _cmd_probe(path: Path) -> int:
+    """Exit 0 when Meta's lists match the catalogue, 3 when any kind differs."""
+    from harvester.harvest.probe import probe_catalog
+
+    report = anyio.run(probe_catalog, load_config(path, writing=False))
+    print(
+        f"probe at {report.api_version} ({report.login} login) with account "
+        f"{report.account_id or '-'}: {report.calls} calls"
+    )
+    for kind in report.kinds:
+        if kind.listed is None:
+            print(f"{kind.kind:<8}  not probed: {kind.note}")
+            continue
+        print(f"{kind.kind:<8}  {'differs' if kind.differs else 'same'} (asked on {kind.asked_on})")
+        if kind.missing:
+            print(f"{'':<8}  Meta offers, the catalogue lacks: {', '.join(kind.missing)}")
+        if kind.stale:
+            print(f"{'':<8}  the catalogue asks, Meta no longer lists: {', '.join(kind.stale)}")
+    return EXIT_WITH_ERRORS if report.differs else EXIT_OK
 
 
 def _harvest(config: Config, window: HarvestWindow, **options: Any) -> int:

@@ -12,6 +12,7 @@ on codes. Every error carries status, code, subcode, fbtrace_id, message (token-
      |    +-- NoAnswer              a batch op Meta left unanswered (`null`): ask it again alone
      +-- Skippable                  give up on this one object, write an error row, go on
      |    +-- MetricUnsupported     code 100 naming a metric: retry the media without `metric`
+     |                              (`valid`: the names Meta listed as valid, when it did)
      |    +-- ObjectUnavailable     100/33: deleted or unreadable object
      |    +-- PreConversion         100/2108006: posted before the business-account conversion
      |    +-- NotEnoughViewers      code 10 on a story with fewer than 5 viewers
@@ -66,6 +67,7 @@ __all__ = [
     "classify",
     "decode_reply",
     "scrub",
+    "valid_metrics",
 ]
 
 Scope = Literal["app", "account", "page", "user"]
@@ -199,11 +201,24 @@ class Skippable(GraphError):
 
 
 class MetricUnsupported(Skippable):
-    """Meta rejected `metric` (None when the reply did not let us tell which)."""
+    """Meta rejected `metric` (None when the reply did not let us tell which).
 
-    def __init__(self, message: str = "", *, metric: str | None = None, **kw: Any) -> None:
+    `valid` holds the names Meta listed as valid ("must be one of the following values: ..."),
+    in its order, or None when the reply listed none: what Meta itself accepts, so a run can
+    tell which of them the catalogue lacks.
+    """
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        metric: str | None = None,
+        valid: tuple[str, ...] | None = None,
+        **kw: Any,
+    ) -> None:
         super().__init__(message, **kw)
         self.metric = metric
+        self.valid = valid
 
 
 class ObjectUnavailable(Skippable):
@@ -371,6 +386,28 @@ _METRIC_NAMED = (
 )
 # "(#100) metric[{i}] must be one of the following values: ..." names the index into our request.
 _METRIC_INDEX = re.compile(r"metric\[(\d{1,6})\] must be one of")
+# ... and lists every name Meta accepts there, comma separated, to the end of the message.
+_VALID_LIST = re.compile(r"metric\[\d{1,6}\] must be one of the following values:(.*)\Z", re.DOTALL)
+_METRIC_NAME = re.compile(r"[A-Za-z0-9_]+")
+
+
+def valid_metrics(message: str) -> tuple[str, ...] | None:
+    """The metric names listed in Meta's "metric[i] must be one of the following values: a, b"
+    (in order, each once), or None when the message holds no such list or a piece of it is not a
+    metric name: a list we cannot read whole is not offered as Meta's word. Pure and total.
+    """
+    match = _VALID_LIST.search(message) if isinstance(message, str) else None
+    if match is None:
+        return None
+    text = match[1].strip().removesuffix(".").strip()
+    if not text:
+        return ()
+    names = [piece.strip() for piece in text.split(",")]
+    if not all(_METRIC_NAME.fullmatch(name) for name in names):
+        return None
+    return tuple(dict.fromkeys(names))
+
+
 # Carousel children: Meta's exact wording is undocumented; this is our guess, matched loosely.
 _NO_INSIGHTS_OBJECT = re.compile(
     r"(?i)not available for media in a carousel|object (?:with id '[^']*' )?does not exist"
@@ -417,7 +454,10 @@ def _code_100(reply: _Reply) -> GraphError:
         index = int(match[1])
         metrics = reply.requested_metrics
         return reply.make(
-            MetricUnsupported, metric=metrics[index] if index < len(metrics) else None
+            MetricUnsupported,
+            metric=metrics[index] if index < len(metrics) else None,
+            # The raw text: the list may run past what the error keeps of its message.
+            valid=valid_metrics(reply.text),
         )
     if _NO_INSIGHTS_OBJECT.search(reply.message):
         return reply.make(ObjectUnavailable)

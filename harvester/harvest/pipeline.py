@@ -147,6 +147,7 @@ class _Outcome:
     locked: bool = False
     job: JobState | None = None
     stats: SinkStatistics | None = None
+    refusals: Refusals | None = None
 
     def report(
         self,
@@ -186,6 +187,7 @@ class _Outcome:
             failed_accounts=failed,
             status=status,
             failure=None if error is None or status == "interrupted" else _describe(error),
+            uncatalogued_metrics=self.refusals.uncatalogued() if self.refusals else {},
         )
 
 
@@ -234,6 +236,7 @@ async def _run(
         discovery = Unit("discovery", ("discovery",), list(reported))
         await anyio.to_thread.run_sync(checkpoint.write, sink, [discovery])
     harvest = _Harvest(config, window, client, rows, counters, job)
+    run.refusals = harvest.refusals
     drain = SinkTask(sink, checkpoint)
     try:
         with _heap_frozen(), _nothing_works_unwrapped():
@@ -300,7 +303,7 @@ class _Harvest:
         # Carousel children of media waiting for insights: they are committed with their parent.
         self._children: dict[str, list[Media]] = {}
         harvest = config.harvest
-        refusals = Refusals(config.graph.api_version)
+        refusals = self.refusals = Refusals(config.graph.api_version)
         self._media_stage = MediaInsightsStage(
             client,
             refusals,

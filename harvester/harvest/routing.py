@@ -8,6 +8,7 @@ so that no stage pays twice for one error and "drop the metric and ask again" is
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from harvester.catalog import (
     media_kind,
 )
 from harvester.graph.errors import MetricUnsupported
+from harvester.harvest.probe import ACCOUNT_SCOPE, compare
 from harvester.models import Media
 
 __all__ = [
@@ -41,6 +43,8 @@ __all__ = [
 
 # Account insights are one scope of refusals, beside the media kinds.
 ACCOUNT: Literal["account"] = "account"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +156,9 @@ class Refusals:
         self._routes: dict[tuple[str, str, bool], Route] = {}
         self._confirmed: set[MediaKind] = set()
         self._learners: dict[MediaKind, anyio.Event] = {}
+        # Per kind (or ACCOUNT): names Meta listed in a rejection that the catalogue lacks. Never
+        # asked (a run asks only what the catalogue knows); named in the run report.
+        self._uncatalogued: defaultdict[str, set[str]] = defaultdict(set)
 
     def route(self, media: Media) -> Route:
         """What to ask for one media now."""
@@ -182,6 +189,8 @@ class Refusals:
         scope: MediaKind | Literal["account"] | None = ACCOUNT
         if media is not None:
             scope = media_kind(media.media_type, media.media_product_type)
+        if scope is not None and error.valid is not None:
+            self._note_listed(ACCOUNT_SCOPE if scope == ACCOUNT else str(scope), error.valid)
         if scope is None or error.metric is None or error.metric not in asked:
             return None
         dropped = self._dropped[scope]
@@ -190,6 +199,26 @@ class Refusals:
         dropped.add(error.metric)
         self._routes.clear()
         return True
+
+    def _note_listed(self, scope: str, listed: tuple[str, ...]) -> None:
+        lacks = compare(scope, listed, self._version, self._login, load_catalog()).missing
+        known = self._uncatalogued[scope]
+        if news := [name for name in lacks if name not in known]:
+            known.update(news)
+            log.warning(
+                "Meta lists %s metric(s) the catalogue lacks at %s: %s (not asked; "
+                "`harvester metrics --probe` compares the whole catalogue)",
+                scope,
+                self._version_text,
+                ", ".join(news),
+            )
+
+    def uncatalogued(self) -> dict[str, list[str]]:
+        """Per kind (or ACCOUNT), the names Meta listed in a rejection this run that the
+        catalogue lacks, sorted: for the run report."""
+        return {
+            scope: sorted(names) for scope, names in sorted(self._uncatalogued.items()) if names
+        }
 
     def account_metrics(self, metrics: Collection[str], breakdown: str | None) -> tuple[str, ...]:
         """The account metrics of a request still worth asking, with `breakdown` if any."""
