@@ -25,6 +25,10 @@ class RunCounters:
     error_rows: int = 0
     requests: int = 0
     errors_by_code: Counter[str] = field(default_factory=Counter)
+    # Expected refusals of conditional metrics (media not shared to Facebook): no error rows.
+    conditional_refused: int = 0
+    # Accounts no longer asked a condition's metrics after K refusals in a row.
+    conditional_accounts_stopped: int = 0
 
     def count_error(self, error: BaseException) -> None:
         self.error_rows += 1
@@ -52,6 +56,10 @@ class RunReport:
     # Either way what was committed stays, and the same command resumes the job.
     status: str = "done"
     failure: str | None = None
+    # Media that refused the conditional metrics as expected (harvest/conditional.py), and the
+    # accounts that stopped being asked them after `[harvest] conditional_refusals_in_a_row`.
+    conditional_refused: int = 0
+    conditional_accounts_stopped: int = 0
 
     def to_json(self) -> bytes:
         return orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
@@ -71,6 +79,14 @@ class RunReport:
         ]
         out += [(f"rows: {name}", f"{count:,}") for name, count in sorted(self.rows.items())]
         out += [(f"errors: {code}", f"{n:,}") for code, n in sorted(self.errors_by_code.items())]
+        if self.conditional_refused or self.conditional_accounts_stopped:
+            out += [
+                ("conditional metrics refused (media not shared)", f"{self.conditional_refused:,}"),
+                (
+                    "accounts no longer asked them (refusals in a row)",
+                    f"{self.conditional_accounts_stopped:,}",
+                ),
+            ]
         out += [
             ("requests (retries)", f"{self.requests:,} ({self.retries:,})"),
             ("parquet files", f"{self.files:,}"),

@@ -34,6 +34,7 @@ def job_spec(config: Config, window: HarvestWindow, mode: Mode, snapshot_date: d
         "media_insights": harvest.media_insights,
         "account_insights": harvest.account_insights,
         "breakdowns": harvest.breakdowns,
+        "facebook_views": harvest.facebook_views,
     }
     if mode == "sweep":
         flags["lookback_days"] = harvest.lookback_days
