@@ -53,6 +53,9 @@ class _Job:
     # (condition, metrics) still to ask; None until the media is first routed.
     conditions: list[tuple[str, tuple[str, ...]]] | None = None
     extra: list[InsightValue] = field(default_factory=list)  # conditional metrics' values
+    # Conditional ops' unexpected failures: error rows (and counted) only if the media is
+    # harvested (a media that fails has its own; the conditional op went beside its main ops).
+    extra_errors: list[BaseException] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,9 +199,11 @@ class BatchedInsights:
         """One batch POST for `jobs`: the jobs to ask again, and how long to wait before."""
         ops: list[BatchOp] = []
         owners: list[tuple[_Job, Route, _Purpose]] = []
-        waiting: list[_Job] = []  # only their conditional ops are left, and those must wait
+        routed: list[tuple[_Job, Route]] = []
         for job in jobs:
             planned = self._refusals.route(job.media)
+            if job.conditions is None:
+                job.conditions = list(planned.conditional) if self._conditional else []
             if job.values is None:
                 if not planned.metrics:
                     problem = self._refusals.nothing_left(job.media, adapted=job.adapted)
@@ -210,16 +215,21 @@ class BatchedInsights:
                 for metric, key in self._breakdown_ops(planned):
                     ops.append(insights_op(job.media.id, [metric], breakdown=key))
                     owners.append((job, planned, metric))
+            routed.append((job, planned))
+        # Conditional ops go in the room the main ops leave (the gate's estimate: more ops would
+        # land in a block), the rest in a later round.
+        room = self.group_size(account)
+        waiting: list[_Job] = []  # only their conditional ops are left, and those must wait
+        for job, planned in routed:
             sent = len(ops)
-            for condition, names in self._reserve(account, job, planned):
+            for condition, names in self._reserve(account, job, max(0, room - sent)):
                 ops.append(insights_op(job.media.id, names))
                 owners.append((job, planned, _Conditional(condition, names)))
             if job.values is not None and len(ops) == sent:
                 if job.conditions:
                     waiting.append(job)
                 else:  # the account is done with its conditions meanwhile
-                    found = job.values + job.extra
-                    out += self._rows.media_harvested(account, job.media, found, job.errors)
+                    out += self._harvested(account, job)
         if not ops:
             if waiting and self._conditional is not None:
                 await self._conditional.changed(account.id)
@@ -238,18 +248,16 @@ class BatchedInsights:
         retry, wait = self._judge(account, owners, results, out)
         return retry + [j for j in waiting if j not in retry], wait
 
-    def _reserve(
-        self, account: Account, job: _Job, planned: Route
-    ) -> list[tuple[str, tuple[str, ...]]]:
-        """The job's conditional ops that may go now (each holds a place in `ConditionalAsks`
-        until judged); those that must wait stay in `job.conditions`."""
+    def _reserve(self, account: Account, job: _Job, room: int) -> list[tuple[str, tuple[str, ...]]]:
+        """Up to `room` of the job's conditional ops that may go now (each holds a place in
+        `ConditionalAsks` until judged); the others stay in `job.conditions`."""
         asks = self._conditional
-        if job.conditions is None:
-            job.conditions = list(planned.conditional) if asks is not None else []
-        if asks is None:
+        if asks is None or job.conditions is None:
             return []
         going: list[tuple[str, tuple[str, ...]]] = []
         for item in list(job.conditions):
+            if len(going) >= room:
+                break
             decision = asks.reserve(account.id, item[0])
             if decision is Decision.SKIP:
                 job.conditions.remove(item)
@@ -280,12 +288,12 @@ class BatchedInsights:
                 if asks.expected(result, purpose.metrics):
                     refused = True
                 else:
-                    job.errors.append(self._error(account, job, result))
+                    job.extra_errors.append(result)
                 return None
             try:
                 job.extra += parse_insights(result, purpose.metrics)
             except MalformedReply as error:
-                job.errors.append(self._error(account, job, error))
+                job.extra_errors.append(error)
                 return None
             refused = False
             return None
@@ -319,7 +327,7 @@ class BatchedInsights:
                     if delay is not None:
                         wait = max(wait, delay)
                     else:  # given up: the media keeps its other values
-                        job.errors.append(self._error(account, job, transient))
+                        job.extra_errors.append(transient)
                         assert job.conditions is not None
                         job.conditions.remove((purpose.condition, purpose.metrics))
                 continue
@@ -368,9 +376,14 @@ class BatchedInsights:
                 if job.conditions:
                     retry.append(job)  # its conditional metrics are still to ask
                     continue
-                found = job.values + job.extra
-                out += self._rows.media_harvested(account, job.media, found, job.errors)
+                out += self._harvested(account, job)
         return retry, wait
+
+    def _harvested(self, account: Account, job: _Job) -> list[Rows]:
+        """A media done: its values and conditional values, and every error row met."""
+        found = (job.values or []) + job.extra
+        errors = job.errors + [self._error(account, job, e) for e in job.extra_errors]
+        return self._rows.media_harvested(account, job.media, found, errors)
 
     def _breakdown_ops(self, planned: Route) -> list[tuple[str, str]]:
         if not self._breakdowns:
