@@ -35,6 +35,9 @@ def job_spec(config: Config, window: HarvestWindow, mode: Mode, snapshot_date: d
         "account_insights": harvest.account_insights,
         "breakdowns": harvest.breakdowns,
     }
+    if not harvest.facebook_views:
+        # Only when off: a job begun before the key existed keeps its key (and resumes).
+        flags["facebook_views"] = False
     if mode == "sweep":
         flags["lookback_days"] = harvest.lookback_days
     return JobSpec(
