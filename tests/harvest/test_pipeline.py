@@ -79,7 +79,7 @@ async def harvest(world_info: dict[str, Any], lake: Path, version: str) -> RunRe
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("version", ["v17.0", "v25.0"])
+@pytest.mark.parametrize("version", ["v17.0", "v25.0", "v27.0"])
 async def test_every_media_gets_exactly_its_metric_set(tmp_path: Path, version: str) -> None:
     async with run_simulator(SETTINGS) as sim:
         report = await harvest(sim.world_info(), tmp_path, version)
@@ -103,6 +103,10 @@ async def test_every_media_gets_exactly_its_metric_set(tmp_path: Path, version: 
     }
     assert got_rows == want_rows
     assert len(insights) == len(want_rows), "duplicate insight rows"
+    # Exact fractions, their digits kept: some under 1 (0.37 must not become 0), some with two.
+    fractions = [r["value_float"] for r in insights if r["value_float"] is not None]
+    assert any(0 < v < 1 for v in fractions), fractions
+    assert any(round(v, 1) != v for v in fractions), fractions
     assert {r["api_version"] for r in insights} == {version}
     assert {r["period"] for r in insights} == {"lifetime"}
 
