@@ -388,7 +388,8 @@ _METRIC_NAMED = (
 _METRIC_INDEX = re.compile(r"metric\[(\d{1,6})\] must be one of")
 # ... and lists every name Meta accepts there, comma separated, to the end of the message.
 _VALID_LIST = re.compile(r"metric\[\d{1,6}\] must be one of the following values:(.*)\Z", re.DOTALL)
-_METRIC_NAME = re.compile(r"[A-Za-z0-9_]+")
+# Meta's metric names start with a letter (a lone "_" or a number is no name).
+_METRIC_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 
 def valid_metrics(message: str) -> tuple[str, ...] | None:

@@ -620,6 +620,7 @@ def test_valid_metrics_is_total_and_yields_only_names(text: str) -> None:
         ("(#100) metric[0] must be one of the following values: ", ()),
         ("(#100) metric[99999999] must be one of", None),  # no list at all
         ("(#100) metric[0] must be one of the following values: reach, <b>x</b>", None),
+        ("(#100) metric[0] must be one of the following values: _", None),  # hypothesis found it
         ("(#100) breakdown[0] must be one of the following values: age, city", None),
         (MEDIA_UNSUPPORTED.format("impressions"), None),
     ],
