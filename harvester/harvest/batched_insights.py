@@ -9,6 +9,10 @@ only when all its ops answered, so a media never ends half harvested. Per round:
 - a metric Meta rejects is dropped for the media's kind (`routing.Refusals`, as for single
   requests) and the media asked again without it;
 - any other error ends the media with an error row; a dead token closes the account.
+
+Account insights travel the same way (`harvest.account_batches`): what both need of a batch
+round, how many ops the next POST may hold (`batch_room`) and which op results are asked again
+after a backoff (`transient`), is decided here once.
 """
 
 from __future__ import annotations
@@ -33,6 +37,21 @@ from harvester.graph.replies import InsightValue, parse_insights
 from harvester.harvest.routing import Refusals, Route
 from harvester.harvest.rows import RunRows, Stage
 from harvester.models import Account, Media, Rows
+
+
+def batch_room(client: GraphClient, account: Account, batch_size: int) -> int:
+    """The ops the next batch POST may hold: the batch size, cut to the room the gate sees
+    (at least one, so a batch always goes)."""
+    room = client.room(account.id)
+    return batch_size if room is None else max(1, min(batch_size, room))
+
+
+def transient(result: Any) -> GraphError | None:
+    """The problem that makes an op worth asking again alone after a backoff: `null` (Meta ran
+    out of time for it) or a retriable error; None for an answer or a final error."""
+    if result is None:
+        return NoAnswer()
+    return result if isinstance(result, Retriable) else None
 
 
 @dataclass(eq=False)  # jobs are compared by identity
@@ -90,8 +109,7 @@ class BatchedInsights:
 
     def group_size(self, account: Account) -> int:
         """The ops the next batch may hold: the batch size, cut to the room the gate sees."""
-        room = self._client.room(account.id)
-        return self.batch_size if room is None else max(1, min(self.batch_size, room))
+        return batch_room(self._client, account, self.batch_size)
 
     async def harvest(self, account: Account, media: Sequence[Media]) -> list[Rows]:
         out: list[Rows] = []
@@ -197,8 +215,8 @@ class BatchedInsights:
         for (job, planned, breakdown_metric), result in zip(owners, results, strict=True):
             key = id(job)
             jobs[key] = job
-            if result is None or isinstance(result, Retriable):
-                again[key] = result if result is not None else NoAnswer()
+            if (retriable := transient(result)) is not None:
+                again[key] = retriable
             elif isinstance(result, MetricUnsupported):
                 job.errors.append(self._row(account, job, Stage.METRIC_UNSUPPORTED, result))
                 if self._refusals.drop(job.media, result, planned.metrics) is None:
@@ -221,17 +239,17 @@ class BatchedInsights:
         for key, job in jobs.items():
             problem: BaseException | None = failed.get(key)
             if problem is None and key in again:
-                transient = again[key]
-                if transient is None:
+                repeat = again[key]
+                if repeat is None:
                     retry.append(job)
                     continue
-                delay = self._client.retry_delay(job.attempts, transient)
+                delay = self._client.retry_delay(job.attempts, repeat)
                 job.attempts += 1
                 if delay is not None:
                     wait = max(wait, delay)
                     retry.append(job)
                     continue
-                problem = transient
+                problem = repeat
             if problem is not None:
                 job.errors.append(self._error(account, job, problem))
                 out.append(self._rows.errors(job.errors))

@@ -310,6 +310,8 @@ class _Harvest:
             api_version=config.graph.api_version,
             breakdowns=harvest.breakdowns,
             now=job.clock,
+            batch_size=harvest.batch_size,
+            workers=self._media_stage.workers_per_account,
         )
 
     def _windows(self, account: Account) -> tuple[HarvestWindow, HarvestWindow]:

@@ -44,7 +44,7 @@ from harvester.harvest.routing import Refusals
 from harvester.harvest.rows import RunRows
 from harvester.lake.schema import SCHEMAS
 from harvester.models import Dataset, HarvestWindow, Rows
-from harvester.simulator import SimulatorSettings, World, run_simulator, validity
+from harvester.simulator import LimitSettings, SimulatorSettings, World, run_simulator, validity
 from harvester.simulator.account_insights import DIMENSION_VALUES
 from harvester.simulator.ids import name_key
 from harvester.simulator.values import hour_map, segment_counts
@@ -565,3 +565,102 @@ async def test_pieces_done_before_are_skipped_and_count_as_they_ended(tmp_path: 
             done = dict.fromkeys(ids, True)
             assert await stage.harvest(account, since, until, done=done.get, send=send)
             assert sent == [] and len(sim.request_log) == calls
+
+
+def http_requests(log: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The HTTP requests of account insights in a request log: batch POSTs and single GETs
+    (a batch's ops are logged beside it, one entry each, as Meta counts them)."""
+    return [e for e in log if not e["batch"] and e["edge"] in ("batch", "account_insights")]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("batch_size", [50, 0])
+async def test_30_days_take_a_few_batch_posts_with_the_same_rows(
+    tmp_path: Path, batch_size: int
+) -> None:
+    """One account's default 30-day window (its ~170 requests, three pieces) in at most 5 HTTP
+    requests with batching on, every op of them answered; the rows are those of one GET each."""
+    lakes = {size: tmp_path / str(size) for size in (batch_size, 1)}
+    logs = {}
+    clock = datetime.now(UTC)  # both runs' open day ends at the same moment
+    for size, lake in lakes.items():
+        async with run_simulator(replace(SETTINGS, now=clock)) as sim:
+            extra = {"harvest": {**QUIET["harvest"], "batch_size": size}}
+            toml_text, kwargs = demo_config(
+                {**sim.world_info(), "api_version": "v22.0"}, lake, extra
+            )
+            report = await run_harvest(parse_config(toml_text, **kwargs), now=clock)
+            logs[size] = list(sim.request_log)
+        assert report.exit_code == 0
+    ops = [e for e in logs[batch_size] if e["batch"] and e["edge"] == "account_insights"]
+    singles = insight_calls(logs[1])
+    assert len(singles) > 150
+    if batch_size:
+        assert len(http_requests(logs[batch_size])) <= 5
+        assert len(ops) == len(singles) and all(e["status"] == 200 for e in ops)
+    else:
+        assert len(http_requests(logs[batch_size])) == len(singles)
+
+    def content(lake: Path) -> dict[tuple[Any, ...], Any]:
+        rows = read(lake, Dataset.ACCOUNT_INSIGHTS)
+        keyed = {
+            (r["metric"], r["period"], r["end_time"], r["dimension"], r["dimension_value"]): (
+                r["value"]
+            )
+            for r in rows
+        }
+        assert len(keyed) == len(rows)
+        return keyed
+
+    assert content(lakes[batch_size]) == content(lakes[1])
+    assert read(lakes[batch_size], Dataset.ERRORS) == read(lakes[1], Dataset.ERRORS) == []
+
+
+@pytest.mark.anyio
+async def test_batched_under_a_rate_limit_storm_and_a_dead_token(tmp_path: Path) -> None:
+    """Batching on, an account budget far below what the window costs: the rows are those of a
+    healthy run, no op is sent into an account's known block, none after a 190 (the expired
+    account's token is used for its listing only)."""
+    until = midnight(datetime.now(UTC).date())
+    window = HarvestWindow(until - timedelta(days=8), until)
+    world = SimulatorSettings(seed=3, accounts=3, media_per_account=2)
+    storm = LimitSettings(account_budget=25, window_seconds=1.0, minute_seconds=0.05)
+    settings: dict[str, dict[str, Any]] = {
+        "harvest": {**QUIET["harvest"], "batch_size": 50},
+        "retry": {"max_attempts": 8, "base_delay_seconds": 0.01, "max_delay_seconds": 0.1},
+        "limits": {
+            "probe_seconds": 0.02,
+            "probe_max_seconds": 0.5,
+            "max_requests_per_account": 4,
+            "max_requests_in_flight": 8,
+            "account_window_seconds": 1.0,
+            "app_window_seconds": 1.0,
+            "regain_unit_seconds": 0.05,
+        },
+    }
+    found = {}
+    for name, sim_settings in {"healthy": world, "storm": replace(world, limits=storm)}.items():
+        async with run_simulator(sim_settings) as sim:
+            info = {**sim.world_info(), "api_version": "v22.0"}
+            toml_text, kwargs = demo_config(info, tmp_path / name, settings)
+            await run_harvest(parse_config(toml_text, **kwargs), window=window)
+            found[name] = (sim.stats(), list(sim.request_log), sim.world)
+        rows = read(tmp_path / name, Dataset.ACCOUNT_INSIGHTS)
+        found[name] += (
+            {
+                (r["account_id"], r["metric"], r["end_time"], r["dimension_value"], r["value"])
+                for r in rows
+            },
+        )
+    stats, log, sim_world, _ = found["storm"]
+    assert found["storm"][3] == found["healthy"][3]
+    assert stats["calls_total"] > 2 * 25
+    # The gate paces the POSTs: at most a few throttling errors per account, none into a block.
+    assert len([e for e in log if e["error_code"] in (4, 17, 80002)]) <= 4 * 3
+    assert stats["rejected_while_blocked"] == 0
+    assert not stats["calls_after_190"]
+    expired = sim_world.expired_token_account
+    assert expired is not None
+    token = hashlib.sha256(expired.token.encode()).hexdigest()
+    assert [e["edge"] for e in log if e["token_sha256"] == token] == ["media"]
+    assert any(e["batch"] for e in log)
