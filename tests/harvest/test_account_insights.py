@@ -664,3 +664,36 @@ async def test_batched_under_a_rate_limit_storm_and_a_dead_token(tmp_path: Path)
     token = hashlib.sha256(expired.token.encode()).hexdigest()
     assert [e["edge"] for e in log if e["token_sha256"] == token] == ["media"]
     assert any(e["batch"] for e in log)
+
+
+@pytest.mark.anyio
+async def test_account_insights_go_beside_the_listing_and_media_insights(tmp_path: Path) -> None:
+    """An account's account insights start once its listing's first page came, not after its
+    last: with a listing of twelve pages, their POSTs go while it still pages; the account
+    insights of the run are those of a run without media."""
+    settings = replace(SETTINGS, media_per_account=60)
+    lakes = {"all": tmp_path / "all", "quiet": tmp_path / "quiet"}
+    clock = datetime.now(UTC)
+    async with run_simulator(replace(settings, now=clock)) as sim:
+        extra = {"harvest": {"stories": False, "media_page_size": 5}}
+        toml_text, kwargs = demo_config(sim.world_info(), lakes["all"], extra)
+        report = await run_harvest(parse_config(toml_text, **kwargs), now=clock)
+        log = list(sim.request_log)
+    async with run_simulator(replace(settings, now=clock)) as sim:
+        toml_text, kwargs = demo_config(sim.world_info(), lakes["quiet"], QUIET)
+        await run_harvest(parse_config(toml_text, **kwargs), now=clock)
+    assert report.exit_code == 0
+    listing = [i for i, e in enumerate(log) if e["edge"] == "media" and not e["batch"]]
+    account_ops = [i for i, e in enumerate(log) if e["edge"] == "account_insights"]
+    assert len(listing) == 12
+    assert account_ops[0] < listing[-1]
+    assert report.rows[Dataset.MEDIA_INSIGHTS.value] > 0
+
+    def content(lake: Path) -> set[tuple[Any, ...]]:
+        rows = read(lake, Dataset.ACCOUNT_INSIGHTS)
+        return {
+            (r["metric"], r["period"], r["end_time"], r["dimension_value"], r["value"])
+            for r in rows
+        }
+
+    assert content(lakes["all"]) == content(lakes["quiet"])
