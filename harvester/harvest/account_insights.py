@@ -161,9 +161,11 @@ def plan_pieces(
     *,
     now: datetime,
     breakdowns: bool = True,
+    account_totals: str = "day",
 ) -> list[Piece]:
     """Every request for one account and window, as pieces: per window, oldest first, then the
-    window-less one; within a piece, kinds in plan order and catalogue order within each kind."""
+    window-less one; within a piece, kinds in plan order and catalogue order within each kind.
+    `account_totals`: "day" asks total_value metrics per UTC day, "window" once over each window."""
     series = [m for m in metrics if m.metric_type == "time_series"]
     maps = [m for m in metrics if m.metric_type == "lifetime_map"]
     online = any(m.name == "online_followers" for m in maps)
@@ -177,6 +179,8 @@ def plan_pieces(
         if online:
             out.append(AccountRequest("online", ("online_followers",), "lifetime", start, stop))
         days = split_window(start, stop, now=now, span=DAY)
+        if account_totals == "window":
+            days = [(start, stop)]
         for period in _ordered({p for m in totals for p in m.periods}):
             group = [m for m in totals if period in m.periods]
             for day_start, day_stop in days:
@@ -213,10 +217,19 @@ def plan_requests(
     *,
     now: datetime,
     breakdowns: bool = True,
+    account_totals: str = "day",
 ) -> list[AccountRequest]:
     """Every request for one account and window (what `plan_pieces` plans, in its order)."""
-    pieces = plan_pieces(metrics, since, until, now=now, breakdowns=breakdowns)
+    pieces = plan_pieces(
+        metrics, since, until, now=now, breakdowns=breakdowns, account_totals=account_totals
+    )
     return [request for piece in pieces for request in piece.requests]
+
+
+def window_period(since: datetime) -> str:
+    """The period of a total over a window (`account_totals = "window"`): `window:<first UTC day>`,
+    its end_time the window's end (a UTC midnight, or the run's clock for the open day)."""
+    return f"window:{since.astimezone(UTC):%Y-%m-%d}"
 
 
 def _total_requests(
@@ -286,6 +299,7 @@ class AccountInsightsStage:
         now: datetime | None = None,
         batch_size: int = 1,
         workers: int = 1,
+        totals: str = "day",
     ) -> None:
         self._client = client
         self._refusals = refusals
@@ -294,6 +308,7 @@ class AccountInsightsStage:
         self._breakdowns = breakdowns
         self._now = now
         self._workers = max(1, workers)
+        self._totals = totals
         self._batched: BatchRounds[PieceRun, AccountRequest] | None = None
         if batch_size > 1:
             self._batched = BatchRounds(
@@ -308,7 +323,14 @@ class AccountInsightsStage:
     def plan(self, since: datetime | None, until: datetime | None) -> list[Piece]:
         now = self._now or datetime.now(UTC)
         start, end = account_window(since, until, now=now)
-        return plan_pieces(self._metrics, start, end, now=now, breakdowns=self._breakdowns)
+        return plan_pieces(
+            self._metrics,
+            start,
+            end,
+            now=now,
+            breakdowns=self._breakdowns,
+            account_totals=self._totals,
+        )
 
     async def harvest(
         self,
@@ -437,6 +459,9 @@ class AccountInsightsStage:
             return self._failed(run, error)
         if request.kind == "total":
             run.totalled.update((request.until, m) for m in request.metrics)
+            if self._totals == "window" and request.since is not None:
+                label = window_period(request.since)
+                values = [(v[0], label, *v[2:]) for v in values]
         if values:
             run.blocks.append(self._rows.account_insights(run.account, values))
         return []
@@ -485,4 +510,5 @@ __all__ = [
     "plan_pieces",
     "plan_requests",
     "split_window",
+    "window_period",
 ]

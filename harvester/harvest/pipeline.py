@@ -312,6 +312,7 @@ class _Harvest:
             now=job.clock,
             batch_size=harvest.batch_size,
             workers=self._media_stage.workers_per_account,
+            totals=harvest.account_totals,
         )
 
     def _windows(self, account: Account) -> tuple[HarvestWindow, HarvestWindow]:

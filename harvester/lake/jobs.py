@@ -35,6 +35,8 @@ def job_spec(config: Config, window: HarvestWindow, mode: Mode, snapshot_date: d
         "account_insights": harvest.account_insights,
         "breakdowns": harvest.breakdowns,
     }
+    if harvest.account_totals != "day":  # the default adds nothing: earlier jobs keep their id
+        flags["account_totals"] = harvest.account_totals
     if mode == "sweep":
         flags["lookback_days"] = harvest.lookback_days
     return JobSpec(

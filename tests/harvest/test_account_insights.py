@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import itertools
+from collections import Counter
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from pathlib import Path
@@ -22,7 +23,7 @@ from hypothesis import strategies as st
 
 from harvester.catalog import ApiVersion, load_catalog
 from harvester.cli import demo_config
-from harvester.config import parse_config
+from harvester.config import ConfigError, parse_config
 from harvester.graph.account_replies import parse_account_reply
 from harvester.graph.client import GraphClient
 from harvester.graph.errors import MalformedReply
@@ -39,9 +40,11 @@ from harvester.harvest.account_insights import (
     split_window,
 )
 from harvester.harvest.pipeline import run_harvest
+from harvester.harvest.plan import make_plan
 from harvester.harvest.report import RunReport
 from harvester.harvest.routing import Refusals
 from harvester.harvest.rows import RunRows
+from harvester.lake.jobs import job_spec
 from harvester.lake.schema import SCHEMAS
 from harvester.models import Dataset, HarvestWindow, Rows
 from harvester.simulator import LimitSettings, SimulatorSettings, World, run_simulator, validity
@@ -697,3 +700,78 @@ async def test_account_insights_go_beside_the_listing_and_media_insights(tmp_pat
         }
 
     assert content(lakes["all"]) == content(lakes["quiet"])
+
+
+@pytest.mark.anyio
+async def test_window_totals_one_call_per_group_and_window(tmp_path: Path) -> None:
+    """`account_totals = "window"`: each total_value group is asked once per window (30 days at
+    most), not once per day; its rows say `window:<first day>` and end at the window's end, each
+    total the sum of the days it covers; `harvester plan` prices both ways, and this run costs
+    what it priced."""
+    until = midnight(datetime.now(UTC).date())
+    since = until - timedelta(days=45)  # two windows: 30 days and 15
+    window = HarvestWindow(since, until)
+    extra = {"harvest": {**QUIET["harvest"], "account_totals": "window"}}
+    async with run_simulator(SETTINGS) as sim:
+        toml_text, kwargs = demo_config(
+            {**sim.world_info(), "api_version": "v22.0"}, tmp_path, extra
+        )
+        config = parse_config(toml_text, **kwargs)
+        plan = await make_plan(config, window)
+        before = len(sim.request_log)
+        report = await run_harvest(config, window=window)
+        log, world = list(sim.request_log)[before:], sim.world
+    assert report.exit_code == 0
+    acc = world.accounts[0]
+    live = {
+        row.metric: row
+        for row in validity.ACCOUNT_METRICS
+        if validity.account_metric(row.metric, 22, None) is row
+    }
+    total_metrics = {m for m, row in live.items() if row.style == "total"}
+    calls = [e for e in log if e["edge"] == "account_insights"]
+    totals_calls = [c for c in calls if c["params"].get("metric_type") == "total_value"]
+    windows = [(since, since + MAX_SPAN), (since + MAX_SPAN, until)]
+    # Demographics are total_value too, but window-less (a timeframe instead).
+    daily = [c["params"] for c in totals_calls if "timeframe" not in c["params"]]
+    asked = Counter((int(c["since"]), int(c["until"])) for c in daily)
+    # Five total_value groups (plain, and one per breakdown key) once per window.
+    assert asked == {(int(s.timestamp()), int(u.timestamp())): 5 for s, u in windows}
+    assert len(calls) == plan.account_calls_by_totals["window"] == plan.accounts[0].account_calls
+    assert plan.account_calls_by_totals["day"] > 4 * plan.account_calls_by_totals["window"]
+
+    rows = read(tmp_path, Dataset.ACCOUNT_INSIGHTS)
+    totals = [r for r in rows if r["metric"] in total_metrics and r["dimension"] is None]
+    assert {(r["period"], r["end_time"]) for r in totals} == {
+        (f"window:{s.date().isoformat()}", u) for s, u in windows
+    }
+    for r in totals:
+        start = next(s for s, u in windows if u == r["end_time"])
+        days = [(start + timedelta(days=n)).date() for n in range((r["end_time"] - start).days)]
+        want = sum(world.account_metric_value(acc.id, r["metric"], "day", d) for d in days)
+        assert r["value"] == want, r["metric"]
+    assert {r["metric"] for r in totals} == total_metrics
+    assert len({(r["metric"], r["period"]) for r in totals}) == len(totals)
+
+
+def test_account_totals_is_day_or_window(tmp_path: Path) -> None:
+    info = {"base_url": "http://127.0.0.1:9", "accounts": [], "api_version": "v22.0"}
+    toml_text, kwargs = demo_config(info, tmp_path, {"harvest": {"account_totals": "week"}})
+    with pytest.raises(ConfigError) as caught:
+        parse_config(toml_text, **kwargs)
+    assert str(caught.value) == "demo: [harvest].account_totals: must be one of day, window"
+
+
+@pytest.mark.anyio
+async def test_account_totals_decide_the_job(tmp_path: Path) -> None:
+    """A window-totals job is another job than a daily one (its rows differ), and the default
+    leaves the job's spec as it was before the setting existed."""
+    specs = {}
+    async with run_simulator(SETTINGS) as sim:
+        for mode in ("day", "window"):
+            extra = {"harvest": {"account_totals": mode}}
+            toml_text, kwargs = demo_config(sim.world_info(), tmp_path, extra)
+            config = parse_config(toml_text, **kwargs)
+            specs[mode] = job_spec(config, HarvestWindow(), "backfill", date(2026, 12, 1))
+    assert specs["day"] != specs["window"]
+    assert "account_totals" not in str(specs["day"])
