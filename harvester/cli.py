@@ -23,11 +23,12 @@ from typing import Any
 import anyio
 import orjson
 
+from harvester.catalog import version_status
 from harvester.config import Config, ConfigError, load_config, parse_config
 from harvester.graph.errors import NothingWorks
 from harvester.harvest.pipeline import run_harvest
 from harvester.harvest.report import RunCounters, RunReport
-from harvester.harvest.routing import metrics_table
+from harvester.harvest.routing import metrics_markdown, metrics_table
 from harvester.lake.fs import Lake, open_lake
 from harvester.lake.jobs import MODES
 from harvester.lake.lock import LakeLock, LockError
@@ -165,10 +166,20 @@ def _parser() -> argparse.ArgumentParser:
 
     metrics = commands.add_parser("metrics", help="print the metric routing table of a version")
     metrics.add_argument("--api-version", default="v25.0")
+    metrics.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    metrics.add_argument(
+        "--probe",
+        type=Path,
+        metavar="CONFIG",
+        help="ask Meta's own metric lists with CONFIG's first usable token and print how the "
+        "catalogue differs at CONFIG's version (exit 3 when it does)",
+    )
     metrics.set_defaults(handler=_cmd_metrics)
 
     check = commands.add_parser("check", help="check the config and every account's token")
     check.add_argument("config", type=Path)
+    # The date the version's expiry is judged at (tests; default today, UTC).
+    check.add_argument("--today", type=date.fromisoformat, help=argparse.SUPPRESS)
     check.set_defaults(handler=_cmd_check)
 
     webhook = commands.add_parser("webhook", help="receive story_insights webhooks into the lake")
@@ -185,6 +196,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, writing=False)
     print(f"{args.config}: config OK ({len(config.accounts)} accounts)")
+    # The run's own warning (harvest.pipeline), here before a run would meet it.
+    today = args.today or datetime.now(UTC).date()
+    if not (version := version_status(config.graph.api_version, today)).ok:
+        print(f"warning: [graph] api_version: {version.message}")
     checks = anyio.run(run_preflight, config)
     print(render_table(checks))
     unusable = sum(not c.usable for c in checks)
@@ -375,7 +390,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         install = ""
     except ImportError:
         install = "python -m pip install duckdb && "
-    command = f'python -c "import duckdb; duckdb.sql(\\"{query}\\").show()"'
+    # max_rows: DuckDB elides the middle of a longer result, and the demo's catalogue is ~40 rows.
+    command = f'python -c "import duckdb; duckdb.sql(\\"{query}\\").show(max_rows=100)"'
     print(f"\nTry it in DuckDB:\n  {install}{command}")
     # The simulated world plants troubles (an expired token, refused metrics) that the summary
     # shows as error rows; they are the demo working, so it exits 0 unless the run itself failed.
@@ -408,15 +424,41 @@ def demo_config(
 
 
 def _cmd_metrics(args: argparse.Namespace) -> int:
+    if args.probe is not None:
+        return _cmd_probe(args.probe)
     try:
         rows = metrics_table(args.api_version)
     except ValueError as error:
         raise UsageError(f"--api-version: {error}") from None
-    width = max((len(kind) for kind, _, _ in rows), default=4)
-    print(f"{'kind':<{width}}  metric (reply shape / breakdown) at {args.api_version}")
-    for kind, metric, detail in rows:
-        print(f"{kind:<{width}}  {metric}  ({detail})")
+    if args.markdown:
+        print(metrics_markdown(args.api_version), end="")
+        return EXIT_OK
+    width = max((len(kind) for kind, _, _, _ in rows), default=4)
+    print(f"{'kind':<{width}}  metric  [login]  (details) at {args.api_version}")
+    for kind, metric, login, detail in rows:
+        print(f"{kind:<{width}}  {metric}  [{login}]  ({detail})")
     return EXIT_OK
+
+
+def _cmd_probe(path: Path) -> int:
+    """Exit 0 when Meta's lists match the catalogue, 3 when any kind differs."""
+    from harvester.harvest.probe import probe_catalog
+
+    report = anyio.run(probe_catalog, load_config(path, writing=False))
+    print(
+        f"probe at {report.api_version} ({report.login} login) with account "
+        f"{report.account_id or '-'}: {report.calls} calls"
+    )
+    for kind in report.kinds:
+        if kind.listed is None:
+            print(f"{kind.kind:<8}  not probed: {kind.note}")
+            continue
+        print(f"{kind.kind:<8}  {'differs' if kind.differs else 'same'} (asked on {kind.asked_on})")
+        if kind.missing:
+            print(f"{'':<8}  Meta offers, the catalogue lacks: {', '.join(kind.missing)}")
+        if kind.stale:
+            print(f"{'':<8}  the catalogue asks, Meta no longer lists: {', '.join(kind.stale)}")
+    return EXIT_WITH_ERRORS if report.differs else EXIT_OK
 
 
 def _harvest(config: Config, window: HarvestWindow, **options: Any) -> int:

@@ -53,7 +53,7 @@ class ConfigError(Exception):
 @dataclass(frozen=True)
 class GraphSettings:
     base_url: str = "https://graph.facebook.com"
-    api_version: str = "v21.0"
+    api_version: str = "v25.0"  # current, live until 2028-07-29 (catalogue: version dates)
     app_secret: Secret | None = None
     timeout_seconds: float = 30.0
     connect_timeout_seconds: float = 10.0

@@ -198,3 +198,48 @@ def test_demo_exits_0_with_its_troubles_in_a_summary_of_80_columns(
     assert hint.startswith('python -c "import duckdb;')
     shown = subprocess.run(hint, shell=True, capture_output=True, text=True, check=True).stdout
     assert "media_product_type" in shown and "REELS" in shown
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("extra", [False, True])
+async def test_metrics_probe_prints_the_difference_and_its_calls(
+    tmp_path: Path, extra: bool
+) -> None:
+    """A real `harvester metrics --probe` subprocess: exit 3 and exactly the world's extra
+    REELS metric when there is one, exit 0 and no difference otherwise."""
+    extras = {"REELS": ("reels_new_thing",)} if extra else {}
+    settings = SimulatorSettings(seed=3, accounts=1, media_per_account=30, extra_metrics=extras)
+    async with run_simulator(settings) as sim:
+        info = sim.world_info()
+        account = info["accounts"][0]
+        config = tmp_path / "probe.toml"
+        config.write_text(
+            f"[graph]\nbase_url = '{info['base_url']}'\napi_version = 'v27.0'\n"
+            f"[output]\npath = '{tmp_path / 'lake'}'\n"
+            f"[[accounts]]\nid = '{account['id']}'\ntoken_env = 'PROBE_TOKEN'\n"
+        )
+        env = {**os.environ, "PROBE_TOKEN": account["token"]}
+        command = [sys.executable, "-m", "harvester", "metrics", "--probe", str(config)]
+        done = await anyio.run_process(command, env=env, check=False)
+        calls = len(sim.request_log)
+    lines = done.stdout.decode().splitlines()
+    assert done.returncode == (3 if extra else 0), done.stderr.decode()
+    assert calls == 8
+    assert lines[0] == f"probe at v27.0 (facebook login) with account {account['id']}: 8 calls"
+    kinds = [line.split()[:2] for line in lines[1:] if not line.startswith(" ")]
+    assert kinds == [
+        [kind, "differs" if extra and kind == "REEL" else "same"]
+        for kind in ("PHOTO", "VIDEO", "CAROUSEL", "REEL", "STORY", "ACCOUNT")
+    ]
+    details = [line.strip() for line in lines[1:] if line.startswith(" ")]
+    assert details == (["Meta offers, the catalogue lacks: reels_new_thing"] if extra else [])
+
+
+def test_metrics_probe_config_error_is_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["metrics", "--probe", str(tmp_path / "none.toml")]) == 2
+    assert (
+        capsys.readouterr().err
+        == f"harvester: config error: {tmp_path}/none.toml: file: not found\n"
+    )

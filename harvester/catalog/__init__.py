@@ -10,28 +10,38 @@ import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from enum import StrEnum
 from functools import cache
 from importlib import resources
 from typing import Any, Literal, cast
 
 __all__ = [
+    "EXPIRY_WARNING",
+    "LOGINS",
     "AccountMetric",
     "ApiVersion",
     "Catalog",
     "CatalogError",
+    "Login",
     "MediaKind",
     "MediaMetric",
     "MetricType",
     "Shape",
+    "VersionDates",
+    "VersionStatus",
     "load_catalog",
     "media_kind",
     "parse_catalog",
+    "version_status",
 ]
 
 Shape = Literal["values", "total_value"]
 MetricType = Literal["time_series", "total_value", "lifetime_map", "demographics"]
+# The two ways into Meta's API: Facebook Login (graph.facebook.com) and Instagram Login
+# (graph.instagram.com). A few metrics exist with Facebook Login only.
+Login = Literal["facebook", "instagram"]
+LOGINS: tuple[Login, ...] = ("facebook", "instagram")
 
 
 # Meta's cap on the ops of one Graph batch request (the 51st fails the whole POST with code 100).
@@ -103,6 +113,15 @@ class MediaMetric:
     removed_everywhere_on: date | None
     shape: Shape
     breakdown: str | None
+    logins: frozenset[Login] = frozenset(LOGINS)
+    # A condition the media must meet (e.g. "shared_to_facebook"), else asking the metric fails
+    # the whole request: never part of a media's normal request.
+    conditional: str | None = None
+    # True for a decimal metric (a percentage such as reels_skip_rate), False for an exact count.
+    fractional: bool = False
+    added_everywhere_on: date | None = None
+    # False: known (and listed) but not asked by a harvest; see `asked` in metrics.toml.
+    asked: bool = True
 
     def accepted_in(self, version: ApiVersion) -> bool:
         return _in_range(version, self.since, self.until)
@@ -120,9 +139,39 @@ class AccountMetric:
     since: ApiVersion | None
     until: ApiVersion | None
     removed_everywhere_on: date | None
+    logins: frozenset[Login] = frozenset(LOGINS)
+    fractional: bool = False
+    added_everywhere_on: date | None = None
+    # False: known (and listed) but not asked by a harvest; see `asked` in metrics.toml.
+    asked: bool = True
 
     def accepted_in(self, version: ApiVersion) -> bool:
         return _in_range(version, self.since, self.until)
+
+
+@dataclass(frozen=True, slots=True)
+class VersionDates:
+    """When Meta released a Graph API version and when it stops serving it (None: not announced)."""
+
+    version: ApiVersion
+    released: date
+    expires: date | None
+
+
+# How long before a version's expiry a run and `harvester check` start warning.
+EXPIRY_WARNING = timedelta(days=90)
+
+
+@dataclass(frozen=True, slots=True)
+class VersionStatus:
+    """The verdict on a configured version at a date: `level` for code, `message` for people."""
+
+    level: Literal["ok", "expiring", "expired", "unknown"]
+    message: str
+
+    @property
+    def ok(self) -> bool:
+        return self.level == "ok"
 
 
 # eq=False keeps identity hashing: routing caches per catalogue, and hashing dozens of entries on
@@ -133,25 +182,60 @@ class Catalog:
 
     media_metrics: tuple[MediaMetric, ...]
     account_metrics: tuple[AccountMetric, ...]
+    versions: tuple[VersionDates, ...] = ()
 
-    def media_metrics_for(self, kind: MediaKind, version: ApiVersion) -> tuple[MediaMetric, ...]:
-        return tuple(m for m in self.media_metrics if kind in m.kinds and m.accepted_in(version))
+    def media_metrics_for(
+        self,
+        kind: MediaKind,
+        version: ApiVersion,
+        login: Login | None = None,
+        *,
+        unasked: bool = False,
+    ) -> tuple[MediaMetric, ...]:
+        """The kind's metrics at `version` (conditional ones included), for `login` if given;
+        those a harvest does not ask only with `unasked`."""
+        return tuple(
+            m
+            for m in self.media_metrics
+            if kind in m.kinds
+            and m.accepted_in(version)
+            and (login is None or login in m.logins)
+            and (unasked or m.asked)
+        )
 
-    def account_metrics_for(self, version: ApiVersion) -> tuple[AccountMetric, ...]:
-        return tuple(m for m in self.account_metrics if m.accepted_in(version))
+    def account_metrics_for(
+        self, version: ApiVersion, login: Login | None = None, *, unasked: bool = False
+    ) -> tuple[AccountMetric, ...]:
+        return tuple(
+            m
+            for m in self.account_metrics
+            if m.accepted_in(version)
+            and (login is None or login in m.logins)
+            and (unasked or m.asked)
+        )
+
+    @property
+    def fractional_metrics(self) -> frozenset[str]:
+        """Names of the decimal metrics (media or account): their values go to `value_float`."""
+        media = {m.name for m in self.media_metrics if m.fractional}
+        return frozenset(media | {m.name for m in self.account_metrics if m.fractional})
+
+    def version_dates(self, version: ApiVersion) -> VersionDates | None:
+        return next((v for v in self.versions if v.version == version), None)
 
 
 class CatalogError(ValueError):
     """The catalogue file is malformed; the message names the entry and key."""
 
 
-_MEDIA_KEYS = frozenset(
-    {"name", "kinds", "since", "until", "removed_everywhere_on", "shape", "breakdown"}
+_COMMON_KEYS = frozenset(
+    {"name", "since", "until", "removed_everywhere_on", "added_everywhere_on", "login", "value"}
+    | {"asked"}
 )
-_ACCOUNT_KEYS = frozenset(
-    {"name", "periods", "metric_type", "breakdowns", "timeframes", "since", "until"}
-    | {"removed_everywhere_on"}
-)
+_MEDIA_KEYS = _COMMON_KEYS | {"kinds", "shape", "breakdown", "conditional"}
+_ACCOUNT_KEYS = _COMMON_KEYS | {"periods", "metric_type", "breakdowns", "timeframes"}
+_VERSION_KEYS = frozenset({"name", "released", "expires"})
+_VALUE_KINDS: frozenset[str] = frozenset({"count", "fraction"})
 _SHAPES: frozenset[str] = frozenset({"values", "total_value"})
 _METRIC_TYPES: frozenset[str] = frozenset(
     {"time_series", "total_value", "lifetime_map", "demographics"}
@@ -209,6 +293,22 @@ class _Entry:
             raise CatalogError(f"{self.where}.{key}: expected a TOML date, got {value!r}")
         return value
 
+    def logins(self) -> frozenset[Login]:
+        logins = self.texts("login", required=False) if "login" in self.table else LOGINS
+        bad = [x for x in logins if x not in LOGINS]
+        if bad or not logins:
+            raise CatalogError(f"{self.where}.login: {logins!r} is not a list of {list(LOGINS)}")
+        return frozenset(cast(tuple[Login, ...], logins))
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self.table.get(key, default)
+        if not isinstance(value, bool):
+            raise CatalogError(f"{self.where}.{key}: expected true or false, got {value!r}")
+        return value
+
+    def fractional(self) -> bool:
+        return self.choice("value", _VALUE_KINDS, "count") == "fraction"
+
     def choice(self, key: str, allowed: frozenset[str], default: str | None = None) -> str:
         value = self.text(key, default)
         if value not in allowed:
@@ -230,6 +330,11 @@ def _media_metric(entry: _Entry) -> MediaMetric:
         removed_everywhere_on=entry.day("removed_everywhere_on"),
         shape=cast(Shape, entry.choice("shape", _SHAPES, "values")),
         breakdown=entry.optional_text("breakdown"),
+        logins=entry.logins(),
+        conditional=entry.optional_text("conditional"),
+        fractional=entry.fractional(),
+        added_everywhere_on=entry.day("added_everywhere_on"),
+        asked=entry.flag("asked", True),
     )
 
 
@@ -244,7 +349,22 @@ def _account_metric(entry: _Entry) -> AccountMetric:
         since=since,
         until=until,
         removed_everywhere_on=entry.day("removed_everywhere_on"),
+        logins=entry.logins(),
+        fractional=entry.fractional(),
+        added_everywhere_on=entry.day("added_everywhere_on"),
+        asked=entry.flag("asked", True),
     )
+
+
+def _version_dates(entry: _Entry) -> VersionDates:
+    version = entry.version("name")
+    released = entry.day("released")
+    if version is None or released is None:
+        raise CatalogError(f"{entry.where}: a version needs a name and a released date")
+    expires = entry.day("expires")
+    if expires is not None and expires <= released:
+        raise CatalogError(f"{entry.where}: expires {expires} is not after released {released}")
+    return VersionDates(version, released, expires)
 
 
 def _overlaps(a: MediaMetric | AccountMetric, b: MediaMetric | AccountMetric) -> bool:
@@ -263,6 +383,10 @@ def _check_no_overlap(section: str, metrics: Sequence[MediaMetric | AccountMetri
                 continue
             if isinstance(a, MediaMetric) and isinstance(b, MediaMetric) and not a.kinds & b.kinds:
                 continue
+            # An account metric may be asked both ways (reach: a time series and a total).
+            pair = (a, b) if isinstance(a, AccountMetric) and isinstance(b, AccountMetric) else None
+            if pair is not None and pair[0].metric_type != pair[1].metric_type:
+                continue
             raise CatalogError(f"{section}[{j}]: {b.name!r} overlaps {section}[{i}] in versions")
 
 
@@ -272,11 +396,11 @@ def parse_catalog(text: str) -> Catalog:
         doc: Mapping[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise CatalogError(f"catalogue is not valid TOML: {exc}") from None
-    unknown = sorted(set(doc) - {"media", "account"})
+    unknown = sorted(set(doc) - {"media", "account", "version"})
     if unknown:
         raise CatalogError(f"unknown top-level key(s) {', '.join(unknown)}")
     sections: dict[str, list[Any]] = {}
-    for section in ("media", "account"):
+    for section in ("media", "account", "version"):
         tables = doc.get(section, [])
         if not isinstance(tables, list):
             raise CatalogError(f"{section}: expected an array of tables ([[{section}]])")
@@ -289,9 +413,15 @@ def parse_catalog(text: str) -> Catalog:
         _account_metric(_Entry(f"account[{i}]", t, _ACCOUNT_KEYS))
         for i, t in enumerate(sections["account"])
     )
+    versions = tuple(
+        _version_dates(_Entry(f"version[{i}]", t, _VERSION_KEYS))
+        for i, t in enumerate(sections["version"])
+    )
     _check_no_overlap("media", media)
     _check_no_overlap("account", account)
-    return Catalog(media_metrics=media, account_metrics=account)
+    if [v.version for v in versions] != sorted({v.version for v in versions}):
+        raise CatalogError("version: entries must be unique and in ascending order")
+    return Catalog(media_metrics=media, account_metrics=account, versions=versions)
 
 
 @cache
@@ -299,3 +429,38 @@ def load_catalog() -> Catalog:
     """The packaged catalogue, parsed and validated once per process."""
     text = resources.files("harvester.catalog").joinpath("metrics.toml").read_text(encoding="utf-8")
     return parse_catalog(text)
+
+
+def version_status(
+    version: ApiVersion | str, today: date, catalog: Catalog | None = None
+) -> VersionStatus:
+    """Whether Meta still serves `version` on `today`, from the catalogue's version dates.
+
+    Pure (the date is an argument), so a run's start, `harvester check` and tests share it. An
+    expired version is not an error at Meta: it answers as the oldest live version instead, which
+    may accept other metrics than the catalogue routes for the configured one, so say which.
+    """
+    catalog = catalog or load_catalog()
+    parsed = ApiVersion.parse(version) if isinstance(version, str) else version
+    dates = catalog.version_dates(parsed)
+    oldest = catalog.versions[0] if catalog.versions else None
+    if dates is None and oldest is not None and parsed < oldest.version and oldest.expires:
+        expired = f"expired before {oldest.expires}"  # older than the oldest dated version
+    elif dates is None:
+        known = ", ".join(str(v.version) for v in catalog.versions)
+        return VersionStatus("unknown", f"{parsed} is not a version the catalogue knows ({known})")
+    elif dates.expires is None or today < dates.expires - EXPIRY_WARNING:
+        return VersionStatus("ok", "ok")
+    elif today < dates.expires:
+        return VersionStatus("expiring", f"{parsed} expires within 90 days (on {dates.expires})")
+    else:
+        expired = f"expired on {dates.expires}"
+    live = [
+        v.version
+        for v in catalog.versions
+        if v.released <= today and (v.expires is None or today < v.expires)
+    ]
+    served = f"{live[0]}" if live else "?"
+    return VersionStatus(
+        "expired", f"{parsed} {expired} (Meta serves the oldest live version, {served}, instead)"
+    )

@@ -23,10 +23,11 @@ from datetime import datetime
 from typing import Any
 
 from harvester.graph.errors import MalformedReply
-from harvester.graph.replies import breakdown_results, int_value, parse_timestamp
+from harvester.graph.replies import Number, breakdown_results, number, parse_timestamp
 
-# (metric, period, end_time, dimension, dimension_value, value): a row without its account and tail.
-AccountValue = tuple[str, str, datetime | None, str | None, str | None, int | None]
+# (metric, period, end_time, dimension, dimension_value, value, value_float): a row without its
+# account and tail; `value`/`value_float` as `graph.replies.number` splits a reply's number.
+AccountValue = tuple[str, str, datetime | None, str | None, str | None, int | None, float | None]
 
 # The dimension each pre-v18 audience map is keyed by.
 AUDIENCE_DIMENSIONS = {
@@ -93,14 +94,14 @@ def _values(name: str, entry: dict[str, Any]) -> Iterator[tuple[Any, datetime | 
 
 def _series(name: str, period: str, entry: dict[str, Any]) -> Iterator[AccountValue]:
     for value, end_time in _values(name, entry):
-        yield (name, period, end_time, None, None, int_value(name, value))
+        yield (name, period, end_time, None, None, *number(name, value))
 
 
 def _hours(name: str, period: str, entry: dict[str, Any]) -> Iterator[AccountValue]:
     for value, end_time in _values(name, entry):
         counts = _map(name, value)
         for hour in sorted(counts, key=lambda h: (len(h), h)):
-            yield (name, period, end_time, "hour", hour, int_value(name, counts[hour]))
+            yield (name, period, end_time, "hour", hour, *counts[hour])
 
 
 def _audience(name: str, period: str, entry: dict[str, Any]) -> Iterator[AccountValue]:
@@ -108,7 +109,7 @@ def _audience(name: str, period: str, entry: dict[str, Any]) -> Iterator[Account
     for value, end_time in _values(name, entry):
         counts = _map(name, value)
         for key in sorted(counts):
-            yield (name, period, end_time, dimension, _audience_key(name, key), counts[key])
+            yield (name, period, end_time, dimension, _audience_key(name, key), *counts[key])
 
 
 def _audience_key(name: str, key: str) -> str:
@@ -129,19 +130,20 @@ def _totals(
     if not isinstance(total, dict):
         raise MalformedReply(f"{name}: total_value is not an object")
     if with_total and "value" in total:
-        yield (name, period, end_time, None, None, int_value(name, total["value"]))
+        yield (name, period, end_time, None, None, *number(name, total["value"]))
     for keys, values, value in breakdown_results(name, total):
-        yield (name, period, end_time, ",".join(keys), ",".join(values), value)
+        yield (name, period, end_time, ",".join(keys), ",".join(values), *value)
 
 
-def _map(name: str, value: object) -> dict[str, int]:
+def _map(name: str, value: object) -> dict[str, Number]:
+    """A per-day map's numbers by key; keys whose number is null have no row."""
     if value is None:
         return {}
     if not isinstance(value, dict):
         raise MalformedReply(f"{name}: value is not a map: {value!r:.80}")
-    out: dict[str, int] = {}
+    out: dict[str, Number] = {}
     for key, count in value.items():
-        number = int_value(name, count)
-        if number is not None:
-            out[str(key)] = number
+        found = number(name, count)
+        if found != (None, None):
+            out[str(key)] = found
     return out

@@ -169,7 +169,9 @@ class GraphClient:
             async with self.gate.slot(account.id, cost=len(ops)):
                 try:
                     status, headers, raw = await self._send(self._root, account, body)
-                    reply = self._decode(status, headers, raw, account, (), len(ops))
+                    reply = self._decode(
+                        status, headers, raw, account, (), len(ops), self._root.path
+                    )
                     results = decode_batch(reply, len(ops))
                 except GraphError as error:
                     self._after_failure(account, error)
@@ -243,7 +245,7 @@ class GraphClient:
                 status, headers, body = await self._send(url, account, None)
                 # Meta names a rejected metric by its index in the request: keep the list.
                 metrics = url.query.get("metric", "").split(",")
-                reply = self._decode(status, headers, body, account, metrics, 1)
+                reply = self._decode(status, headers, body, account, metrics, 1, url.path)
             except GraphError as error:
                 self._after_failure(account, error)
                 raise
@@ -294,10 +296,12 @@ class GraphClient:
         account: Account,
         requested_metrics: Sequence[str],
         pending: int | None,
+        path: str | None = None,
     ) -> Any:
         """Pace on the reply's usage headers, then parse it or raise its classified error.
         `pending` is how many calls of the current slot Meta had counted when it replied (None:
-        leave its usage headers unread)."""
+        leave its usage headers unread); `path` is the request URL's path (None for a batch op,
+        whose relative_url has no version)."""
         minute = self._limits.regain_unit_seconds
         if pending is not None:
             self.gate.observe(parse_usage(headers, minute_seconds=minute), pending)
@@ -308,6 +312,7 @@ class GraphClient:
                 body,
                 requested_metrics=requested_metrics,
                 minute_seconds=minute,
+                requested_path=path,
             )
         except GraphError as error:
             self._errors[error.label] += 1

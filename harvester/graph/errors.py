@@ -12,6 +12,7 @@ on codes. Every error carries status, code, subcode, fbtrace_id, message (token-
      |    +-- NoAnswer              a batch op Meta left unanswered (`null`): ask it again alone
      +-- Skippable                  give up on this one object, write an error row, go on
      |    +-- MetricUnsupported     code 100 naming a metric: retry the media without `metric`
+     |                              (`valid`: the names Meta listed as valid, when it did)
      |    +-- ObjectUnavailable     100/33: deleted or unreadable object
      |    +-- PreConversion         100/2108006: posted before the business-account conversion
      |    +-- NotEnoughViewers      code 10 on a story with fewer than 5 viewers
@@ -22,7 +23,8 @@ on codes. Every error carries status, code, subcode, fbtrace_id, message (token-
      |                              is wrong (every account's calls fail alike)
      +-- InvalidRequest             our request is wrong: other code 100s (e.g. > 30 days), unknown
      |    |                         codes with a 4xx status; fix the request, do not retry as is
-     |    +-- UnknownVersion        2500 "Unknown path components: /v99.0/": no such api_version
+     |    +-- UnknownVersion        2500 "Unknown path components: /<path after the version>"
+     |                              (or "/v99.0/" for the bare version): no such api_version
      +-- MalformedReply             a 2xx reply off the documented shape (raised by the parsers):
      |                              skip what it was for, write an error row, go on
      +-- NothingWorks               no request of the run succeeded and every one failed the same
@@ -65,6 +67,7 @@ __all__ = [
     "classify",
     "decode_reply",
     "scrub",
+    "valid_metrics",
 ]
 
 Scope = Literal["app", "account", "page", "user"]
@@ -198,11 +201,24 @@ class Skippable(GraphError):
 
 
 class MetricUnsupported(Skippable):
-    """Meta rejected `metric` (None when the reply did not let us tell which)."""
+    """Meta rejected `metric` (None when the reply did not let us tell which).
 
-    def __init__(self, message: str = "", *, metric: str | None = None, **kw: Any) -> None:
+    `valid` holds the names Meta listed as valid ("must be one of the following values: ..."),
+    in its order, or None when the reply listed none: what Meta itself accepts, so a run can
+    tell which of them the catalogue lacks.
+    """
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        metric: str | None = None,
+        valid: tuple[str, ...] | None = None,
+        **kw: Any,
+    ) -> None:
         super().__init__(message, **kw)
         self.metric = metric
+        self.valid = valid
 
 
 class ObjectUnavailable(Skippable):
@@ -283,6 +299,7 @@ class _Reply:
         envelope: Mapping[str, Any],
         requested_metrics: Sequence[str],
         minute_seconds: float,
+        requested_path: str | None = None,
     ) -> None:
         self.status = status
         self.headers = headers
@@ -296,6 +313,7 @@ class _Reply:
         self.message = _full_message(self.text, envelope)
         self.requested_metrics = requested_metrics
         self.minute_seconds = minute_seconds
+        self.requested_path = requested_path
 
     def make(self, cls: type[GraphError], **extra: Any) -> GraphError:
         return cls(
@@ -368,6 +386,28 @@ _METRIC_NAMED = (
 )
 # "(#100) metric[{i}] must be one of the following values: ..." names the index into our request.
 _METRIC_INDEX = re.compile(r"metric\[(\d{1,6})\] must be one of")
+# ... and lists every name Meta accepts there, comma separated, to the end of the message.
+_VALID_LIST = re.compile(r"metric\[\d{1,6}\] must be one of the following values:(.*)\Z", re.DOTALL)
+_METRIC_NAME = re.compile(r"[A-Za-z0-9_]+")
+
+
+def valid_metrics(message: str) -> tuple[str, ...] | None:
+    """The metric names listed in Meta's "metric[i] must be one of the following values: a, b"
+    (in order, each once), or None when the message holds no such list or a piece of it is not a
+    metric name: a list we cannot read whole is not offered as Meta's word. Pure and total.
+    """
+    match = _VALID_LIST.search(message) if isinstance(message, str) else None
+    if match is None:
+        return None
+    text = match[1].strip().removesuffix(".").strip()
+    if not text:
+        return ()
+    names = [piece.strip() for piece in text.split(",")]
+    if not all(_METRIC_NAME.fullmatch(name) for name in names):
+        return None
+    return tuple(dict.fromkeys(names))
+
+
 # Carousel children: Meta's exact wording is undocumented; this is our guess, matched loosely.
 _NO_INSIGHTS_OBJECT = re.compile(
     r"(?i)not available for media in a carousel|object (?:with id '[^']*' )?does not exist"
@@ -379,8 +419,29 @@ _NOT_ENOUGH_VIEWERS = re.compile(r"(?i)not enough viewers")
 # Meta: "Invalid appsecret_proof provided in the API argument" (100, sometimes 190), "API calls
 # from the server require an appsecret_proof argument" (100).
 _APPSECRET = re.compile(r"(?i)appsecret_proof")
-# Meta and the simulator: "Unknown path components: /v99.0/..." when the version does not exist.
-_UNKNOWN_VERSION = re.compile(r"(?i)unknown path components: /v\d+(?:\.\d+)?(?:/|\b)")
+# Meta reads a version it does not serve as a node and names the rest of the path: GET
+# /v2.80/me/feed answers "Unknown path components: /me/feed" (code 2500; arsduo/koala#611,
+# owlstacks/owlstack-laravel#15), and the simulator alike. A path that is the version alone
+# (a batch POST to /v99.0/) is named itself. A wrong edge under a good version names only the
+# edge ("/medias"), so the message is a version error only when it names everything after the
+# request's version segment; without the request's path only the bare version form is certain.
+_UNKNOWN_PATH = re.compile(r"(?i)unknown path components: (/\S*)")
+_BARE_VERSION = re.compile(r"(?i)/v\d+(?:\.\d+)?/?")
+_VERSION_SEGMENT = re.compile(r"(?i)v\d+(?:\.\d+)?|\d+\.\d+")
+
+
+def _unknown_version(reply: _Reply) -> bool:
+    match = _UNKNOWN_PATH.search(reply.text)
+    if match is None:
+        return False
+    named = match[1].rstrip("/")
+    if _BARE_VERSION.fullmatch(match[1]):
+        return True
+    path = (reply.requested_path or "").rstrip("/")
+    if not named or not path.endswith(named):
+        return False
+    before = path[: len(path) - len(named)]
+    return _VERSION_SEGMENT.fullmatch(before.rpartition("/")[2]) is not None
 
 
 def _code_100(reply: _Reply) -> GraphError:
@@ -393,7 +454,10 @@ def _code_100(reply: _Reply) -> GraphError:
         index = int(match[1])
         metrics = reply.requested_metrics
         return reply.make(
-            MetricUnsupported, metric=metrics[index] if index < len(metrics) else None
+            MetricUnsupported,
+            metric=metrics[index] if index < len(metrics) else None,
+            # The raw text: the list may run past what the error keeps of its message.
+            valid=valid_metrics(reply.text),
         )
     if _NO_INSIGHTS_OBJECT.search(reply.message):
         return reply.make(ObjectUnavailable)
@@ -407,7 +471,7 @@ def _code_190(reply: _Reply) -> GraphError:
 
 
 def _code_2500(reply: _Reply) -> GraphError:
-    if _UNKNOWN_VERSION.search(reply.text):
+    if _unknown_version(reply):
         return reply.make(UnknownVersion)
     return _unknown(reply)
 
@@ -526,11 +590,13 @@ def _classify(
     data: Any,
     requested_metrics: Sequence[str],
     minute_seconds: float,
+    requested_path: str | None,
 ) -> GraphError:
     envelope = _envelope(data)
     if envelope is None:
         return _without_envelope(status, headers, body, data, minute_seconds)
-    return _from_envelope(_Reply(status, headers, envelope, requested_metrics, minute_seconds))
+    reply = _Reply(status, headers, envelope, requested_metrics, minute_seconds, requested_path)
+    return _from_envelope(reply)
 
 
 def classify(
@@ -540,14 +606,17 @@ def classify(
     *,
     requested_metrics: Sequence[str] = (),
     minute_seconds: float = 60.0,
+    requested_path: str | None = None,
 ) -> GraphError:
     """The error a failed reply means. Total: any status, headers and bytes give a GraphError.
 
     `requested_metrics` resolves Meta's `metric[i]` wording to a name; `minute_seconds` converts
-    Meta's regain minutes (the simulator shortens minutes).
+    Meta's regain minutes (the simulator shortens minutes); `requested_path` (the URL's path)
+    tells an unknown api_version from a wrong edge, as Meta names neither by its kind.
     """
     status = status if isinstance(status, int) else 0
-    return _classify(status, headers, body, _parse(body), requested_metrics, minute_seconds)
+    data = _parse(body)
+    return _classify(status, headers, body, data, requested_metrics, minute_seconds, requested_path)
 
 
 def decode_reply(
@@ -557,6 +626,7 @@ def decode_reply(
     *,
     requested_metrics: Sequence[str] = (),
     minute_seconds: float = 60.0,
+    requested_path: str | None = None,
 ) -> Any:
     """The parsed JSON of a good reply; raises the classified GraphError for anything else.
 
@@ -566,4 +636,4 @@ def decode_reply(
     data = _parse(body)
     if 200 <= status < 300 and data is not _UNPARSED and _envelope(data) is None:
         return data
-    raise _classify(status, headers, body, data, requested_metrics, minute_seconds)
+    raise _classify(status, headers, body, data, requested_metrics, minute_seconds, requested_path)

@@ -9,15 +9,54 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from functools import cache
 from sys import intern
 from typing import Any, TypeGuard
 
+from harvester.catalog import load_catalog
 from harvester.graph.errors import MalformedReply
 from harvester.models import Media
 
-# One parsed insight value: (metric, period, breakdown, value). breakdown is None for the total,
-# else "key=value" pairs joined by "," in the order Meta lists the dimension keys.
-InsightValue = tuple[str, str | None, str | None, int | None]
+# A reply's number as the lake keeps it: (value, value_float). An exact integer of a count metric
+# is `value` (int64); every other number (a fractional metric's, or a count Meta sent with a
+# fraction) is `value_float` with `value` None, digits intact. (None, None) is "no data".
+Number = tuple[int | None, float | None]
+# One parsed insight value: (metric, period, breakdown, value, value_float). breakdown is None for
+# the total, else "key=value" pairs joined by "," in the order Meta lists the dimension keys.
+InsightValue = tuple[str, str | None, str | None, int | None, float | None]
+
+# int64, the type of the lake's `value`: a larger integer would fail the write, far from its reply.
+_INT64_MIN, _INT64_END = -(2**63), 2**63
+
+
+@cache
+def fractional_metrics() -> frozenset[str]:
+    """The catalogue's decimal metrics (reels_skip_rate): always `value_float`, even when whole,
+    so one metric's values sit in one column."""
+    return load_catalog().fractional_metrics
+
+
+def number(name: str, raw: Any) -> Number:
+    """A reply's value, exactly: never rounded, truncated or coerced; None stays None.
+
+    Raises `MalformedReply` naming the metric for anything that is not a finite number (a
+    string, a bool, a list, NaN), so the caller writes an error row instead of a silent 0.
+    """
+    if raw is None:
+        return None, None
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise MalformedReply(f"{name}: value is not a finite number: {raw!r:.80}")
+    if isinstance(raw, float):
+        if not math.isfinite(raw):
+            raise MalformedReply(f"{name}: value is not a finite number: {raw!r:.80}")
+        if raw.is_integer() and _INT64_MIN <= raw < _INT64_END and name not in fractional_metrics():
+            return int(raw), None  # Meta sends some counts as 12.0: the same number, exactly
+        return None, raw
+    if not _INT64_MIN <= raw < _INT64_END:
+        raise MalformedReply(f"{name}: value {raw} does not fit a 64-bit integer")
+    if name in fractional_metrics():
+        return None, float(raw)
+    return raw, None
 
 
 def parse_timestamp(text: object) -> datetime | None:
@@ -78,10 +117,11 @@ def parse_insights(
         raise MalformedReply(f"insights reply without a 'data' list: {reply!r:.120}")
     out: list[InsightValue] = []
     seen: set[str] = set()
+    fractional = fractional_metrics()
     for entry in data:
         # The shapes of nearly every entry, read without the checks' calls (a media's ~13 values
         # are the client's hottest loop); anything else takes the checked path below.
-        plain = _plain(entry, with_totals) if type(entry) is dict else None
+        plain = _plain(entry, with_totals, fractional) if type(entry) is dict else None
         if plain is not None:
             seen.add(entry["name"])
             out.extend(plain)
@@ -95,15 +135,17 @@ def parse_insights(
         if total is not None:
             out.extend(_total_value(name, period, total, with_totals))
         elif with_totals:
-            out.append((name, period, None, _first_value(name, entry.get("values"))))
+            out.append((name, period, None, *_first_value(name, entry.get("values"))))
     if with_totals and not seen.issuperset(requested):
-        out.extend((name, "lifetime", None, None) for name in requested if name not in seen)
+        out.extend((name, "lifetime", None, None, None) for name in requested if name not in seen)
     return out
 
 
-def _plain(entry: dict[str, Any], with_totals: bool) -> list[InsightValue] | None:
-    """The values of an entry of the usual shape (integer values, single-key breakdowns), or
-    None for anything else."""
+def _plain(
+    entry: dict[str, Any], with_totals: bool, fractional: frozenset[str]
+) -> list[InsightValue] | None:
+    """The values of an entry of the usual shape (int64 values of a count metric, single-key
+    breakdowns), or None for anything else."""
     name = entry.get("name")
     period = entry.get("period")
     if type(name) is not str or (period is not None and type(period) is not str):
@@ -117,15 +159,23 @@ def _plain(entry: dict[str, Any], with_totals: bool) -> list[InsightValue] | Non
         values = entry.get("values")
         first = values[0] if type(values) is list and len(values) == 1 else None
         value = first.get("value") if type(first) is dict else None
-        if type(value) is not int:
+        if name in fractional:  # a finite float of a fractional metric, else the checked path
+            if type(value) is not float or not math.isfinite(value):
+                return None
+            return [(name, period, None, None, value)] if with_totals else []
+        if type(value) is not int or not _INT64_MIN <= value < _INT64_END:
             return None
-        return [(name, period, None, value)] if with_totals else []
+        return [(name, period, None, value, None)] if with_totals else []
+    if name in fractional:
+        return None
     if type(total) is not dict or type(value := total.get("value")) is not int:
+        return None
+    if not _INT64_MIN <= value < _INT64_END:
         return None
     breakdowns = total.get("breakdowns", ())
     if type(breakdowns) is not list and breakdowns != ():
         return None
-    out: list[InsightValue] = [(name, period, None, value)] if with_totals else []
+    out: list[InsightValue] = [(name, period, None, value, None)] if with_totals else []
     for breakdown in breakdowns:
         if type(breakdown) is not dict:
             return None
@@ -136,9 +186,9 @@ def _plain(entry: dict[str, Any], with_totals: bool) -> list[InsightValue] | Non
             if type(result) is not dict:
                 return None
             label, value = _only_string(result.get("dimension_values")), result.get("value")
-            if label is None or type(value) is not int:
+            if label is None or type(value) is not int or not _INT64_MIN <= value < _INT64_END:
                 return None
-            out.append((name, period, intern(f"{key}={label}"), value))
+            out.append((name, period, intern(f"{key}={label}"), value, None))
     return out
 
 
@@ -155,15 +205,15 @@ def _total_value(
     if not isinstance(total, dict):
         raise MalformedReply(f"{name}: total_value is not an object")
     if with_totals:
-        yield (name, period, None, int_value(name, total.get("value")))
+        yield (name, period, None, *number(name, total.get("value")))
     for keys, values, value in breakdown_results(name, total):
         label = ",".join(f"{k}={v}" for k, v in zip(keys, values, strict=True))
-        yield (name, period, label, value)
+        yield (name, period, label, *value)
 
 
 def breakdown_results(
     name: str, total: dict[str, Any]
-) -> Iterator[tuple[list[str], list[str], int | None]]:
+) -> Iterator[tuple[list[str], list[str], Number]]:
     """(dimension keys, dimension values, value) for each breakdown result of a `total_value`."""
     breakdowns = total.get("breakdowns") or []
     if not isinstance(breakdowns, list):
@@ -177,28 +227,19 @@ def breakdown_results(
             values = result.get("dimension_values") if isinstance(result, dict) else None
             if not _strings(values) or len(values) != len(keys):
                 raise MalformedReply(f"{name}: breakdown result does not match its keys")
-            yield keys, values, int_value(name, result.get("value"))
+            yield keys, values, number(name, result.get("value"))
 
 
 def _strings(value: object) -> TypeGuard[list[str]]:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
-def _first_value(name: str, values: object) -> int | None:
+def _first_value(name: str, values: object) -> Number:
     if values is None or values == []:
-        return None
+        return None, None
     if not isinstance(values, list) or not isinstance(values[0], dict):
         raise MalformedReply(f"{name}: values is not a list of objects")
-    return int_value(name, values[0].get("value"))
-
-
-def int_value(name: str, value: Any) -> int | None:
-    """A reply's number as int64 (Meta sends some counts as floats); None stays None."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise MalformedReply(f"{name}: value is not a finite number: {value!r:.80}")
-    return round(value)
+    return number(name, values[0].get("value"))
 
 
 def _optional_str(item: dict[str, Any], key: str) -> str | None:

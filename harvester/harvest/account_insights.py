@@ -73,7 +73,8 @@ class AccountRequest:
     until: datetime | None = None
     breakdown: str | None = None
     timeframe: str | None = None
-    # Metrics whose total row another request of the same window already gave (set by the stage).
+    # Metrics whose total row is not landed: a series' metric (set by the plan), or one whose total
+    # another request of the same window already gave (set by the stage).
     skip_totals: frozenset[str] = frozenset()
 
     def params(self) -> dict[str, str]:
@@ -183,8 +184,9 @@ def plan_pieces(
             days = [(start, stop)]
         for period in _ordered({p for m in totals for p in m.periods}):
             group = [m for m in totals if period in m.periods]
+            daily = frozenset(m.name for m in series if period in m.periods)
             for day_start, day_stop in days:
-                out += _total_requests(group, period, day_start, day_stop, breakdowns)
+                out += _total_requests(group, period, day_start, day_stop, breakdowns, daily)
         if out:
             pieces.append(Piece(start, stop, out))
     lifetime: list[AccountRequest] = []
@@ -233,23 +235,33 @@ def window_period(since: datetime) -> str:
 
 
 def _total_requests(
-    group: Sequence[AccountMetric], period: str, since: datetime, until: datetime, breakdowns: bool
+    group: Sequence[AccountMetric],
+    period: str,
+    since: datetime,
+    until: datetime,
+    breakdowns: bool,
+    series: frozenset[str] = frozenset(),
 ) -> list[AccountRequest]:
     """One day of total_value metrics: one plain request, then one per breakdown key.
 
     A metric with breakdowns gets its total from its first breakdown request (Meta sends the total
     beside the breakdown), so it is not asked without one; the stage keeps one total per day.
+    A metric that is also a time series of the period (`series`: reach, whose day Meta gives
+    both ways) lands only its breakdown rows: its plain total would sit beside the series' row
+    of the same day (same metric and period, another end_time) and double a by-day sum. So it
+    is never asked without a breakdown (that would land nothing).
     """
     if not breakdowns:
-        names = tuple(m.name for m in group)
-        return [AccountRequest("total", names, period, since, until)]
+        names = tuple(m.name for m in group if m.name not in series)
+        return [AccountRequest("total", names, period, since, until)] if names else []
     out = []
-    plain = tuple(m.name for m in group if not m.breakdowns)
+    plain = tuple(m.name for m in group if not m.breakdowns and m.name not in series)
     if plain:
         out.append(AccountRequest("total", plain, period, since, until))
     for key in _ordered_unique(k for m in group for k in m.breakdowns):
         names = tuple(m.name for m in group if key in m.breakdowns)
-        out.append(AccountRequest("total", names, period, since, until, key))
+        skip = series.intersection(names)
+        out.append(AccountRequest("total", names, period, since, until, key, skip_totals=skip))
     return out
 
 
@@ -443,7 +455,11 @@ class AccountInsightsStage:
             return self._refused_breakdown(run, request, result)
         if isinstance(result, GraphError):
             return self._failed(run, result)
-        skip = frozenset(m for m in request.metrics if (request.until, m) in run.totalled)
+        skip = frozenset(
+            m
+            for m in request.metrics
+            if m in request.skip_totals or (request.until, m) in run.totalled
+        )
         request = replace(request, skip_totals=skip)
         try:
             values = parse_account_reply(
@@ -473,7 +489,8 @@ class AccountInsightsStage:
 
         Several metrics are asked one by one (once per run: the refusal is remembered); a single
         metric's pair is dropped for the run with one `breakdown_unsupported` row, and its total is
-        asked without the breakdown (`_prepare` leaves it out once another request gave it).
+        asked without the breakdown (`_prepare` leaves it out once another request gave it) unless
+        it is one to skip (a series' metric, see `_total_requests`).
         """
         key = request.breakdown
         assert key is not None
@@ -482,7 +499,7 @@ class AccountInsightsStage:
         metric = request.metrics[0]
         if self._refusals.drop_breakdown(metric, key):
             run.blocks.append(self._error(run, Stage.BREAKDOWN_UNSUPPORTED, error))
-        return [replace(request, breakdown=None)]
+        return [] if metric in request.skip_totals else [replace(request, breakdown=None)]
 
     def _failed(self, run: PieceRun, error: BaseException) -> list[AccountRequest]:
         run.blocks.append(self._error(run, Stage.ACCOUNT_INSIGHTS, error))

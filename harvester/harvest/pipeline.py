@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 import secrets
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -29,6 +30,7 @@ import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from harvester.catalog import version_status
 from harvester.config import Config
 from harvester.graph.client import GraphClient
 from harvester.graph.errors import AccountFatal, GraphError, NothingWorks
@@ -47,6 +49,8 @@ from harvester.lake.jobs import finish_job, prepare_job
 from harvester.lake.lock import LakeLock, holding
 from harvester.lake.sink import ParquetSink, SinkStatistics
 from harvester.models import Account, Dataset, HarvestWindow, Media, Rows
+
+log = logging.getLogger(__name__)
 
 # Media of one account waiting for its insights workers: a page or two, enough to keep them busy
 # while the next listing page arrives (times the accounts in flight, for the whole run).
@@ -91,6 +95,8 @@ async def run_harvest(
     counters = counters or RunCounters()
     counters.accounts_total = len(config.accounts)
     clock = now or started
+    if not (version := version_status(config.graph.api_version, clock.astimezone(UTC).date())).ok:
+        log.warning("[graph] api_version: %s", version.message)
     lake = open_output(config.output)
     gate = None if app_permits is None else RateGate(config.limits, app_permits=app_permits)
     client = GraphClient(config.graph, config.limits, config.retry, gate=gate, counters=counters)
@@ -141,6 +147,7 @@ class _Outcome:
     locked: bool = False
     job: JobState | None = None
     stats: SinkStatistics | None = None
+    refusals: Refusals | None = None
 
     def report(
         self,
@@ -180,6 +187,7 @@ class _Outcome:
             failed_accounts=failed,
             status=status,
             failure=None if error is None or status == "interrupted" else _describe(error),
+            uncatalogued_metrics=self.refusals.uncatalogued() if self.refusals else {},
         )
 
 
@@ -228,6 +236,7 @@ async def _run(
         discovery = Unit("discovery", ("discovery",), list(reported))
         await anyio.to_thread.run_sync(checkpoint.write, sink, [discovery])
     harvest = _Harvest(config, window, client, rows, counters, job)
+    run.refusals = harvest.refusals
     drain = SinkTask(sink, checkpoint)
     try:
         with _heap_frozen(), _nothing_works_unwrapped():
@@ -294,7 +303,7 @@ class _Harvest:
         # Carousel children of media waiting for insights: they are committed with their parent.
         self._children: dict[str, list[Media]] = {}
         harvest = config.harvest
-        refusals = Refusals(config.graph.api_version)
+        refusals = self.refusals = Refusals(config.graph.api_version)
         self._media_stage = MediaInsightsStage(
             client,
             refusals,

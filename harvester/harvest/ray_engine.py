@@ -340,9 +340,12 @@ def _merge(
 ) -> RunReport:
     errors: Counter[str] = Counter()
     failed: dict[str, str] = {}
+    uncatalogued: dict[str, set[str]] = {}
     for shard in shards:
         errors.update(shard["errors_by_code"])
         failed.update(shard["failed_accounts"])
+        for kind, names in shard.get("uncatalogued_metrics", {}).items():
+            uncatalogued.setdefault(kind, set()).update(names)
     return RunReport(
         run_id=run_id,
         api_version=api_version,
@@ -359,4 +362,5 @@ def _merge(
         retries=sum(s["retries"] for s in shards),
         exit_code=max((s["exit_code"] for s in shards), default=0),
         failed_accounts=failed,
+        uncatalogued_metrics={k: sorted(v) for k, v in sorted(uncatalogued.items())},
     )

@@ -52,6 +52,9 @@ class RunReport:
     # Either way what was committed stays, and the same command resumes the job.
     status: str = "done"
     failure: str | None = None
+    # Per kind (or ACCOUNT): metrics Meta listed as valid in a rejection that the catalogue
+    # lacks, so never asked; `harvester metrics --probe` compares the whole catalogue.
+    uncatalogued_metrics: dict[str, list[str]] = field(default_factory=dict)
 
     def to_json(self) -> bytes:
         return orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
@@ -71,6 +74,10 @@ class RunReport:
         ]
         out += [(f"rows: {name}", f"{count:,}") for name, count in sorted(self.rows.items())]
         out += [(f"errors: {code}", f"{n:,}") for code, n in sorted(self.errors_by_code.items())]
+        out += [
+            (f"not in catalogue: {kind}", ", ".join(names))
+            for kind, names in sorted(self.uncatalogued_metrics.items())
+        ]
         out += [
             ("requests (retries)", f"{self.requests:,} ({self.retries:,})"),
             ("parquet files", f"{self.files:,}"),

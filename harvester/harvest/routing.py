@@ -8,6 +8,7 @@ so that no stage pays twice for one error and "drop the metric and ask again" is
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -16,14 +17,34 @@ from typing import Literal
 
 import anyio
 
-from harvester.catalog import ApiVersion, Catalog, MediaKind, MediaMetric, load_catalog, media_kind
+from harvester.catalog import (
+    LOGINS,
+    ApiVersion,
+    Catalog,
+    Login,
+    MediaKind,
+    MediaMetric,
+    load_catalog,
+    media_kind,
+)
 from harvester.graph.errors import MetricUnsupported
+from harvester.harvest.probe import ACCOUNT_SCOPE, compare
 from harvester.models import Media
 
-__all__ = ["EMPTY_ROUTE", "NothingLeftToAsk", "Refusals", "Route", "metrics_table", "route"]
+__all__ = [
+    "EMPTY_ROUTE",
+    "NothingLeftToAsk",
+    "Refusals",
+    "Route",
+    "metrics_markdown",
+    "metrics_table",
+    "route",
+]
 
 # Account insights are one scope of refusals, beside the media kinds.
 ACCOUNT: Literal["account"] = "account"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,10 +55,14 @@ class Route:
     included, as without `breakdown` they reply with their total. Each `(metric, key)` in
     `breakdowns` is one extra request `metric=<metric>&breakdown=<key>` for the split, separate
     because Meta rejects a breakdown request that mixes in metrics without that breakdown.
+    `conditional` holds, per condition (e.g. "shared_to_facebook"), the metrics that exist only
+    for media meeting it: never in `metrics`, since asking one for a media that does not meet
+    the condition fails the whole request; a stage may ask them apart, one request per condition.
     """
 
     metrics: tuple[str, ...]
     breakdowns: tuple[tuple[str, str], ...]
+    conditional: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def __bool__(self) -> bool:
         return bool(self.metrics)
@@ -57,17 +82,25 @@ def _version(api_version: str) -> ApiVersion:
 
 @lru_cache(maxsize=_CACHE_SIZE)
 def _route_kind(
-    catalog: Catalog, kind: MediaKind, version: ApiVersion, dropped: frozenset[str]
+    catalog: Catalog, kind: MediaKind, version: ApiVersion, dropped: frozenset[str], login: Login
 ) -> Route:
     metrics: list[str] = []
     breakdowns: list[tuple[str, str]] = []
-    for metric in catalog.media_metrics_for(kind, version):
+    conditional: dict[str, list[str]] = {}
+    for metric in catalog.media_metrics_for(kind, version, login):
         if metric.name in dropped:
+            continue
+        if metric.conditional is not None:
+            conditional.setdefault(metric.conditional, []).append(metric.name)
             continue
         metrics.append(metric.name)
         if metric.breakdown is not None:
             breakdowns.append((metric.name, metric.breakdown))
-    return Route(metrics=tuple(metrics), breakdowns=tuple(breakdowns))
+    return Route(
+        metrics=tuple(metrics),
+        breakdowns=tuple(breakdowns),
+        conditional=tuple((c, tuple(names)) for c, names in conditional.items()),
+    )
 
 
 def route(
@@ -78,11 +111,13 @@ def route(
     is_child: bool = False,
     dropped: frozenset[str] = frozenset(),
     catalog: Catalog | None = None,
+    login: Login = "facebook",
 ) -> Route:
     """The requests for one media; empty for carousel children and for kinds we do not route.
 
     `dropped` holds the metrics Meta rejected earlier in the run for this (kind, version); the date
     based removals in the catalogue are deliberately not applied here (see metrics.toml).
+    `login` leaves out the metrics that do not exist with that login (Instagram Login lacks a few).
     Raises ValueError only for a malformed `api_version` string.
     """
     if is_child:
@@ -93,7 +128,7 @@ def route(
     version = _version(api_version) if isinstance(api_version, str) else api_version
     if not isinstance(dropped, frozenset):  # a plain set would be unhashable for the cache
         dropped = frozenset(dropped)
-    return _route_kind(catalog or load_catalog(), kind, version, dropped)
+    return _route_kind(catalog or load_catalog(), kind, version, dropped, login)
 
 
 class NothingLeftToAsk(Exception):
@@ -109,9 +144,10 @@ class Refusals:
     what Meta rejects, and the others of its kind wait for it (`turn`, `settle`).
     """
 
-    def __init__(self, api_version: str) -> None:
+    def __init__(self, api_version: str, *, login: Login = "facebook") -> None:
         self._version_text = api_version
         self._version = ApiVersion.parse(api_version)
+        self._login: Login = login
         self._dropped: defaultdict[MediaKind | Literal["account"], set[str]] = defaultdict(set)
         # (metric, breakdown key) pairs of account insights Meta refused.
         self._breakdowns: set[tuple[str, str]] = set()
@@ -120,6 +156,9 @@ class Refusals:
         self._routes: dict[tuple[str, str, bool], Route] = {}
         self._confirmed: set[MediaKind] = set()
         self._learners: dict[MediaKind, anyio.Event] = {}
+        # Per kind (or ACCOUNT): names Meta listed in a rejection that the catalogue lacks. Never
+        # asked (a run asks only what the catalogue knows); named in the run report.
+        self._uncatalogued: defaultdict[str, set[str]] = defaultdict(set)
 
     def route(self, media: Media) -> Route:
         """What to ask for one media now."""
@@ -133,6 +172,7 @@ class Refusals:
                 self._version,
                 is_child=media.is_child,
                 dropped=frozenset(self._dropped[kind]) if kind is not None else frozenset(),
+                login=self._login,
             )
         return found
 
@@ -149,6 +189,8 @@ class Refusals:
         scope: MediaKind | Literal["account"] | None = ACCOUNT
         if media is not None:
             scope = media_kind(media.media_type, media.media_product_type)
+        if scope is not None and error.valid is not None:
+            self._note_listed(ACCOUNT_SCOPE if scope == ACCOUNT else str(scope), error.valid)
         if scope is None or error.metric is None or error.metric not in asked:
             return None
         dropped = self._dropped[scope]
@@ -157,6 +199,26 @@ class Refusals:
         dropped.add(error.metric)
         self._routes.clear()
         return True
+
+    def _note_listed(self, scope: str, listed: tuple[str, ...]) -> None:
+        lacks = compare(scope, listed, self._version, self._login, load_catalog()).missing
+        known = self._uncatalogued[scope]
+        if news := [name for name in lacks if name not in known]:
+            known.update(news)
+            log.warning(
+                "Meta lists %s metric(s) the catalogue lacks at %s: %s (not asked; "
+                "`harvester metrics --probe` compares the whole catalogue)",
+                scope,
+                self._version_text,
+                ", ".join(news),
+            )
+
+    def uncatalogued(self) -> dict[str, list[str]]:
+        """Per kind (or ACCOUNT), the names Meta listed in a rejection this run that the
+        catalogue lacks, sorted: for the run report."""
+        return {
+            scope: sorted(names) for scope, names in sorted(self._uncatalogued.items()) if names
+        }
 
     def account_metrics(self, metrics: Collection[str], breakdown: str | None) -> tuple[str, ...]:
         """The account metrics of a request still worth asking, with `breakdown` if any."""
@@ -215,19 +277,59 @@ class Refusals:
 
 
 def _describe(metric: MediaMetric) -> str:
-    if metric.breakdown is None:
-        return metric.shape
-    return f"{metric.shape}, breakdown={metric.breakdown}"
+    parts: list[str] = [metric.shape]
+    if metric.breakdown is not None:
+        parts.append(f"breakdown={metric.breakdown}")
+    if metric.fractional:
+        parts.append("fraction")
+    if metric.conditional is not None:
+        parts.append(f"only if {metric.conditional}")
+    if not metric.asked:
+        parts.append("not asked yet")
+    return ", ".join(parts)
+
+
+def _logins(logins: frozenset[Login]) -> str:
+    return "+".join(login for login in LOGINS if login in logins)
 
 
 def metrics_table(
     api_version: ApiVersion | str, catalog: Catalog | None = None
-) -> list[tuple[str, str, str]]:
-    """Rows (kind, metric, shape[, breakdown]) for `harvester metrics --api-version`."""
+) -> list[tuple[str, str, str, str]]:
+    """Rows (kind, metric, logins, details) for `harvester metrics`: every media metric the
+    catalogue knows for each kind at the version, then the account metrics (kind "ACCOUNT").
+
+    `logins` is "facebook+instagram" or the one login a metric needs; details are the reply
+    shape, breakdown, "fraction" for decimal values, and any condition on the media.
+    """
     version = _version(api_version) if isinstance(api_version, str) else api_version
     catalog = catalog or load_catalog()
-    return [
-        (str(kind), metric.name, _describe(metric))
+    rows = [
+        (str(kind), metric.name, _logins(metric.logins), _describe(metric))
         for kind in MediaKind
-        for metric in catalog.media_metrics_for(kind, version)
+        for metric in catalog.media_metrics_for(kind, version, unasked=True)
     ]
+    for account in catalog.account_metrics_for(version, unasked=True):
+        details = [account.metric_type, "periods=" + "/".join(account.periods)]
+        if account.breakdowns:
+            details.append("breakdowns=" + "/".join(account.breakdowns))
+        if account.fractional:
+            details.append("fraction")
+        if not account.asked:
+            details.append("not asked yet")
+        rows.append((ACCOUNT.upper(), account.name, _logins(account.logins), ", ".join(details)))
+    return rows
+
+
+def metrics_markdown(api_version: ApiVersion | str, catalog: Catalog | None = None) -> str:
+    """The same table as Markdown, by kind and login (what the README shows, pasted verbatim)."""
+    lines = [
+        f"Metrics at {api_version} by kind and login (`harvester metrics --markdown`):",
+        "",
+        "| kind | metric | login | details |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {k} | {m} | {login} | {d} |" for k, m, login, d in metrics_table(api_version, catalog)
+    ]
+    return "\n".join(lines) + "\n"

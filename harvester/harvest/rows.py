@@ -14,7 +14,7 @@ from typing import Any
 
 from harvester.graph.account_replies import AccountValue
 from harvester.graph.errors import GraphError, MetricUnsupported
-from harvester.graph.replies import InsightValue
+from harvester.graph.replies import InsightValue, number
 from harvester.harvest.report import RunCounters
 from harvester.models import Account, Dataset, Media, Rows
 
@@ -116,15 +116,19 @@ class RunRows:
         return blocks
 
     def story_insights(
-        self, account_id: str, media_id: str, values: Sequence[tuple[str, int | None]]
+        self, account_id: str, media_id: str, values: Sequence[tuple[str, int | float | None]]
     ) -> list[tuple[Any, ...]]:
         """`media_insights` rows of a story's lifetime values as Meta's story_insights webhook
         delivers them (it says nothing of the media's type beyond STORY, nor of its timestamp).
-        Whole rows, not a block: the receiver buffers events' rows until a flush."""
+        Whole rows, not a block: the receiver buffers events' rows until a flush. Each number is
+        split into `value`/`value_float` exactly as a reply's (`graph.replies.number`)."""
         head = (account_id, media_id, None, "STORY", None)
         tail = self._tail()
         self._counters.insight_rows += len(values)
-        return [(*head, metric, "lifetime", None, value, *tail) for metric, value in values]
+        return [
+            (*head, metric, "lifetime", None, *number(metric, value), *tail)
+            for metric, value in values
+        ]
 
     def account_insights(self, account: Account, values: list[AccountValue]) -> Rows:
         """One reply's account values as a block: the account and the run's columns shared."""

@@ -30,6 +30,8 @@ from aiohttp import web
 from anyio.abc import TaskStatus
 
 from harvester.config import Config, ConfigError, OutputSettings
+from harvester.graph.errors import MalformedReply
+from harvester.graph.replies import number
 from harvester.harvest.pipeline import new_run_id
 from harvester.harvest.rows import RunRows
 from harvester.lake.fs import open_output
@@ -57,7 +59,7 @@ class StoryEvent:
 
     account_id: str
     media_id: str
-    values: tuple[tuple[str, int | None], ...]
+    values: tuple[tuple[str, int | float | None], ...]
 
 
 class WebhookStatistics(NamedTuple):
@@ -124,14 +126,21 @@ def _ident(value: object) -> bool:
 def _story_event(account_id: str, value: object) -> StoryEvent:
     if not isinstance(value, dict) or not _ident(value.get("media_id")):
         raise MalformedPayload("a story_insights change without a media_id")
-    metrics: list[tuple[str, int | None]] = []
-    for name, number in value.items():
+    metrics: list[tuple[str, int | float | None]] = []
+    for name, raw in value.items():
         if name == "media_id":
             continue
-        if number is None:
+        if raw is None:
             metrics.append((name, None))
-        elif isinstance(number, int | float) and not isinstance(number, bool):
-            metrics.append((name, round(number)))
+        elif isinstance(raw, int | float) and not isinstance(raw, bool):
+            # Exact, as a reply's values: RunRows.story_insights puts an int in `value`, a
+            # fraction in `value_float`. One that no column holds (beyond 64 bits) is refused
+            # here, with the payload, rather than failing the batch's rows later.
+            try:
+                number(name, raw)
+            except MalformedReply as error:
+                raise MalformedPayload(str(error)) from None
+            metrics.append((name, raw))
         # Other shapes are fields Meta may add later; skipping them keeps the rest of the event.
     return StoryEvent(account_id, str(value["media_id"]), tuple(metrics))
 
@@ -160,7 +169,7 @@ class StoryInsightsReceiver:
         self.run_id = run_id or "webhook-" + new_run_id()
         self._rows = RunRows(run_id=self.run_id, api_version=api_version)
         self._pending: list[tuple[Any, ...]] = []
-        self._seen: OrderedDict[tuple[str, tuple[tuple[str, int | None], ...]], None] = (
+        self._seen: OrderedDict[tuple[str, tuple[tuple[str, int | float | None], ...]], None] = (
             OrderedDict()
         )
         # Made in the event loop (serve/flush): anyio primitives need a running backend.

@@ -26,7 +26,7 @@ from harvester.lake import layout
 from harvester.lake.checkpoint import load_job, open_jobs
 from harvester.lake.doctor import heal, quarantine
 from harvester.lake.fs import DamagedFile, Lake
-from harvester.lake.schema import SCHEMAS
+from harvester.lake.schema import conform
 from harvester.lake.sink import SORT_KEYS
 from harvester.models import Dataset
 
@@ -141,8 +141,7 @@ def _merge(
     lake: Lake, dataset: Dataset, inputs: list[str], output: str, group: int, plan: str
 ) -> int:
     lake.put_json(plan, {"inputs": inputs, "output": output})
-    schema = SCHEMAS[dataset]
-    tables = [lake.read_parquet(path).cast(schema) for path in inputs]
+    tables = [conform(lake.read_parquet(path), dataset) for path in inputs]
     merged = pa.concat_tables(tables).sort_by([(key, "ascending") for key in SORT_KEYS[dataset]])
     lake.write_parquet(output, merged, row_group_rows=group)
     for path in inputs:

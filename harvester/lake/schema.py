@@ -4,6 +4,13 @@ Schemas are fixed here rather than inferred from data so that every run, every A
 every empty batch writes files that readers can union without casts. `snapshot_date` is not a
 column of the files: it is the hive partition folder (`snapshot_date=YYYY-MM-DD`), which readers
 add back.
+
+Insight values: `value` (int64) holds every exact integer, so `sum(value)` over counts stays exact
+and every query written before fractional metrics keeps its meaning; `value_float` (float64, added
+with issue 14) holds every other number, a fractional metric's (reels_skip_rate) always, with
+`value` null. One column for both: `coalesce(value, value_float)`. Files written before
+`value_float` existed lack the column: `conform` gives their tables the current schema, and readers
+union by name (README, "The value columns").
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ SCHEMAS: dict[Dataset, pa.Schema] = {
             pa.field("period", pa.string()),
             pa.field("breakdown", pa.string()),
             pa.field("value", pa.int64()),
+            pa.field("value_float", pa.float64()),
             pa.field("api_version", pa.string(), nullable=False),
             pa.field("fetched_at", TIMESTAMP, nullable=False),
             pa.field("run_id", pa.string(), nullable=False),
@@ -54,6 +62,7 @@ SCHEMAS: dict[Dataset, pa.Schema] = {
             pa.field("dimension", pa.string()),
             pa.field("dimension_value", pa.string()),
             pa.field("value", pa.int64()),
+            pa.field("value_float", pa.float64()),
             pa.field("api_version", pa.string(), nullable=False),
             pa.field("fetched_at", TIMESTAMP, nullable=False),
             pa.field("run_id", pa.string(), nullable=False),
@@ -74,3 +83,19 @@ SCHEMAS: dict[Dataset, pa.Schema] = {
         ]
     ),
 }
+
+
+def conform(table: pa.Table, dataset: Dataset) -> pa.Table:
+    """`table` (read from a file of any schema version) with the current schema of `dataset`:
+    columns added since the file was written (`value_float`) come back null, the rest are cast.
+    Raises ValueError when the table lacks a column the schema requires."""
+    schema = SCHEMAS[dataset]
+    columns = []
+    for field in schema:
+        if field.name in table.column_names:
+            columns.append(table.column(field.name).cast(field.type))
+        elif field.nullable:
+            columns.append(pa.nulls(table.num_rows, field.type))
+        else:
+            raise ValueError(f"{dataset.value}: a file without the required column {field.name}")
+    return pa.Table.from_arrays(columns, schema=schema)

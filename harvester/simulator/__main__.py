@@ -22,6 +22,7 @@ from harvester.simulator.settings import (
     LimitSettings,
     SimulatorSettings,
 )
+from harvester.simulator.validity import KIND_GROUPS, LOGINS
 
 
 def _number(
@@ -58,6 +59,14 @@ def _fault(text: str) -> tuple[str, float]:
             f"expected KIND=RATE with KIND in {', '.join(FAULT_KINDS)}"
         )
     return kind, _rate(rate)
+
+
+def _extra(text: str) -> tuple[str, str]:
+    kind, sep, name = text.partition("=")
+    kinds = (*KIND_GROUPS, "ACCOUNT")
+    if not sep or kind.upper() not in kinds or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected KIND=NAME with KIND in {', '.join(kinds)}")
+    return kind.upper(), name.strip()
 
 
 # What each injected fault does to a request it hits (--fault-rate KIND=RATE).
@@ -98,7 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=date.fromisoformat,
         default=None,
         metavar="YYYY-MM-DD",
-        help="the world's clock (default: now)",
+        help="the day Meta's dated rules apply on: removals, all-version additions, version "
+        "expiry (an expired version is served as the oldest available one); default: none, "
+        "every version as lenient as it ever was",
     )
     p.add_argument("--app-secret", default=None, help="the app secret appsecret_proof uses")
     p.add_argument(
@@ -142,6 +153,29 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="plant no token troubles, unavailable or pre-conversion media (a clean world)",
     )
+    p.add_argument(
+        "--login",
+        choices=LOGINS,
+        default="facebook",
+        help="whose metric set to serve: total_likes, total_comments, total_views and "
+        "link_clicks exist with Facebook Login only (default %(default)s)",
+    )
+    p.add_argument(
+        "--extra-metric",
+        type=_extra,
+        action="append",
+        default=[],
+        metavar="KIND=NAME",
+        help="offer a metric Meta's tables lack (KIND: PHOTO, VIDEO, CAROUSEL, REEL, STORY, "
+        "FEED, REELS or ACCOUNT), served with values and listed in the unknown-metric error, "
+        "e.g. REELS=reels_new_thing for a catalogue probe; repeatable",
+    )
+    p.add_argument(
+        "--legacy-video-refusals",
+        action="store_true",
+        help="let some FEED videos posted before 2024 refuse total_interactions, likes and "
+        "comments ('Incompatible metric'), as some legacy videos do at Meta",
+    )
     p.add_argument("--request-log", type=Path, default=None, help="append a JSONL request log")
     p.add_argument("--world-out", type=Path, default=None, help="write world info once listening")
     return p
@@ -158,6 +192,9 @@ def settings_from_args(args: argparse.Namespace) -> SimulatorSettings:
         window_seconds=args.window_seconds,
         minute_seconds=args.minute_seconds,
     )
+    extra: dict[str, tuple[str, ...]] = {}
+    for kind, name in args.extra_metric:
+        extra[kind] = (*extra.get(kind, ()), name)
     return SimulatorSettings(
         seed=args.seed,
         accounts=args.accounts,
@@ -171,6 +208,9 @@ def settings_from_args(args: argparse.Namespace) -> SimulatorSettings:
         faults=faults,
         limits=limits,
         troubles=not args.no_troubles,
+        login=args.login,
+        extra_metrics=extra,
+        legacy_video_refusals=args.legacy_video_refusals,
         request_log=False,
         request_log_file=args.request_log,
         host=args.host,

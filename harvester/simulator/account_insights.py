@@ -8,6 +8,7 @@ back empty, and time-series replies page by shifting since/until (no cursors), a
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -15,21 +16,30 @@ from harvester.simulator import replies, validity, values
 from harvester.simulator.call import Call
 from harvester.simulator.entities import SimAccount
 from harvester.simulator.ids import name_key
-from harvester.simulator.objects import int_param
+from harvester.simulator.objects import time_param
 from harvester.simulator.world import World
 
 DAY = 86_400
 MAX_WINDOW = 30 * DAY
-RETENTION_DAYS = 730
+# Without since/until Meta looks back 24 hours [doc].
+DEFAULT_SPAN = DAY
 BOUNDARY_OFFSET = 7 * 3600  # end_time is 07:00:00+0000
 TOP_SEGMENTS = 45
 MIN_FOLLOWERS_FOR_DEMOGRAPHICS = 100
 
 DIMENSION_VALUES: dict[str, tuple[str, ...]] = {
     "media_product_type": ("POST", "REEL", "STORY", "CAROUSEL_CONTAINER", "AD"),
-    "follow_type": ("FOLLOWER", "NON_FOLLOWER"),
+    "follow_type": ("FOLLOWER", "NON_FOLLOWER", "UNKNOWN"),
     "follower_type": ("FOLLOWER", "NON_FOLLOWER"),
-    "contact_button_type": ("BOOK_NOW", "CALL", "DIRECTION", "EMAIL", "TEXT", "UNDEFINED"),
+    "contact_button_type": (
+        "BOOK_NOW",
+        "CALL",
+        "DIRECTION",
+        "EMAIL",
+        "INSTANT_EXPERIENCE",
+        "TEXT",
+        "UNDEFINED",
+    ),
     "age": ("13-17", "18-24", "25-34", "35-44", "45-54", "55-64", "65+"),
     "gender": ("F", "M", "U"),
     "country": tuple(
@@ -104,6 +114,21 @@ _AUDIENCE_KEYS = {
 }
 
 
+# Breakdown values in Meta's June 2026 reference that older recordings lack. They get a share of
+# totals only for windows ending on or after this day, so every value the simulator served for
+# earlier windows (and lakes recorded from it) stays exactly what it was.
+LATE_DIMENSION_VALUES = frozenset({"UNKNOWN", "INSTANT_EXPERIENCE"})
+LATE_VALUES_FROM = int(datetime(2026, 6, 1, tzinfo=UTC).timestamp())
+
+
+def dimension_values(key: str, until: int) -> tuple[str, ...]:
+    """The values a total_value breakdown by `key` splits a total into, for a window to `until`."""
+    found = DIMENSION_VALUES[key]
+    if until >= LATE_VALUES_FROM:
+        return found
+    return tuple(v for v in found if v not in LATE_DIMENSION_VALUES)
+
+
 def boundary(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, 7, tzinfo=UTC)
 
@@ -114,21 +139,33 @@ def _title(metric: str) -> tuple[str, str]:
 
 
 class AccountInsights:
-    def __init__(self, world: World, as_of: date | None) -> None:
+    def __init__(
+        self, world: World, as_of: date | None, extra: Mapping[str, Iterable[str]] | None = None
+    ) -> None:
         self.world = world
         self.as_of = as_of
+        # The world's extra account metrics: daily, as a series or a total, without breakdowns.
+        names = next((v for k, v in (extra or {}).items() if k.upper() == "ACCOUNT"), ())
+        self.extra = {
+            name: validity.AccountMetric(
+                name, 0, validity.NO_END, None, frozenset({"day"}), "either", frozenset()
+            )
+            for name in names
+        }
+
+    def listed(self, version: int) -> list[str]:
+        """The names in Meta's "must be one of" reply for account insights."""
+        return sorted({*validity.known_account_metrics(version, self.as_of), *self.extra})
 
     def _rows(self, names: list[str], version: int) -> list[validity.AccountMetric]:
         rows = []
         for i, name in enumerate(names):
-            row = validity.account_metric(name, version, self.as_of)
+            row = validity.account_metric(name, version, self.as_of) or self.extra.get(name)
             if row is None:
                 removed_in = validity.account_removal_version(name, version)
                 if removed_in is not None:
                     raise replies.account_metric_removed(name, removed_in)
-                raise replies.metric_not_one_of(
-                    i, validity.known_account_metrics(version, self.as_of)
-                )
+                raise replies.metric_not_one_of(i, self.listed(version))
             rows.append(row)
         return rows
 
@@ -200,29 +237,30 @@ class AccountInsights:
         if row.style == "demographics":
             if not breakdown:
                 raise replies.bad_param(f"The metric {row.metric} requires the breakdown parameter")
-            frames = validity.demographic_timeframes(version)
-            if timeframe not in frames:
+            frames = validity.demographic_timeframes(row.metric, version, self.as_of)
+            needed = row.metric in validity.TIMEFRAME_REQUIRED
+            if (timeframe is not None or needed) and timeframe not in frames:
                 raise replies.bad_param(
                     f"timeframe must be one of the following values: {', '.join(sorted(frames))}"
                 )
 
     def _window(self, call: Call) -> tuple[int, int]:
-        since, until = int_param(call, "since"), int_param(call, "until")
         now = self.world.now_ts
+        since, until = time_param(call, "since", now), time_param(call, "until", now)
         if until is None:
-            until = now if since is None else min(now, since + 2 * DAY)
+            until = now if since is None else min(now, since + DEFAULT_SPAN)
         if since is None:
-            since = until - 2 * DAY
+            since = until - DEFAULT_SPAN
         if since > until:
             raise replies.bad_param("The since parameter must be earlier than the until parameter")
         if until - since > MAX_WINDOW:
             raise replies.too_many_days()
         return since, until
 
-    def _days(self, since: int, until: int) -> list[date]:
+    def _days(self, since: int, until: int, metric: str = "") -> list[date]:
         """Days whose 07:00 UTC boundary falls in (since, until], within retention, not future."""
         now = self.world.now_ts
-        oldest = now - RETENTION_DAYS * DAY
+        oldest = self.world.account_data_from(metric)
         first = (since - BOUNDARY_OFFSET) // DAY + 1
         last = (min(until, now) - BOUNDARY_OFFSET) // DAY
         out = []
@@ -259,14 +297,14 @@ class AccountInsights:
             entry["values"] = self._maps(acc, name, since, until)
             entry.update(title=title, description=description)
         elif total:
-            days = self._days(since, until)
-            value = sum(self.world.account_metric_value(acc.id, name, period, d) for d in days)
+            days = self._days(since, until, name)
+            value = self.world.account_total_value(acc.id, name, days, period)
             entry.update(title=title, description=description)
             tv: dict[str, Any] = {"value": value}
             if breakdown:
                 combos = [
                     "|".join(c)
-                    for c in itertools.product(*(DIMENSION_VALUES[k] for k in breakdown))
+                    for c in itertools.product(*(dimension_values(k, until) for k in breakdown))
                 ]
                 parts = values.split(value, tuple(combos), seed, acc.index, name_key(name), since)
                 tv["breakdowns"] = [
@@ -284,7 +322,7 @@ class AccountInsights:
                     "value": self.world.account_metric_value(acc.id, name, period, d),
                     "end_time": replies.fmt_ts(boundary(d)),
                 }
-                for d in self._days(since, until)
+                for d in self._days(since, until, name)
             ]
             entry.update(title=title, description=description)
         entry["id"] = f"{acc.id}/insights/{name}/{period}"
@@ -295,7 +333,7 @@ class AccountInsights:
         if name == "online_followers":
             return [
                 {"value": values.hour_map(seed, acc, d), "end_time": replies.fmt_ts(boundary(d))}
-                for d in self._days(since, until)
+                for d in self._days(since, until, name)
             ]
         keys = _AUDIENCE_KEYS[name]()
         today = self.world.day_floor(self.world.now)

@@ -7,6 +7,7 @@ viewers, no data) answer with the exact envelopes Meta uses for them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
 
@@ -32,6 +33,14 @@ TITLES: dict[str, tuple[str, str]] = {
     "navigation": ("Navigation", "The number of actions taken from the story"),
     "replies": ("Replies", "The number of replies to the story"),
     "plays": ("Plays", "The number of times the reel started to play"),
+    "reposts": ("Reposts", "The number of times the media was reposted"),
+    "reels_skip_rate": ("Skip rate", "The percentage of views that skipped the reel early"),
+    "crossposted_views": ("Crossposted views", "Views of the reel on Instagram and Facebook"),
+    "facebook_views": ("Facebook views", "Views of the media on Facebook"),
+    "total_likes": ("Total likes", "Likes on the media, from ads and boosts included"),
+    "total_comments": ("Total comments", "Comments on the media, from ads and boosts included"),
+    "total_views": ("Total views", "Views of the media, from ads and boosts included"),
+    "link_clicks": ("Link clicks", "The number of taps on the story's link sticker"),
 }
 
 
@@ -49,12 +58,50 @@ def split_metrics(text: str | None) -> list[str]:
     return [m.strip() for m in text.split(",")]
 
 
+def extras_by_kind(extra: Mapping[str, Iterable[str]]) -> dict[str, frozenset[str]]:
+    """`SimulatorSettings.extra_metrics` as kind -> names (FEED and REELS spread to their kinds)."""
+    out: dict[str, set[str]] = {kind: set() for kind in validity.KINDS}
+    for key, names in extra.items():
+        for kind in validity.KIND_GROUPS.get(key.upper(), ()):
+            out[kind].update(names)
+    return {kind: frozenset(names) for kind, names in out.items()}
+
+
 class MediaInsights:
     """Serves media insights for one world under one default version and `as_of` date."""
 
-    def __init__(self, world: World, as_of: date | None) -> None:
+    def __init__(
+        self,
+        world: World,
+        as_of: date | None,
+        login: str = validity.FACEBOOK,
+        extra: Mapping[str, Iterable[str]] | None = None,
+    ) -> None:
         self.world = world
         self.as_of = as_of
+        self.login = login
+        self.extra = extras_by_kind(extra or {})
+        # Per (version, kind): the hot path asks these on every call.
+        self._listed: dict[tuple[int, str], frozenset[str]] = {}
+        self._known: dict[int, frozenset[str]] = {}
+
+    def listed(self, version: int, kind: str) -> frozenset[str]:
+        """The names Meta lists for a kind in "must be one of": what it accepts for some media of
+        the kind (conditional metrics included), under this login, plus the world's extras."""
+        found = self._listed.get((version, kind))
+        if found is None:
+            names = validity.kind_media_metrics(version, kind, self.as_of)
+            found = validity.for_login(names, self.login) | self.extra[kind]
+            self._listed[(version, kind)] = found
+        return found
+
+    def known(self, version: int) -> frozenset[str]:
+        """Every media metric name the version knows under this login, for any kind."""
+        found = self._known.get(version)
+        if found is None:
+            names = validity.known_media_metrics(version, self.as_of)
+            found = self._known[version] = validity.for_login(names, self.login)
+        return found
 
     def validate(
         self, media: SimMedia, version: int, metrics: list[str], breakdown: str | None
@@ -63,17 +110,25 @@ class MediaInsights:
         if media.is_child:
             raise replies.carousel_child_insights()
         kind = validity.kind_of(media.media_type, media.media_product_type)
-        known = validity.known_media_metrics(version, self.as_of)
+        listed = frozenset() if kind is None else self.listed(version, kind)
+        known = self.known(version)
         valid = (
             frozenset()
             if kind is None
             else validity.media_metrics_for(version, kind, self.as_of, media.timestamp)
+            | self.extra[kind]
         )
+        shared = self.world.shared_to_facebook(media)
+        legacy = self.world.legacy_video(media)
         for i, metric in enumerate(metrics):
-            if metric not in known:
-                raise replies.metric_not_one_of(i, known)
+            if metric not in listed and metric not in known:
+                raise replies.metric_not_one_of(i, sorted(listed))
             if metric not in valid:
                 raise replies.unsupported_metric(metric)
+            if metric in validity.SHARED_TO_FACEBOOK_ONLY and not shared:
+                raise replies.not_shared_to_facebook(metric)
+            if legacy and metric in validity.LEGACY_VIDEO_REFUSED:
+                raise replies.incompatible_metric(metric)
         if breakdown is not None:
             for i, key in enumerate(breakdown.split(",")):
                 supported = validity.MEDIA_BREAKDOWNS.get(key.strip())
@@ -82,11 +137,9 @@ class MediaInsights:
                     raise replies.bad_param(
                         f"breakdown[{i}] must be one of the following values: {choices}"
                     )
-                for metric in metrics:
-                    if metric not in supported:
-                        raise replies.bad_param(
-                            f"The metric {metric} does not support the breakdown {key.strip()}"
-                        )
+                if any(metric not in supported for metric in metrics):
+                    # What Meta answers a breakdown on a metric without it [doc: notes].
+                    raise replies.unknown_error()
 
     def reply(
         self,
@@ -115,35 +168,33 @@ class MediaInsights:
         for metric in metrics:
             if metric not in seen:
                 seen.add(metric)
-                data.append(self._entry(media, version, metric, breakdown is not None))
+                data.append(self._entry(media, metric, breakdown is not None))
         return {"data": data}
 
-    def _entry(
-        self, media: SimMedia, version: int, metric: str, with_breakdown: bool
-    ) -> dict[str, Any]:
+    def _entry(self, media: SimMedia, metric: str, with_breakdown: bool) -> dict[str, Any]:
+        """Every metric replies in the `values` shape; a breakdown request adds `total_value`
+        with the breakdowns beside it (the recorded profile_activity reply has both)."""
         value = self.world.value_of(media, metric)
         title, description = _title(metric)
-        entry: dict[str, Any] = {"name": metric, "period": "lifetime"}
-        if validity.reply_shape(metric, version) == "values":
-            entry["values"] = [{"value": value}]
-            entry["title"] = title
-            entry["description"] = description
-        else:
-            total: dict[str, Any] = {"value": value}
-            if with_breakdown and metric in BREAKDOWN_KEYS:
-                # Meta's recorded breakdown reply carries `values` next to `total_value`.
-                entry["values"] = [{"value": value}]
-                parts = self.world.media_metric_breakdown(media.id, metric)
-                total["breakdowns"] = [
+        entry: dict[str, Any] = {
+            "name": metric,
+            "period": "lifetime",
+            "values": [{"value": value}],
+            "title": title,
+            "description": description,
+        }
+        if with_breakdown and metric in BREAKDOWN_KEYS:
+            parts = self.world.media_metric_breakdown(media.id, metric)
+            entry["total_value"] = {
+                "value": value,
+                "breakdowns": [
                     {
                         "dimension_keys": [MEDIA_BREAKDOWN_DIMENSION[metric]],
                         "results": [
                             {"dimension_values": [k], "value": v} for k, v in parts.items()
                         ],
                     }
-                ]
-            entry["title"] = title
-            entry["description"] = description
-            entry["total_value"] = total
+                ],
+            }
         entry["id"] = f"{media.id}/insights/{metric}/lifetime"
         return entry

@@ -15,6 +15,7 @@ from harvester.simulator import replies, validity
 from harvester.simulator.call import Call
 from harvester.simulator.entities import SimAccount, SimMedia
 from harvester.simulator.fields import Field, check_known, parse_fields
+from harvester.simulator.timeparse import parse_time
 from harvester.simulator.world import World
 
 DEFAULT_LIMIT = 25
@@ -46,6 +47,18 @@ def int_param(call: Call, name: str) -> int | None:
         return int(raw)
     except ValueError:
         raise replies.bad_param(f"Param {name} must be a valid integer") from None
+
+
+def time_param(call: Call, name: str, now: int) -> int | None:
+    """`since`/`until`: a Unix time or any strtotime string, as Meta takes them."""
+    raw = call.params.get(name)
+    if raw is None or raw == "":
+        return None
+    found = parse_time(raw, now)
+    if found is None:
+        # Meta's wording for an unreadable time is not recorded; this is our guess.
+        raise replies.bad_param(f"Param {name} must be a valid Unix timestamp or strtotime string")
+    return found
 
 
 def page_limit(call: Call) -> int:
@@ -177,7 +190,8 @@ class ObjectReader:
         return {"data": [self.media_fields(c, specs) for c in self.world.children(media.id)]}
 
     def media_edge(self, acc: SimAccount, call: Call) -> dict[str, Any]:
-        since, until = int_param(call, "since"), int_param(call, "until")
+        now = self.world.now_ts
+        since, until = time_param(call, "since", now), time_param(call, "until", now)
         lo, hi = self.world.index_range(acc.index, since, until)
         positions, page = paginate(call, f"m{acc.index}", lo, hi)
         specs = requested(call)

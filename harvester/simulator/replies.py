@@ -69,6 +69,24 @@ def metric_not_one_of(index: int, valid: Iterable[str]) -> GraphError:
     return bad_param(f"metric[{index}] must be one of the following values: {', '.join(valid)}")
 
 
+def not_shared_to_facebook(metric: str) -> GraphError:
+    """crossposted_views / facebook_views on a media not shared to Facebook: the whole request
+    fails with code 100. Meta's wording is not recorded anywhere we found; this is inferred from
+    the recorded unsupported-metric body (same type, code, no subcode; airbytehq/airbyte#62902)."""
+    return bad_param(f"The Media Insights API does not support the {metric} metric for this media.")
+
+
+def incompatible_metric(metric: str) -> GraphError:
+    """A legacy FEED video refusing total_interactions/likes/comments [seen, notes]."""
+    return bad_param(f"Incompatible metric ({metric}) with the media")
+
+
+def unknown_error() -> GraphError:
+    """Meta's answer to a breakdown on a metric that has none [doc, notes]: code 1 wording; the
+    status and transience of this case are not recorded, so it is sent as code 1 usually is."""
+    return _oauth("An unknown error has occurred.", 1, status=500)
+
+
 def account_metric_removed(metric: str, version: int) -> GraphError:
     return bad_param(
         f"Starting from version {version} and above, the {metric} metric is no longer supported "

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harvester.simulator import ids, replies, tokens, validity
+from harvester.simulator import ids, replies, tokens, validity, versions
 from harvester.simulator.account_insights import AccountInsights
 from harvester.simulator.auth import Authenticator, Principal, token_sha256
 from harvester.simulator.call import Call, Reply
@@ -31,11 +31,16 @@ class Router:
         self.settings = settings
         self.limiter = limiter
         self.auth = Authenticator(world, settings.app_secret, settings.require_appsecret_proof)
-        self.insights = MediaInsights(world, settings.as_of)
-        self.account_insights = AccountInsights(world, settings.as_of)
+        if settings.login not in validity.LOGINS:
+            raise ValueError(f"login must be one of {', '.join(validity.LOGINS)}")
+        extra = settings.extra_metrics
+        self.insights = MediaInsights(world, settings.as_of, settings.login, extra)
+        self.account_insights = AccountInsights(world, settings.as_of, extra)
         self.objects = ObjectReader(world, self._expand_insights)
         default = validity.parse_version(settings.api_version)
-        self.default_version = default if default is not None else validity.MAX_VERSION
+        self.default_version = self._served(
+            default if default is not None else validity.MAX_VERSION, None
+        )
         self.unhandled = 0
         # The version of the call being served, for `insights.metric(...)` expansion. Safe as
         # instance state: `handle` is synchronous, so calls never interleave inside it.
@@ -57,9 +62,7 @@ class Router:
         version = self.default_version
         if parts and parts[0][:1] == "v" and parts[0][1:2].isdigit():
             parsed = validity.parse_version(parts[0])
-            if parsed is None:
-                raise replies.unknown_path(f"/{parts[0]}/")
-            version = parsed
+            version = self._served(parsed, parts)
             parts = parts[1:]
         if not parts:
             raise replies.unsupported_method(call.method)
@@ -114,6 +117,19 @@ class Router:
         if edge == "children":
             return self.objects.children_edge(media, call)
         raise replies.unknown_path(f"/{edge}")
+
+    def _served(self, major: int | None, parts: list[str] | None) -> int:
+        """The version that answers: an expired one is served as the oldest available (Meta
+        auto-upgrades); one that never existed, or not yet on `as_of`, is an unknown path."""
+        served = None if major is None else versions.served_version(major, self.settings.as_of)
+        if served is not None:
+            return served
+        if parts is None:  # the default version itself: serve the newest rather than refuse
+            return validity.MAX_VERSION
+        # Meta reads a bad version as a node and names the rest of the path (arsduo/koala#611:
+        # "Unknown path components: /IUPATDC35/feed", code 2500, for api_version "v2.80").
+        rest = "/".join(parts[1:])
+        raise replies.unknown_path(f"/{rest}" if rest else f"/{parts[0]}/")
 
     def _resolve(self, head: str) -> tuple[int | None, SimMedia | None]:
         """(owning account index, media) for an IG user or media id; (None, None) otherwise."""

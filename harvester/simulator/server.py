@@ -10,7 +10,7 @@ from aiohttp import web
 
 from harvester.simulator.app import SimState, build_app
 from harvester.simulator.settings import SimulatorSettings
-from harvester.simulator.world import World
+from harvester.simulator.world import SHARED_TO_FACEBOOK_PERCENT, World
 
 
 class RunningSimulator:
@@ -50,6 +50,11 @@ def world_info(state: SimState, base_url: str) -> dict[str, Any]:
         "app_secret": state.settings.app_secret,
         "accounts": [{"id": a.id, "token": a.token, "page_id": a.page_id} for a in world.accounts],
         "user_token": world.user_token,
+        "login": state.settings.login,
+        "extra_metrics": {k: list(v) for k, v in state.settings.extra_metrics.items()},
+        # Which media are shared to Facebook (and so have crossposted_views, facebook_views) is
+        # the rule `World.shared_to_facebook(media)`; this share of media, deterministic per seed.
+        "shared_to_facebook_percent": SHARED_TO_FACEBOOK_PERCENT,
     }
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from types import MappingProxyType
 
 FAULT_KINDS: tuple[str, ...] = (
     "server_error",
@@ -80,6 +82,19 @@ class SimulatorSettings:
     faults: FaultSettings = field(default_factory=FaultSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     troubles: bool = True
+    # Which login's metric set is served ("facebook" or "instagram"); today clients use Facebook
+    # Login only, so some metrics (total_likes, ...) exist only under the default.
+    login: str = "facebook"
+    # Metric names the world offers beyond Meta's tables, by kind (PHOTO, VIDEO, CAROUSEL, REEL,
+    # STORY, or the product types FEED and REELS) or ACCOUNT: served with values and listed in the
+    # "must be one of" error, so a probe of the harvester's catalogue has something to find.
+    extra_metrics: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    # Some legacy FEED videos refuse total_interactions, likes and comments ("(#100) Incompatible
+    # metric ... with the media"), as seen at Meta. Off by default: the harvester's tests expect
+    # every listed media to answer its whole metric set.
+    legacy_video_refusals: bool = False
     request_log: bool = True
     # Optional JSONL copy of the request log (tokens hashed, never stored), for scripts and the CLI.
     request_log_file: Path | None = None

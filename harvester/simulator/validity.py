@@ -2,20 +2,32 @@
 
 Kept apart from the harvester's catalogue on purpose (the simulator never imports it), so a wrong
 row on one side shows up as a failing test instead of a silent agreement. Version ranges are
-[from, until); `removed` is Meta's all-version removal date, applied only under `as_of`.
+[from, until); `removed` is Meta's all-version removal date and `added` the date Meta added a
+metric to every version, both applied only under `as_of`. Without `as_of` the tables are lenient
+in time: nothing is removed by date, and every all-version addition is there in every version.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import NamedTuple
 
-MIN_VERSION = 10
-MAX_VERSION = 25
+from harvester.simulator.versions import MAX_VERSION, MIN_VERSION, parse_version, served_version
+
+__all__ = ["MAX_VERSION", "MIN_VERSION", "parse_version"]
+
 NO_END = 10_000
 
 PHOTO, VIDEO, CAROUSEL, REEL, STORY = "PHOTO", "VIDEO", "CAROUSEL", "REEL", "STORY"
+KINDS = (PHOTO, VIDEO, CAROUSEL, REEL, STORY)
+# Names a settings table may use for a group of kinds: Meta's product types.
+KIND_GROUPS: dict[str, tuple[str, ...]] = {
+    "FEED": (PHOTO, VIDEO, CAROUSEL),
+    "REELS": (REEL,),
+    **{k: (k,) for k in KINDS},
+}
 
 REMOVED_V18 = date(2023, 12, 11)
 REMOVED_V21 = date(2025, 1, 8)
@@ -23,6 +35,23 @@ REMOVED_V22 = date(2025, 4, 21)
 # From v21 (and under as_of on/after this date in every version) media created on or after it
 # reject `impressions`.
 IMPRESSIONS_CUTOFF = date(2024, 7, 2)
+# Media metrics Meta added for all versions (Instagram Platform changelog, notes "through v27.0").
+ADDED_2025_12 = date(2025, 12, 3)
+ADDED_2026_04 = date(2026, 4, 22)
+ADDED_2026_06 = date(2026, 6, 22)
+
+FACEBOOK, INSTAGRAM = "facebook", "instagram"
+LOGINS = (FACEBOOK, INSTAGRAM)
+# Metrics that exist with one login only, as data a login switches (Instagram Login: later issue).
+LOGIN_ONLY: dict[str, frozenset[str]] = {
+    m: frozenset({FACEBOOK})
+    for m in ("total_likes", "total_comments", "total_views", "link_clicks")
+}
+# Metrics that exist only for media shared to Facebook: asking one for any other media fails the
+# whole request (code 100), as at Meta.
+SHARED_TO_FACEBOOK_ONLY = frozenset({"crossposted_views", "facebook_views"})
+# Legacy FEED videos that refuse these (behind `SimulatorSettings.legacy_video_refusals`).
+LEGACY_VIDEO_REFUSED = ("total_interactions", "likes", "comments")
 
 
 class MetricRow(NamedTuple):
@@ -31,12 +60,18 @@ class MetricRow(NamedTuple):
     since: int
     until: int
     removed: date | None
+    added: date | None = None
 
 
 def _rows(
     metrics: str, kinds: set[str], since: int = 0, until: int = NO_END, removed: date | None = None
 ) -> list[MetricRow]:
     return [MetricRow(m, frozenset(kinds), since, until, removed) for m in metrics.split()]
+
+
+def _added(metrics: str, kinds: set[str], on: date) -> list[MetricRow]:
+    """Metrics Meta added to every version on `on`."""
+    return [MetricRow(m, frozenset(kinds), 0, NO_END, None, on) for m in metrics.split()]
 
 
 _P, _V, _C, _R, _S = PHOTO, VIDEO, CAROUSEL, REEL, STORY
@@ -71,28 +106,20 @@ MEDIA_METRICS: tuple[MetricRow, ...] = tuple(
     + _rows("follows profile_visits profile_activity", {_P, _V, _C, _S}, 18)
     + _rows("navigation", {_S}, 18)
     + _rows("views", {_P, _V, _C, _R, _S}, 22)
-    + _rows("reposts", {_P, _V, _C, _R}, 25)
+    + _added("reposts", {_P, _V, _C, _R, _S}, ADDED_2025_12)
+    + _added("reels_skip_rate crossposted_views facebook_views", {_R}, ADDED_2025_12)
+    + _added("facebook_views", {_P, _V, _C, _S}, ADDED_2026_04)
+    + _added("total_likes total_comments", {_P, _V, _C, _R}, ADDED_2026_04)
+    + _added("total_views", {_P, _V, _C, _R, _S}, ADDED_2026_04)
+    + _added("link_clicks", {_S}, ADDED_2026_06)
 )
 
-# From v18 these reply `{"total_value": {"value": N}}` instead of `{"values": [{"value": N}]}`.
-TOTAL_VALUE_METRICS = frozenset(
-    {"total_interactions", "profile_activity", "navigation", "views", "reposts"}
-)
+# Breakdown key -> the metrics that have it. Without `breakdown` every metric replies in the
+# `values` shape; with it, `total_value{value, breakdowns}` comes beside `values` [doc].
 MEDIA_BREAKDOWNS: dict[str, frozenset[str]] = {
     "action_type": frozenset({"profile_activity"}),
     "story_navigation_action_type": frozenset({"navigation"}),
 }
-
-
-def parse_version(text: str) -> int | None:
-    """The major number of "v25.0", or None when it is not a version the simulator serves."""
-    if len(text) < 4 or text[0] != "v" or not text.endswith(".0"):
-        return None
-    major = text[1:-2]
-    if not major.isdigit():
-        return None
-    n = int(major)
-    return n if MIN_VERSION <= n <= MAX_VERSION else None
 
 
 def kind_of(media_type: str, media_product_type: str) -> str | None:
@@ -107,6 +134,8 @@ def kind_of(media_type: str, media_product_type: str) -> str | None:
 
 
 def _live(row: MetricRow, version: int, as_of: date | None) -> bool:
+    if row.added is not None:
+        return as_of is None or as_of >= row.added
     if not row.since <= version < row.until:
         return False
     return as_of is None or row.removed is None or as_of < row.removed
@@ -128,13 +157,27 @@ def valid_media_metrics(
     *,
     as_of: date | None,
     created: datetime | None,
+    login: str = FACEBOOK,
+    shared_to_facebook: bool = False,
 ) -> frozenset[str]:
-    """Metrics Meta accepts for this media shape, version, removal date and creation time."""
+    """Metrics Meta accepts for this media shape, version, date, creation time and login.
+
+    A version expired on `as_of` answers as the oldest available one; the metrics that need a
+    media shared to Facebook are in only with `shared_to_facebook`."""
     version = parse_version(api_version)
     kind = kind_of(media_type, media_product_type)
     if version is None or kind is None:
         return frozenset()
-    return media_metrics_for(version, kind, as_of, created)
+    served = served_version(version, as_of)
+    if served is None:
+        return frozenset()
+    found = for_login(media_metrics_for(served, kind, as_of, created), login)
+    return found if shared_to_facebook else found - SHARED_TO_FACEBOOK_ONLY
+
+
+def for_login(metrics: Iterable[str], login: str) -> frozenset[str]:
+    """`metrics` without those another login alone has."""
+    return frozenset(m for m in metrics if login in LOGIN_ONLY.get(m, (login,)))
 
 
 def media_metrics_for(
@@ -145,14 +188,17 @@ def media_metrics_for(
 
 
 @lru_cache(maxsize=512)
-def known_media_metrics(version: int, as_of: date | None) -> tuple[str, ...]:
-    """Every media metric the version knows for some kind: the list in "must be one of" errors."""
-    return tuple(sorted({r.metric for r in MEDIA_METRICS if _live(r, version, as_of)}))
+def known_media_metrics(version: int, as_of: date | None) -> frozenset[str]:
+    """Every media metric the version knows for some kind (else: "must be one of")."""
+    return frozenset(r.metric for r in MEDIA_METRICS if _live(r, version, as_of))
 
 
-def reply_shape(metric: str, version: int) -> str:
-    """ "total_value" or "values": the body shape of one metric's entry."""
-    return "total_value" if version >= 18 and metric in TOTAL_VALUE_METRICS else "values"
+@lru_cache(maxsize=512)
+def kind_media_metrics(version: int, kind: str, as_of: date | None) -> frozenset[str]:
+    """The metric names the version lists for a kind, whatever the media's age or sharing."""
+    return frozenset(
+        r.metric for r in MEDIA_METRICS if kind in r.kinds and _live(r, version, as_of)
+    )
 
 
 # ---- account insights -------------------------------------------------------------------------
@@ -168,6 +214,7 @@ class AccountMetric(NamedTuple):
     # "demographics": lifetime total_value maps with timeframe.
     style: str
     breakdowns: frozenset[str]
+    added: date | None = None  # added to every version on this date (under as_of)
 
 
 def _acct(
@@ -178,9 +225,10 @@ def _acct(
     until: int = NO_END,
     removed: date | None = None,
     breakdowns: str = "",
+    added: date | None = None,
 ) -> list[AccountMetric]:
     p, b = frozenset(periods.split()), frozenset(breakdowns.split())
-    return [AccountMetric(m, since, until, removed, p, style, b) for m in metrics.split()]
+    return [AccountMetric(m, since, until, removed, p, style, b, added) for m in metrics.split()]
 
 
 ACCOUNT_METRICS: tuple[AccountMetric, ...] = tuple(
@@ -222,6 +270,7 @@ ACCOUNT_METRICS: tuple[AccountMetric, ...] = tuple(
         18,
         breakdowns="age gender country city",
     )
+    + _acct("reposts", "day", "total", added=ADDED_2025_12)
 )
 
 # The version in whose release a metric stopped being served: quoted in Meta's removal message.
@@ -230,8 +279,14 @@ _REMOVAL_VERSION = {REMOVED_V18: 18, REMOVED_V21: 21, REMOVED_V22: 22}
 
 def account_metric(name: str, version: int, as_of: date | None) -> AccountMetric | None:
     for row in ACCOUNT_METRICS:
+        if row.metric != name:
+            continue
+        if row.added is not None:
+            if as_of is None or as_of >= row.added:
+                return row
+            continue
         live = as_of is None or row.removed is None or as_of < row.removed
-        if row.metric == name and row.since <= version < row.until and live:
+        if row.since <= version < row.until and live:
             return row
     return None
 
@@ -251,11 +306,22 @@ def known_account_metrics(version: int, as_of: date | None) -> tuple[str, ...]:
     )
 
 
-def demographic_timeframes(version: int) -> frozenset[str]:
-    base = {"this_week", "this_month"}
-    if version < 20:
-        base |= {"last_14_days", "last_30_days", "last_90_days", "prev_month"}
-    return frozenset(base)
+# The 2024-05-21 change (v20, every version from 2024-08-19) removed four timeframes for these two
+# only; they also need a timeframe, while follower_demographics lists all six and needs none [doc].
+TIMEFRAME_REQUIRED = frozenset({"engaged_audience_demographics", "reached_audience_demographics"})
+ALL_TIMEFRAMES = frozenset(
+    {"this_week", "this_month", "last_14_days", "last_30_days", "last_90_days", "prev_month"}
+)
+TIMEFRAMES_REMOVED = date(2024, 8, 19)
+
+
+def demographic_timeframes(metric: str, version: int, as_of: date | None) -> frozenset[str]:
+    """The timeframes Meta accepts for a demographics metric in a version on `as_of`."""
+    if metric not in TIMEFRAME_REQUIRED:
+        return ALL_TIMEFRAMES
+    if version >= 20 or (as_of is not None and as_of >= TIMEFRAMES_REMOVED):
+        return frozenset({"this_week", "this_month"})
+    return ALL_TIMEFRAMES
 
 
 # ---- fields -----------------------------------------------------------------------------------

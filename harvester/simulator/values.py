@@ -33,7 +33,12 @@ _MEDIA_FACTORS: dict[str, tuple[float, float]] = {
     "taps_back": (0.02, 0.2),
     "replies": (0.0, 0.02),
     "reposts": (0.0, 0.01),
+    "crossposted_views": (0.1, 0.8),
+    "facebook_views": (0.1, 1.0),
+    "link_clicks": (0.0, 0.03),
 }
+# Metrics that add paid (ad, boost) engagement to an organic one: total >= organic.
+_WITH_PAID = {"total_likes": "likes", "total_comments": "comments", "total_views": "views"}
 _ALIASES = {
     "carousel_album_engagement": "engagement",
     "carousel_album_impressions": "impressions",
@@ -62,27 +67,39 @@ def media_reach(seed: int, media: SimMedia, account: SimAccount) -> int:
     return 5 + int(account.followers_count * (share[0] + (share[1] - share[0]) * u))
 
 
-def media_value(seed: int, media: SimMedia, account: SimAccount, metric: str) -> int:
-    """The lifetime value of `metric` for `media`, whether or not the API would serve it."""
+def media_value(seed: int, media: SimMedia, account: SimAccount, metric: str) -> int | float:
+    """The lifetime value of `metric` for `media`, whether or not the API would serve it.
+
+    Counts are ints; `reels_skip_rate` is a percentage with up to two decimals (56.3, 0.37)."""
     metric = _ALIASES.get(metric, metric)
+    if metric == "reels_skip_rate":
+        u = unit(seed, media.account_index, media.index, media.slot, name_key(metric))
+        # Cubed: about a fifth of reels fall under 1 %, as the fractional values Meta shows do.
+        return max(0.01, round(90.0 * u**3, 2))
+    if metric in _WITH_PAID:
+        organic = int(media_value(seed, media, account, _WITH_PAID[metric]))
+        u = unit(seed, media.account_index, media.index, media.slot, name_key(metric))
+        return organic + int(organic * 0.6 * u)
     reach = media_reach(seed, media, account)
     if metric == "reach":
         return reach
     if metric == "total_interactions":
         if media.is_story:
-            return media_value(seed, media, account, "replies") + media_value(
-                seed, media, account, "shares"
+            return int(media_value(seed, media, account, "replies")) + int(
+                media_value(seed, media, account, "shares")
             )
         parts: tuple[str, ...] = ("likes", "comments", "shares", "saved")
-        return sum(media_value(seed, media, account, p) for p in parts)
+        return sum(int(media_value(seed, media, account, p)) for p in parts)
     if metric == "engagement":
-        return sum(media_value(seed, media, account, p) for p in ("likes", "comments", "saved"))
+        return sum(
+            int(media_value(seed, media, account, p)) for p in ("likes", "comments", "saved")
+        )
     u = unit(seed, media.account_index, media.index, media.slot, name_key(metric))
     if metric == "ig_reels_avg_watch_time":
         return 1500 + int(u * 28_500)
     if metric == "ig_reels_video_view_total_time":
-        avg = media_value(seed, media, account, "ig_reels_avg_watch_time")
-        return avg * media_value(seed, media, account, "plays")
+        avg = int(media_value(seed, media, account, "ig_reels_avg_watch_time"))
+        return avg * int(media_value(seed, media, account, "plays"))
     lo, hi = _MEDIA_FACTORS.get(metric, (0.0, 0.1))
     return int(reach * (lo + (hi - lo) * u))
 
@@ -125,6 +142,7 @@ _ACCOUNT_DAILY: dict[str, tuple[float, float]] = {
     "replies": (0.0, 0.005),
     "follows_and_unfollows": (0.0, 0.005),
     "profile_links_taps": (0.0, 0.006),
+    "reposts": (0.0, 0.004),
 }
 # A week's or 28 days' reach is less than the sum of days: the same people come back.
 _PERIOD_SCALE = {"day": 1.0, "week": 4.2, "days_28": 11.0, "lifetime": 1.0}
@@ -136,6 +154,15 @@ def account_value(seed: int, account: SimAccount, metric: str, period: str, day:
     lo, hi = _ACCOUNT_DAILY.get(metric, (0.0, 0.02))
     base = account.followers_count * (lo + (hi - lo) * u)
     return int(base * _PERIOD_SCALE.get(period, 1.0))
+
+
+def deduplicated(daily: list[int]) -> int:
+    """A window's total of people (reach) from its days: the same people come back, so the total
+    is the biggest day plus a share of the others, never the plain sum."""
+    if not daily:
+        return 0
+    top = max(daily)
+    return top + int(0.3 * (sum(daily) - top))
 
 
 def hour_map(seed: int, account: SimAccount, day: date) -> dict[str, int]:

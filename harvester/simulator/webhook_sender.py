@@ -37,7 +37,7 @@ def expired_stories(world: World) -> list[SimMedia]:
 
 
 def story_values(world: World, story: SimMedia) -> dict[str, int]:
-    return {field: world.value_of(story, field) for field in STORY_FIELDS}
+    return {field: int(world.value_of(story, field)) for field in STORY_FIELDS}
 
 
 def story_entry(world: World, story: SimMedia) -> dict[str, Any]:

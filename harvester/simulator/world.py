@@ -26,6 +26,18 @@ PRE_CONVERSION_SHARE = 0.03
 DELETED_PER_MILLE = 20
 NO_DATA_PER_MILLE = 20
 FEW_VIEWERS_PERCENT = 15
+# Share of media (stories included) their owner also shared to Facebook: only those have
+# crossposted_views and facebook_views.
+SHARED_TO_FACEBOOK_PERCENT = 30
+# Share of FEED videos posted before LEGACY_BEFORE that refuse total_interactions/likes/comments
+# (only with `legacy_video_refusals`).
+LEGACY_VIDEO_PERCENT = 20
+LEGACY_BEFORE = datetime(2024, 1, 1, tzinfo=UTC)
+
+# Account insights come back for about two years; follower_count and online_followers only for
+# the last 30 days [doc, limitations].
+ACCOUNT_RETENTION_DAYS = 730
+SHORT_RETENTION_DAYS = {"follower_count": 30, "online_followers": 30}
 
 _KIND = name_key("kind")
 _CHILDREN = name_key("children")
@@ -34,6 +46,8 @@ _STORIES = name_key("stories")
 _TS = name_key("timestamp")
 _FOLLOWERS = name_key("followers")
 _CAPTION = name_key("caption")
+_FACEBOOK = name_key("shared_to_facebook")
+_LEGACY = name_key("legacy_video")
 
 
 class World:
@@ -46,6 +60,7 @@ class World:
         media_per_account: int,
         now: datetime | None = None,
         troubles: bool = True,
+        legacy_video_refusals: bool = False,
     ) -> None:
         if not 1 <= accounts <= ids.MAX_ACCOUNTS:
             raise ValueError(f"accounts must be in 1..{ids.MAX_ACCOUNTS}")
@@ -54,6 +69,7 @@ class World:
         self.seed = seed
         self.media_per_account = media_per_account
         self.troubles = troubles
+        self.legacy_video_refusals = legacy_video_refusals
         anchor = now if now is not None else datetime.now(UTC)
         if anchor.tzinfo is None:
             raise ValueError("now must be timezone-aware")
@@ -82,6 +98,7 @@ class World:
             settings.media_per_account,
             settings.now,
             settings.troubles,
+            settings.legacy_video_refusals,
         )
 
     # -- accounts ---------------------------------------------------------------------------
@@ -263,23 +280,44 @@ class World:
         found = (self.media(cid) for cid in album.children_ids)
         return [child for child in found if child is not None]
 
+    def shared_to_facebook(self, media: SimMedia) -> bool:
+        """Whether the owner also shared this media to Facebook (about 30 %; never a child)."""
+        if media.is_child:
+            return False
+        return mix(self.seed, media.account_index, media.index, media.slot, _FACEBOOK) % 100 < (
+            SHARED_TO_FACEBOOK_PERCENT
+        )
+
+    def legacy_video(self, media: SimMedia) -> bool:
+        """Whether this is a legacy FEED video that refuses total_interactions/likes/comments
+        (always False unless the world plants them: `legacy_video_refusals`)."""
+        if not self.legacy_video_refusals or media.is_child:
+            return False
+        if (media.media_type, media.media_product_type) != ("VIDEO", "FEED"):
+            return False
+        if media.timestamp >= LEGACY_BEFORE:
+            return False
+        return (
+            mix(self.seed, media.account_index, media.index, _LEGACY) % 100 < LEGACY_VIDEO_PERCENT
+        )
+
     def caption(self, media: SimMedia) -> str:
         return f"Simulated post {media.index} #{mix(self.seed, media.account_index, _CAPTION) % 97}"
 
     # -- metric values (delegated to `values`, kept here as the public surface) -------------
 
-    def media_metric_value(self, media_id: str, metric: str) -> int:
+    def media_metric_value(self, media_id: str, metric: str) -> int | float:
         media = self.media(media_id)
         if media is None:
             raise KeyError(media_id)
         return self.value_of(media, metric)
 
-    def value_of(self, media: SimMedia, metric: str) -> int:
+    def value_of(self, media: SimMedia, metric: str) -> int | float:
         """`media_metric_value` for an already resolved media (the hot path of insights)."""
         return values.media_value(self.seed, media, self._accounts[media.account_index], metric)
 
     def media_metric_breakdown(self, media_id: str, metric: str) -> dict[str, int]:
-        total = self.media_metric_value(media_id, metric)
+        total = int(self.media_metric_value(media_id, metric))
         return values.media_breakdown(self.seed, media_id, metric, total)
 
     def account_metric_value(
@@ -289,6 +327,19 @@ class World:
         if acc is None:
             raise KeyError(account_id)
         return values.account_value(self.seed, acc, metric, period, end_time_day)
+
+    def account_total_value(
+        self, account_id: str, metric: str, days: list[date], period: str = "day"
+    ) -> int:
+        """A `metric_type=total_value` answer over `days` (end_time days): reach deduplicated
+        (people come back), every other metric the sum of its days."""
+        daily = [self.account_metric_value(account_id, metric, period, d) for d in days]
+        return values.deduplicated(daily) if metric == "reach" else sum(daily)
+
+    def account_data_from(self, metric: str) -> int:
+        """The oldest Unix time an account metric's end_time may have: older days answer nothing."""
+        days = SHORT_RETENTION_DAYS.get(metric, ACCOUNT_RETENTION_DAYS)
+        return self.now_ts - days * 86_400
 
     def day_floor(self, when: datetime) -> date:
         return (when - timedelta(hours=7)).date()

@@ -103,8 +103,77 @@ CANONICAL = [
     ("profile_activity", "PHOTO VIDEO CAROUSEL STORY", "v18.0", None, None),
     ("navigation", "STORY", "v18.0", None, None),
     ("views", "PHOTO VIDEO CAROUSEL REEL STORY", "v22.0", None, None),
-    ("reposts", "PHOTO VIDEO CAROUSEL REEL", "v25.0", None, None),
 ]
+
+# The media metrics Meta added for every version in 2025-2026 (notes "What changed through v27.0"):
+# metric -> (kinds, date added everywhere, logins, conditional, fractional).
+ADDED = {
+    "reels_skip_rate": ("REEL", date(2025, 12, 3), "facebook instagram", None, True),
+    "crossposted_views": (
+        "REEL",
+        date(2025, 12, 3),
+        "facebook instagram",
+        "shared_to_facebook",
+        False,
+    ),
+    "total_likes": ("PHOTO VIDEO CAROUSEL REEL", date(2026, 4, 22), "facebook", None, False),
+    "total_comments": ("PHOTO VIDEO CAROUSEL REEL", date(2026, 4, 22), "facebook", None, False),
+    "total_views": ("PHOTO VIDEO CAROUSEL REEL STORY", date(2026, 4, 22), "facebook", None, False),
+    "link_clicks": ("STORY", date(2026, 6, 22), "facebook", None, False),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ADDED))
+def test_the_2025_2026_media_metrics(name: str) -> None:
+    kinds, added, logins, conditional, fractional = ADDED[name]
+    [metric] = [m for m in load_catalog().media_metrics if m.name == name]
+    assert metric.kinds == frozenset(MediaKind(k) for k in kinds.split())
+    assert (metric.since, metric.until) == (None, None)  # for all versions
+    assert metric.added_everywhere_on == added
+    assert metric.logins == frozenset(logins.split())
+    assert (metric.conditional, metric.fractional) == (conditional, fractional)
+
+
+def test_facebook_views_and_reposts_cover_their_kinds_in_every_version() -> None:
+    catalog = load_catalog()
+    for version in ("v18.0", "v21.0", "v25.0", "v27.0"):
+        for kind in MediaKind:
+            names = {m.name for m in catalog.media_metrics_for(kind, V(version), unasked=True)}
+            assert {"reposts", "facebook_views"} <= names, (kind, version)
+    views = [m for m in catalog.media_metrics if m.name == "facebook_views"]
+    assert {m.conditional for m in views} == {"shared_to_facebook"}
+    assert {m.added_everywhere_on: m.kinds for m in views} == {
+        date(2025, 12, 3): {MediaKind.REEL},
+        date(2026, 4, 22): {MediaKind.PHOTO, MediaKind.VIDEO, MediaKind.CAROUSEL, MediaKind.STORY},
+    }
+    assert catalog.fractional_metrics == {"reels_skip_rate"}
+
+
+def test_the_2025_2026_account_metrics() -> None:
+    catalog = load_catalog()
+    [reposts] = [m for m in catalog.account_metrics if m.name == "reposts"]
+    assert (reposts.periods, reposts.metric_type, reposts.breakdowns) == (
+        ("day",),
+        "total_value",
+        (),
+    )
+    assert reposts.added_everywhere_on == date(2025, 12, 3)
+    reach = {m.metric_type: m for m in catalog.account_metrics if m.name == "reach"}
+    assert sorted(reach) == ["time_series", "total_value"]
+    assert reach["total_value"].breakdowns == ("follow_type", "media_product_type")
+    assert reach["total_value"].periods == ("day",)
+
+
+def test_version_dates() -> None:
+    versions = load_catalog().versions
+    assert [str(v.version) for v in versions] == [f"v{n}.0" for n in range(18, 28)]
+    by_name = {str(v.version): (v.released, v.expires) for v in versions}
+    assert by_name["v21.0"][1] == date(2027, 1, 21)
+    assert by_name["v25.0"] == (date(2026, 2, 18), date(2028, 7, 29))
+    assert by_name["v26.0"] == (date(2026, 7, 29), None)
+    assert by_name["v27.0"] == (date(2026, 11, 4), None)
+    assert by_name["v18.0"][1] == date(2026, 1, 26)
+    assert by_name["v20.0"][1] == date(2026, 9, 24)
 
 
 @pytest.mark.parametrize(("name", "kinds", "since", "until", "removed"), CANONICAL)
@@ -129,7 +198,6 @@ def test_shapes_and_breakdowns() -> None:
         "profile_activity",
         "navigation",
         "views",
-        "reposts",
     }
     breakdowns = {m.name: m.breakdown for m in catalog.media_metrics if m.breakdown}
     assert breakdowns == {
@@ -162,20 +230,21 @@ def test_interactions_metrics_by_kind() -> None:
             "v17.0",
             "impressions reach follower_count profile_views website_clicks email_contacts "
             "phone_call_clicks text_message_clicks get_directions_clicks audience_city "
-            "audience_country audience_gender_age audience_locale online_followers",
+            "audience_country audience_gender_age audience_locale online_followers reposts",
         ),
         (
             "v21.0",
             "impressions reach follower_count online_followers accounts_engaged "
             "total_interactions likes comments shares saves replies follows_and_unfollows "
-            "profile_links_taps follower_demographics engaged_audience_demographics "
-            "reached_audience_demographics",
+            "profile_links_taps reposts reach follower_demographics "
+            "engaged_audience_demographics reached_audience_demographics",
         ),
         (
             "v22.0",
             "reach follower_count online_followers accounts_engaged total_interactions likes "
             "comments shares saves replies follows_and_unfollows profile_links_taps views "
-            "follower_demographics engaged_audience_demographics reached_audience_demographics",
+            "reposts reach follower_demographics engaged_audience_demographics "
+            "reached_audience_demographics",
         ),
     ],
 )
@@ -221,6 +290,25 @@ GOOD = '[[media]]\nname = "reach"\nkinds = ["PHOTO"]\n'
             r"account\[0\]\.metric_type: 'pie' is not one of",
         ),
         ('[[account]]\nname = "reach"\nmetric_type = "time_series"\n', r"periods: must not be"),
+        (GOOD + 'login = ["facebook", "myspace"]\n', r"media\[0\]\.login: .* is not a list of"),
+        (GOOD + "login = []\n", r"media\[0\]\.login"),
+        (GOOD + 'value = "float"\n', r"media\[0\]\.value: 'float' is not one of"),
+        (GOOD + 'asked = "no"\n', r"media\[0\]\.asked: expected true or false"),
+        (GOOD + 'conditional = ""\n', r"media\[0\]\.conditional: expected a non-empty"),
+        ('[[version]]\nname = "v25.0"\n', r"version\[0\]: a version needs a name and a released"),
+        (
+            '[[version]]\nname = "v25.0"\nreleased = 2026-02-18\nexpires = 2026-01-01\n',
+            r"version\[0\]: expires 2026-01-01 is not after released",
+        ),
+        (
+            '[[version]]\nname = "v25.0"\nreleased = 2026-02-18\n'
+            '[[version]]\nname = "v24.0"\nreleased = 2025-10-08\n',
+            r"version: entries must be unique and in ascending order",
+        ),
+        (
+            '[[account]]\nname = "reach"\nperiods = ["day"]\nmetric_type = "time_series"\n' * 2,
+            r"account\[1\]: 'reach' overlaps account\[0\]",
+        ),
     ],
 )
 def test_parse_catalog_rejects_with_a_named_key(text: str, message: str) -> None:
@@ -234,3 +322,28 @@ def test_same_name_may_repeat_for_other_kinds_or_versions() -> None:
     text += '[[media]]\nname = "plays"\nkinds = ["REEL"]\nsince = "v18.0"\n'
     catalog = parse_catalog(text)
     assert [m.name for m in catalog.media_metrics_for(MediaKind.REEL, V("v18.0"))] == ["plays"]
+
+
+def test_an_account_metric_may_be_both_a_series_and_a_total() -> None:
+    series = '[[account]]\nname = "reach"\nperiods = ["day"]\nmetric_type = "time_series"\n'
+    total = '[[account]]\nname = "reach"\nperiods = ["day"]\nmetric_type = "total_value"\n'
+    catalog = parse_catalog(series + total + "asked = false\n")
+    assert [m.metric_type for m in catalog.account_metrics_for(V("v25.0"))] == ["time_series"]
+    both = catalog.account_metrics_for(V("v25.0"), unasked=True)
+    assert [m.metric_type for m in both] == ["time_series", "total_value"]
+
+
+def test_login_filters_and_defaults_to_both() -> None:
+    text = GOOD + '[[media]]\nname = "link_clicks"\nkinds = ["PHOTO"]\nlogin = ["facebook"]\n'
+    catalog = parse_catalog(text)
+    assert [
+        m.name for m in catalog.media_metrics_for(MediaKind.PHOTO, V("v25.0"), "instagram")
+    ] == ["reach"]
+    assert [m.name for m in catalog.media_metrics_for(MediaKind.PHOTO, V("v25.0"), "facebook")] == [
+        "reach",
+        "link_clicks",
+    ]
+    assert [m.name for m in catalog.media_metrics_for(MediaKind.PHOTO, V("v25.0"))] == [
+        "reach",
+        "link_clicks",
+    ]

@@ -291,7 +291,7 @@ async def test_simulator_replies_round_trip_with_header_token() -> None:
                 data = decode_reply(result.status, result.headers, result.body)
                 values = parse_insights(data, ["reach", "saved"])
                 expected_reach = None if m.trouble == "no_data" else sim.world.value_of(m, "reach")
-                assert ("reach", "lifetime", None, expected_reach) in values
+                assert ("reach", "lifetime", None, expected_reach, None) in values
         last = results[-1]
         assert last is not None
         with pytest.raises(MetricUnsupported) as caught:

@@ -33,6 +33,7 @@ from harvester.graph.errors import (
     classify,
     decode_reply,
     scrub,
+    valid_metrics,
 )
 
 AIRBYTE = (
@@ -177,7 +178,7 @@ def test_metric_unsupported(message: str, requested: tuple[str, ...], metric: st
         ),
         (190, None, "Invalid appsecret_proof provided in the API argument", AppSecretRejected),
         (2500, None, "Unknown path components: /v99.0/", UnknownVersion),
-        (2500, None, "Unknown path components: /v99.0/17841400000000001/media", UnknownVersion),
+        # Without the request's path, a named path may be a wrong edge as well as a wrong version.
         (2500, None, "Unknown path components: /17841400000000001/medias", InvalidRequest),
     ],
 )
@@ -192,6 +193,31 @@ def test_envelope_codes(
         "Abc",
         400,
     )
+
+
+@pytest.mark.parametrize(
+    ("path", "message", "cls"),
+    [
+        # Meta's words for an unknown version: the path after it (arsduo/koala#611).
+        ("/v99.0/17841400000000001/media", "/17841400000000001/media", UnknownVersion),
+        ("/v2.80/IUPATDC35/feed", "/IUPATDC35/feed", UnknownVersion),
+        ("/2.11/me/feed", "/me/feed", UnknownVersion),
+        ("/v99.0/debug_token", "/debug_token", UnknownVersion),
+        ("/v99.0/", "/v99.0/", UnknownVersion),
+        # A wrong edge under a good version names the edge alone.
+        ("/v21.0/17841400000000001/medias", "/medias", InvalidRequest),
+        ("/v21.0/17841400000000001/insights/x", "/x", InvalidRequest),
+        ("/v21.0/17841400000000001/media", "/17841400000000001/medias", InvalidRequest),
+    ],
+)
+def test_an_unknown_version_is_told_by_the_requested_path(
+    path: str, message: str, cls: type[GraphError]
+) -> None:
+    body = envelope(2500, f"Unknown path components: {message}")
+    assert type(classify(400, {}, body, requested_path=path)) is cls
+    with pytest.raises(cls) as raised:
+        decode_reply(400, {}, body, requested_path=path)
+    assert type(raised.value) is cls
 
 
 @pytest.mark.parametrize("subcode", [458, 459, 460, 463, 464, 467, 492])
@@ -545,3 +571,60 @@ def test_classify_is_total(
 def test_decode_reply_is_total(status: int, headers: dict[str, str], body: bytes) -> None:
     with contextlib.suppress(GraphError):
         decode_reply(status, headers, body)
+
+
+# -- Meta's list of valid metric names -------------------------------------------------------------
+
+NAMES = st.lists(st.from_regex(r"[a-z][a-z0-9_]{0,30}", fullmatch=True), max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(names=NAMES, index=st.integers(0, 999), period=st.booleans())
+def test_valid_metrics_reads_back_the_list_meta_writes(
+    names: list[str], index: int, period: bool
+) -> None:
+    message = f"(#100) metric[{index}] must be one of the following values: {', '.join(names)}"
+    assert valid_metrics(message + ("." if period else "")) == tuple(dict.fromkeys(names))
+
+
+@settings(max_examples=300, deadline=None)
+@given(names=st.lists(NAMES.filter(bool).map(tuple), max_size=1), requested=st.lists(NAMES))
+def test_the_error_carries_meta_list_in_full(
+    names: list[tuple[str, ...]], requested: list[list[str]]
+) -> None:
+    listed = names[0] if names else ("reach",)
+    asked = requested[0] if requested else []
+    # Longer than the message an error keeps: the list is read from the whole reply.
+    listed = listed * 200
+    message = f"(#100) metric[0] must be one of the following values: {', '.join(listed)}"
+    error = classify(400, {}, envelope(100, message), requested_metrics=asked)
+    assert isinstance(error, MetricUnsupported)
+    assert error.valid == tuple(dict.fromkeys(listed))
+    assert error.metric == (asked[0] if asked else None)
+    assert pickle.loads(pickle.dumps(error)).valid == error.valid
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.text(max_size=200))
+def test_valid_metrics_is_total_and_yields_only_names(text: str) -> None:
+    for message in (text, f"metric[0] must be one of the following values: {text}"):
+        found = valid_metrics(message)
+        assert found is None or all(n.replace("_", "").isalnum() and n.isascii() for n in found)
+
+
+@pytest.mark.parametrize(
+    ("message", "valid"),
+    [
+        ("(#100) metric[0] must be one of the following values: reach, saved", ("reach", "saved")),
+        ("(#100) metric[3] must be one of the following values: reach", ("reach",)),
+        ("(#100) metric[0] must be one of the following values: ", ()),
+        ("(#100) metric[99999999] must be one of", None),  # no list at all
+        ("(#100) metric[0] must be one of the following values: reach, <b>x</b>", None),
+        ("(#100) breakdown[0] must be one of the following values: age, city", None),
+        (MEDIA_UNSUPPORTED.format("impressions"), None),
+    ],
+)
+def test_valid_metrics_by_example(message: str, valid: tuple[str, ...] | None) -> None:
+    assert valid_metrics(message) == valid
+    error = classify(400, {}, envelope(100, message), requested_metrics=("plays",))
+    assert getattr(error, "valid", None) == valid

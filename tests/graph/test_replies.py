@@ -24,45 +24,92 @@ def _load(root: Path, rel: str) -> object:
 def test_values_shape_from_a_real_reply(shared_fixtures: Path) -> None:
     reply = _load(shared_fixtures, f"{IG}/medias/insights.json")
     assert parse_insights(reply, ["impressions", "reach", "saved"]) == [
-        ("impressions", "lifetime", None, 8),
-        ("reach", "lifetime", None, 5),
-        ("saved", "lifetime", None, 0),
+        ("impressions", "lifetime", None, 8, None),
+        ("reach", "lifetime", None, 5, None),
+        ("saved", "lifetime", None, 0, None),
     ]
 
 
 def test_total_value_shape_keeps_breakdowns(shared_fixtures: Path) -> None:
     reply = _load(shared_fixtures, f"{IG}/medias/insights_new.json")
     assert parse_insights(reply, ["profile_activity"]) == [
-        ("profile_activity", "lifetime", None, 11),
-        ("profile_activity", "lifetime", "action_type=bio_link_clicked", 11),
+        ("profile_activity", "lifetime", None, 11, None),
+        ("profile_activity", "lifetime", "action_type=bio_link_clicked", 11, None),
     ]
     assert parse_insights(reply, ["profile_activity"], with_totals=False) == [
-        ("profile_activity", "lifetime", "action_type=bio_link_clicked", 11),
+        ("profile_activity", "lifetime", "action_type=bio_link_clicked", 11, None),
     ]
 
 
 def test_multi_key_breakdowns_are_labelled_in_key_order(shared_fixtures: Path) -> None:
     reply = _load(shared_fixtures, f"{IG}/users/user_insights_new.json")
     values = parse_insights(reply, ["reach"])
-    assert values[0] == ("reach", "day", None, 14516883)
-    assert ("reach", "day", "media_product_type=AD,follow_type=NON_FOLLOWER", 14357147) in values
+    assert values[0] == ("reach", "day", None, 14516883, None)
+    label = "media_product_type=AD,follow_type=NON_FOLLOWER"
+    assert ("reach", "day", label, 14357147, None) in values
     assert len(values) == 1 + 14
 
 
 def test_metrics_missing_from_the_reply_are_null_not_zero() -> None:
     assert parse_insights({"data": []}, ["reach", "saved"]) == [
-        ("reach", "lifetime", None, None),
-        ("saved", "lifetime", None, None),
+        ("reach", "lifetime", None, None, None),
+        ("saved", "lifetime", None, None, None),
     ]
     reply = {"data": [{"name": "reach", "period": "lifetime", "values": []}]}
-    assert parse_insights(reply, ["reach"]) == [("reach", "lifetime", None, None)]
+    assert parse_insights(reply, ["reach"]) == [("reach", "lifetime", None, None, None)]
 
 
-@pytest.mark.parametrize("value", [float("inf"), float("nan"), "12", True, [1]])
-def test_a_value_that_is_not_a_finite_number_is_malformed(value: object) -> None:
-    reply = {"data": [{"name": "reach", "period": "lifetime", "values": [{"value": value}]}]}
-    with pytest.raises(MalformedReply, match="reach: value is not a finite number"):
-        parse_insights(reply, ["reach"])
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), "12", True, [1], {"v": 1}, ""])
+@pytest.mark.parametrize("shape", ["values", "total_value", "breakdown"])
+def test_a_value_that_is_not_a_finite_number_is_malformed(value: object, shape: str) -> None:
+    if shape == "values":
+        entry: dict[str, Any] = {"name": "reels_skip_rate", "values": [{"value": value}]}
+    elif shape == "total_value":
+        entry = {"name": "reels_skip_rate", "total_value": {"value": value}}
+    else:
+        result = {"dimension_values": ["x"], "value": value}
+        breakdowns = [{"dimension_keys": ["k"], "results": [result]}]
+        entry = {"name": "reels_skip_rate", "total_value": {"value": 1, "breakdowns": breakdowns}}
+    with pytest.raises(MalformedReply, match="reels_skip_rate: value is not a finite number"):
+        parse_insights({"data": [entry]}, ["reels_skip_rate"])
+
+
+def _one(name: str, value: object) -> tuple[Any, ...]:
+    reply = {"data": [{"name": name, "period": "lifetime", "values": [{"value": value}]}]}
+    [found] = parse_insights(reply, [name])
+    return found[3:]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        # A fractional metric keeps its digits, whole or not, in value_float.
+        ("reels_skip_rate", 56.3, (None, 56.3)),
+        ("reels_skip_rate", 41.26, (None, 41.26)),
+        ("reels_skip_rate", 0.37, (None, 0.37)),
+        ("reels_skip_rate", 0.0, (None, 0.0)),
+        ("reels_skip_rate", 56, (None, 56.0)),
+        ("reels_skip_rate", None, (None, None)),
+        # A count is an exact int64, also when Meta sends it as a whole float.
+        ("reach", 0, (0, None)),
+        ("reach", 2**63 - 1, (2**63 - 1, None)),
+        ("reach", 12.0, (12, None)),
+        ("reach", -3, (-3, None)),
+        # A count with a fraction is kept, never rounded: value_float.
+        ("reach", 12.5, (None, 12.5)),
+        ("reach", 0.37, (None, 0.37)),
+        ("reach", 1e19, (None, 1e19)),
+    ],
+)
+def test_values_are_exact(name: str, value: object, expected: tuple[Any, ...]) -> None:
+    assert _one(name, value) == expected
+    total = {"data": [{"name": name, "total_value": {"value": value}}]}
+    assert parse_insights(total, [name])[0][3:] == expected
+
+
+def test_an_integer_beyond_int64_is_malformed_not_a_failed_write() -> None:
+    with pytest.raises(MalformedReply, match="reach: value 9223372036854775808 does not fit"):
+        _one("reach", 2**63)
 
 
 def test_media_page_with_children(shared_fixtures: Path) -> None:
@@ -116,7 +163,9 @@ def test_parse_insights_is_total(reply: object) -> None:
         values = parse_insights(reply, ["reach"])
     except MalformedReply:
         return
-    assert all(v[3] is None or isinstance(v[3], int) for v in values)
+    assert all(v[3] is None or type(v[3]) is int for v in values)
+    assert all(v[4] is None or type(v[4]) is float for v in values)
+    assert all(v[3] is None or v[4] is None for v in values)
     assert any(v[0] == "reach" for v in values)
 
 
@@ -146,7 +195,7 @@ breakdown_lists = st.lists(
     max_size=2,
 )
 good_entries = st.fixed_dictionaries(
-    {"name": st.sampled_from(["reach", "saved", "views", "profile_activity"])},
+    {"name": st.sampled_from(["reach", "saved", "views", "profile_activity", "reels_skip_rate"])},
     optional={"period": st.sampled_from(["lifetime", "day"]), "title": st.text(max_size=5)},
 ).flatmap(
     lambda entry: st.one_of(
@@ -166,8 +215,14 @@ good_entries = st.fixed_dictionaries(
 def _expected(entries: list[dict[str, Any]], requested: list[str], totals: bool) -> list[Any]:
     """The reading of well-formed entries, written plainly: the parser's fast path must agree."""
 
-    def num(value: Any) -> int | None:
-        return None if value is None else round(value)
+    def num(value: Any, name: str) -> tuple[int | None, float | None]:
+        if value is None:
+            return None, None
+        if name == "reels_skip_rate":  # fractional: value_float, whole or not
+            return None, float(value)
+        if float(value).is_integer():
+            return int(value), None
+        return None, value
 
     out: list[Any] = []
     for entry in entries:
@@ -175,16 +230,16 @@ def _expected(entries: list[dict[str, Any]], requested: list[str], totals: bool)
         if "total_value" in entry:
             total = entry["total_value"]
             if totals:
-                out.append((name, period, None, num(total.get("value"))))
+                out.append((name, period, None, *num(total.get("value"), name)))
             for breakdown in total.get("breakdowns", []):
                 for result in breakdown["results"]:
                     label = f"action_type={result['dimension_values'][0]}"
-                    out.append((name, period, label, num(result.get("value"))))
+                    out.append((name, period, label, *num(result.get("value"), name)))
         elif totals:
             first = entry["values"][0].get("value") if entry["values"] else None
-            out.append((name, period, None, num(first)))
+            out.append((name, period, None, *num(first, name)))
     seen = {entry["name"] for entry in entries}
-    return out + [(n, "lifetime", None, None) for n in requested if totals and n not in seen]
+    return out + [(n, "lifetime", None, None, None) for n in requested if totals and n not in seen]
 
 
 @given(st.lists(good_entries, max_size=6), st.booleans())

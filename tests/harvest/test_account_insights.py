@@ -70,6 +70,8 @@ BRIEF: dict[str, tuple[str, ...]] = {
     "text_message_clicks": ("day",),
     "website_clicks": ("day",),
 }
+# Added by Meta for all versions (2025-12-03), so a v17 harvest asks it too: a daily total.
+ADDED: dict[str, tuple[str, ...]] = {"reposts": ("day",)}
 AUDIENCE = {
     "audience_city": "city",
     "audience_country": "country",
@@ -115,10 +117,17 @@ async def test_v17_brief_metrics_over_95_days(tmp_path: Path) -> None:
     days = [since.date() + timedelta(days=n) for n in range(95)]
 
     assert read(tmp_path, Dataset.ERRORS) == []
-    rows = read(tmp_path, Dataset.ACCOUNT_INSIGHTS)
-    assert {(r["metric"], r["period"]) for r in rows} == {
-        (metric, period) for metric, periods in BRIEF.items() for period in periods
+    every = read(tmp_path, Dataset.ACCOUNT_INSIGHTS)
+    assert {(r["metric"], r["period"]) for r in every} == {
+        (metric, period) for metric, periods in {**BRIEF, **ADDED}.items() for period in periods
     }
+    # The added daily total: one row per whole day, exactly the world's.
+    added = {(r["metric"], r["end_time"]): r["value"] for r in every if r["metric"] in ADDED}
+    assert added == {
+        ("reposts", midnight(d) + DAY): world.account_metric_value(acc.id, "reposts", "day", d)
+        for d in days
+    }
+    rows = [r for r in every if r["metric"] not in ADDED]
     assert {r["account_id"] for r in rows} == {acc.id}
     assert {r["api_version"] for r in rows} == {"v17.0"}
 
@@ -128,6 +137,13 @@ async def test_v17_brief_metrics_over_95_days(tmp_path: Path) -> None:
         for r in rows
         if r["period"] != "lifetime"
     }
+
+    def served(metric: str, d: date) -> bool:
+        """Meta keeps follower_count and online_followers for the last 30 days only."""
+        return datetime(d.year, d.month, d.day, 7, tzinfo=UTC).timestamp() >= (
+            world.account_data_from(metric)
+        )
+
     want = {
         (metric, period, datetime(d.year, d.month, d.day, 7, tzinfo=UTC)): (
             world.account_metric_value(acc.id, metric, period, d)
@@ -136,6 +152,7 @@ async def test_v17_brief_metrics_over_95_days(tmp_path: Path) -> None:
         for period in periods
         if period != "lifetime"
         for d in days
+        if served(metric, d)
     }
     assert series == want
     assert len([r for r in rows if r["period"] != "lifetime"]) == len(want)
@@ -148,7 +165,10 @@ async def test_v17_brief_metrics_over_95_days(tmp_path: Path) -> None:
     }
     assert {r["dimension"] for r in rows if r["metric"] == "online_followers"} == {"hour"}
     assert online == {
-        (d, hour): n for d in days for hour, n in hour_map(world.seed, acc, d).items()
+        (d, hour): n
+        for d in days
+        if served("online_followers", d)
+        for hour, n in hour_map(world.seed, acc, d).items()
     }
 
     # Lifetime maps: one row per key, summing to the audience the world has.
@@ -180,7 +200,7 @@ async def test_v17_brief_metrics_over_95_days(tmp_path: Path) -> None:
             assert all(u - s <= 30 * 86_400 for s, u in asked)
     online_calls = [c for c in calls if c["metric"] == "online_followers"]
     assert len(online_calls) == 4
-    assert report.rows[Dataset.ACCOUNT_INSIGHTS.value] == len(rows)
+    assert report.rows[Dataset.ACCOUNT_INSIGHTS.value] == len(every)
 
 
 @pytest.mark.anyio
@@ -227,6 +247,22 @@ async def test_current_metrics_totals_breakdowns_and_demographics(tmp_path: Path
     assert len(refused) == len(errors)
     assert all(key.split("/")[0] not in live[key.split("/")[1]].breakdowns for key in refused)
 
+    # reach, a series and a total with breakdowns: one plain row per day (the series'), and of
+    # its totals only the breakdown rows, each key's summing to the world's day.
+    reach = [r for r in rows if r["metric"] == "reach"]
+    plain = [r["end_time"] for r in reach if r["dimension"] is None and r["period"] == "day"]
+    assert len(plain) == len({t.date() for t in plain}) == 3
+    assert all((t.hour, t.minute) == (7, 0) for t in plain)
+    split = [r for r in reach if r["dimension"] is not None]
+    assert {r["dimension"] for r in split} == {"follow_type", "media_product_type"}
+    reach_sums: dict[tuple[Any, ...], int] = {}
+    for r in split:
+        key = (r["end_time"], r["dimension"])
+        reach_sums[key] = reach_sums.get(key, 0) + r["value"]
+    for (end, _), total in reach_sums.items():
+        day = (end - timedelta(days=1)).date()
+        assert total == world.account_metric_value(acc.id, "reach", "day", day)
+
     # Demographics: per breakdown and timeframe, summing to the audience the simulator has.
     demographics = [r for r in rows if r["metric"].endswith("_demographics")]
     frames = {r["period"] for r in demographics}
@@ -270,8 +306,9 @@ async def test_rejected_metrics_are_dropped_once_and_dead_tokens_stop(tmp_path: 
     async with run_simulator(settings) as sim:
         await harvest(sim.world_info(), tmp_path, "v17.0", window)
         world, log = sim.world, list(sim.request_log)
-    gone = {m for m in BRIEF if validity.account_metric(m, 17, date(2025, 4, 21)) is None}
-    kept = set(BRIEF) - gone
+    asked = {**BRIEF, **ADDED}
+    gone = {m for m in asked if validity.account_metric(m, 17, date(2025, 4, 21)) is None}
+    kept = set(asked) - gone
     assert gone and kept
     errors = read(tmp_path, Dataset.ERRORS)
     dropped = [e for e in errors if e["stage"] == "metric_unsupported"]
@@ -402,6 +439,22 @@ def test_pieces_are_the_windows_then_the_window_less_requests() -> None:
     assert len(set(flat)) == len(flat)
 
 
+def test_reach_as_a_total_is_asked_for_its_breakdowns_only() -> None:
+    """reach is a daily series and a total with breakdowns: the total requests land only the
+    breakdown rows (`skip_totals`), as a plain total row would double the series' day."""
+    metrics = load_catalog().account_metrics_for(ApiVersion.parse("v25.0"))
+    since = NOW - timedelta(days=3)
+    flat = plan_requests(metrics, since, NOW, now=NOW)
+    reach = [r for r in flat if r.kind == "total" and "reach" in r.metrics]
+    assert {r.breakdown for r in reach} == {"follow_type", "media_product_type"}
+    assert all("reach" in r.skip_totals for r in reach)
+    assert len(reach) == 2 * len(split_window(since, NOW, now=NOW, span=DAY))
+    assert all(not r.skip_totals for r in flat if r.kind == "total" and "reach" not in r.metrics)
+    plain = plan_requests(metrics, since, NOW, now=NOW, breakdowns=False)
+    totals = [r for r in plain if r.kind == "total"]
+    assert totals and not [r for r in totals if "reach" in r.metrics]
+
+
 def test_default_window_is_the_last_30_days() -> None:
     now = datetime(2026, 6, 1, 12, tzinfo=UTC)
     assert account_window(None, None, now=now) == (now - DEFAULT_WINDOW, now)
@@ -522,7 +575,18 @@ async def test_a_backfill_older_than_retention_and_a_sweep_tile_calendar_days(
         assert ends == [midnight(d) + DAY for d in days[:-1]] + [end], metric
         for day, _, value in found[:-1]:
             assert value == world.account_metric_value(acc.id, metric, "day", day), (metric, day)
-    # Time series: one row per day from the first Meta keeps to the sweep's.
+    # Time series: one row per day from the first Meta keeps (for follower_count and
+    # online_followers the last 30 days, as the backfill's world says) to the sweep's.
+    then = World(SETTINGS.seed, SETTINGS.accounts, SETTINGS.media_per_account, now=BACKFILL_AT)
+
+    def first_kept(metric: str) -> date:
+        oldest = datetime.fromtimestamp(then.account_data_from(metric), UTC)
+        day = max(first, midnight(oldest.date())).date()
+        # A daily row closes at 07:00 of its day (the simulator's end_time).
+        return (
+            day if datetime(day.year, day.month, day.day, 7, tzinfo=UTC) >= oldest else (day + DAY)
+        )
+
     series = con.execute(
         f"SELECT metric, period, list(day ORDER BY day) FROM ({view}) "
         f"WHERE metric NOT IN ({', '.join(repr(m) for m in totals)}) GROUP BY ALL"
@@ -530,7 +594,7 @@ async def test_a_backfill_older_than_retention_and_a_sweep_tile_calendar_days(
     assert series
     for metric, period, got in series:
         assert got == [d for d in days if d >= got[0]], (metric, period)
-        assert got[0] - first.date() <= timedelta(days=1), (metric, period)
+        assert got[0] == first_kept(metric), (metric, period)
 
 
 @pytest.mark.anyio

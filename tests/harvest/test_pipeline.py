@@ -85,7 +85,20 @@ async def test_every_media_gets_exactly_its_metric_set(tmp_path: Path, version: 
 
     want_rows, want_errors = expected_insights(world, version)
     insights = read(tmp_path, Dataset.MEDIA_INSIGHTS)
-    got_rows = {(r["media_id"], r["metric"], r["breakdown"], r["value"]) for r in insights}
+    # A count is in `value`, a fraction (reels_skip_rate) in `value_float`, never both.
+    assert not [r for r in insights if r["value"] is not None and r["value_float"] is not None]
+    fractional = {metric for _, metric, _, value in want_rows if isinstance(value, float)}
+    assert fractional
+    assert {r["metric"] for r in insights if r["value_float"] is not None} == fractional
+    got_rows = {
+        (
+            r["media_id"],
+            r["metric"],
+            r["breakdown"],
+            r["value"] if r["value_float"] is None else r["value_float"],
+        )
+        for r in insights
+    }
     assert got_rows == want_rows
     assert len(insights) == len(want_rows), "duplicate insight rows"
     assert {r["api_version"] for r in insights} == {version}
@@ -152,6 +165,7 @@ async def test_lake_schema_and_keys_as_real_readers_see_them(tmp_path: Path) -> 
         ("period", "VARCHAR"),
         ("breakdown", "VARCHAR"),
         ("value", "BIGINT"),
+        ("value_float", "DOUBLE"),
         ("api_version", "VARCHAR"),
         ("fetched_at", "TIMESTAMP WITH TIME ZONE"),
         ("run_id", "VARCHAR"),

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harvester.catalog import ApiVersion, load_catalog, media_kind
+from harvester.catalog import ApiVersion, MediaKind, load_catalog, media_kind
 from harvester.harvest.routing import EMPTY_ROUTE, Route, metrics_table, route
 
 KINDS = {
@@ -43,46 +43,51 @@ STORY_V22 = (
     "views"
 )
 
+# Meta added these for ALL versions (2025-12 to 2026-06), so every version's set ends with them.
+NEW_FEED = "reposts total_likes total_comments total_views"
+NEW_REEL = "reposts reels_skip_rate total_likes total_comments total_views"
+NEW_STORY = "reposts total_views link_clicks"
+
 # kind -> version -> (metrics, breakdowns), exactly, in request order.
 EXPECTED: dict[str, dict[str, tuple[str, tuple[tuple[str, str], ...]]]] = {
     "PHOTO": {
-        "v17.0": ("engagement impressions reach saved", ()),
-        "v18.0": (f"impressions reach saved {FEED_V18}", (PA,)),
-        "v21.0": (f"impressions reach saved {FEED_V18}", (PA,)),
-        "v22.0": (f"reach saved {FEED_V18} views", (PA,)),
-        "v25.0": (f"reach saved {FEED_V18} views reposts", (PA,)),
+        "v17.0": (f"engagement impressions reach saved {NEW_FEED}", ()),
+        "v18.0": (f"impressions reach saved {FEED_V18} {NEW_FEED}", (PA,)),
+        "v21.0": (f"impressions reach saved {FEED_V18} {NEW_FEED}", (PA,)),
+        "v22.0": (f"reach saved {FEED_V18} views {NEW_FEED}", (PA,)),
+        "v25.0": (f"reach saved {FEED_V18} views {NEW_FEED}", (PA,)),
     },
     "VIDEO": {
-        "v17.0": ("engagement impressions reach saved video_views", ()),
-        "v18.0": (f"impressions reach saved video_views {FEED_V18}", (PA,)),
-        "v21.0": (f"impressions reach saved {FEED_V18}", (PA,)),
-        "v22.0": (f"reach saved {FEED_V18} views", (PA,)),
-        "v25.0": (f"reach saved {FEED_V18} views reposts", (PA,)),
+        "v17.0": (f"engagement impressions reach saved video_views {NEW_FEED}", ()),
+        "v18.0": (f"impressions reach saved video_views {FEED_V18} {NEW_FEED}", (PA,)),
+        "v21.0": (f"impressions reach saved {FEED_V18} {NEW_FEED}", (PA,)),
+        "v22.0": (f"reach saved {FEED_V18} views {NEW_FEED}", (PA,)),
+        "v25.0": (f"reach saved {FEED_V18} views {NEW_FEED}", (PA,)),
     },
     "CAROUSEL": {
         "v17.0": (
             "carousel_album_engagement carousel_album_impressions carousel_album_reach "
-            "carousel_album_saved carousel_album_video_views",
+            f"carousel_album_saved carousel_album_video_views {NEW_FEED}",
             (),
         ),
-        "v18.0": (f"impressions reach saved video_views {FEED_V18}", (PA,)),
-        "v21.0": (f"impressions reach saved {FEED_V18}", (PA,)),
-        "v22.0": (f"reach saved {FEED_V18} views", (PA,)),
-        "v25.0": (f"reach saved {FEED_V18} views reposts", (PA,)),
+        "v18.0": (f"impressions reach saved video_views {FEED_V18} {NEW_FEED}", (PA,)),
+        "v21.0": (f"impressions reach saved {FEED_V18} {NEW_FEED}", (PA,)),
+        "v22.0": (f"reach saved {FEED_V18} views {NEW_FEED}", (PA,)),
+        "v25.0": (f"reach saved {FEED_V18} views {NEW_FEED}", (PA,)),
     },
     "REEL": {
-        "v17.0": (REELS_V17, ()),
-        "v18.0": (REELS_V18, ()),
-        "v21.0": (REELS_V18, ()),
-        "v22.0": (REELS_V22, ()),
-        "v25.0": (f"{REELS_V22} reposts", ()),
+        "v17.0": (f"{REELS_V17} {NEW_REEL}", ()),
+        "v18.0": (f"{REELS_V18} {NEW_REEL}", ()),
+        "v21.0": (f"{REELS_V18} {NEW_REEL}", ()),
+        "v22.0": (f"{REELS_V22} {NEW_REEL}", ()),
+        "v25.0": (f"{REELS_V22} {NEW_REEL}", ()),
     },
     "STORY_IMAGE": {
-        "v17.0": (STORY_V17, ()),
-        "v18.0": (STORY_V18, (PA, NAV)),
-        "v21.0": (STORY_V18, (PA, NAV)),
-        "v22.0": (STORY_V22, (PA, NAV)),
-        "v25.0": (STORY_V22, (PA, NAV)),
+        "v17.0": (f"{STORY_V17} {NEW_STORY}", ()),
+        "v18.0": (f"{STORY_V18} {NEW_STORY}", (PA, NAV)),
+        "v21.0": (f"{STORY_V18} {NEW_STORY}", (PA, NAV)),
+        "v22.0": (f"{STORY_V22} {NEW_STORY}", (PA, NAV)),
+        "v25.0": (f"{STORY_V22} {NEW_STORY}", (PA, NAV)),
     },
 }
 EXPECTED["STORY_VIDEO"] = EXPECTED["STORY_IMAGE"]
@@ -99,9 +104,9 @@ def test_route_table(
     kind: str, version: str, metrics: str, breakdowns: tuple[tuple[str, str], ...]
 ) -> None:
     media_type, product_type = KINDS[kind]
-    expected = Route(metrics=tuple(metrics.split()), breakdowns=breakdowns)
-    assert route(media_type, product_type, version) == expected
-    assert route(media_type, product_type, ApiVersion.parse(version)) == expected
+    got = route(media_type, product_type, version)
+    assert (got.metrics, got.breakdowns) == (tuple(metrics.split()), breakdowns)
+    assert route(media_type, product_type, ApiVersion.parse(version)) == got
 
 
 def test_seed_sets_below_v18() -> None:
@@ -111,6 +116,7 @@ def test_seed_sets_below_v18() -> None:
         "impressions",
         "reach",
         "saved",
+        *NEW_FEED.split(),
     )
     assert route("VIDEO", "FEED", "v16.0").metrics == (
         "engagement",
@@ -118,6 +124,7 @@ def test_seed_sets_below_v18() -> None:
         "reach",
         "saved",
         "video_views",
+        *NEW_FEED.split(),
     )
     assert set(route("CAROUSEL_ALBUM", None, "v11.0").metrics) == {
         "carousel_album_engagement",
@@ -125,6 +132,7 @@ def test_seed_sets_below_v18() -> None:
         "carousel_album_reach",
         "carousel_album_saved",
         "carousel_album_video_views",
+        *NEW_FEED.split(),
     }
 
 
@@ -154,8 +162,10 @@ def test_dropped_metrics_are_left_out() -> None:
             "follows",
             "profile_visits",
             "navigation",
+            *NEW_STORY.split(),
         ),
         breakdowns=(NAV,),
+        conditional=(("shared_to_facebook", ("facebook_views",)),),
     )
 
 
@@ -181,24 +191,87 @@ def test_bad_version_string_raises_value_error() -> None:
         route("IMAGE", "FEED", "21.0")
 
 
+BOTH = "facebook+instagram"
+
+
 def test_metrics_table() -> None:
     rows = metrics_table("v18.0")
     assert rows[:3] == [
-        ("PHOTO", "impressions", "values"),
-        ("PHOTO", "reach", "values"),
-        ("PHOTO", "saved", "values"),
+        ("PHOTO", "impressions", BOTH, "values"),
+        ("PHOTO", "reach", BOTH, "values"),
+        ("PHOTO", "saved", BOTH, "values"),
     ]
-    assert ("PHOTO", "total_interactions", "total_value") in rows
-    assert ("STORY", "navigation", "total_value, breakdown=story_navigation_action_type") in rows
-    assert {kind for kind, _, _ in metrics_table("v17.0")} == {
+    assert ("PHOTO", "total_interactions", BOTH, "total_value") in rows
+    navigation = (
+        "STORY",
+        "navigation",
+        BOTH,
+        "total_value, breakdown=story_navigation_action_type",
+    )
+    assert navigation in rows
+    assert {row[0] for row in metrics_table("v17.0")} == {
         "PHOTO",
         "VIDEO",
         "CAROUSEL",
         "REEL",
         "STORY",
+        "ACCOUNT",
     }
-    v17_photo = [metric for kind, metric, _ in metrics_table("v17.0") if kind == "PHOTO"]
-    assert v17_photo == ["engagement", "impressions", "reach", "saved"]
+    v17_photo = [row[1] for row in metrics_table("v17.0") if row[0] == "PHOTO"]
+    assert v17_photo[:4] == ["engagement", "impressions", "reach", "saved"]
+
+
+def test_metrics_table_names_login_fraction_and_condition() -> None:
+    rows = {
+        (kind, metric): (login, details) for kind, metric, login, details in metrics_table("v27.0")
+    }
+    assert rows["REEL", "reels_skip_rate"] == (BOTH, "values, fraction")
+    assert rows["REEL", "crossposted_views"] == (BOTH, "values, only if shared_to_facebook")
+    assert rows["STORY", "link_clicks"] == ("facebook", "values")
+    assert rows["PHOTO", "total_likes"] == ("facebook", "values")
+    assert rows["ACCOUNT", "reposts"] == (BOTH, "total_value, periods=day")
+    # Every metric is asked now (metrics.toml has no `asked = false` left).
+    assert not [r for r in metrics_table("v27.0") if "not asked yet" in r[3]]
+    reach = [r for r in metrics_table("v27.0") if r[:2] == ("ACCOUNT", "reach")]
+    assert [r[3] for r in reach] == [
+        "time_series, periods=day/week/days_28",
+        "total_value, periods=day, breakdowns=follow_type/media_product_type",
+    ]
+
+
+def test_conditional_metrics_are_never_in_the_normal_request() -> None:
+    reel = route("VIDEO", "REELS", "v27.0")
+    assert reel.conditional == (("shared_to_facebook", ("crossposted_views", "facebook_views")),)
+    assert not {"crossposted_views", "facebook_views"} & set(reel.metrics)
+    for media_type, product_type in (("IMAGE", "FEED"), ("VIDEO", "FEED"), ("IMAGE", "STORY")):
+        found = route(media_type, product_type, "v17.0")
+        assert found.conditional == (("shared_to_facebook", ("facebook_views",)),)
+    dropped = route("VIDEO", "REELS", "v27.0", dropped=frozenset({"facebook_views"}))
+    assert dropped.conditional == (("shared_to_facebook", ("crossposted_views",)),)
+
+
+def test_login_leaves_out_facebook_only_metrics() -> None:
+    catalog = load_catalog()
+    facebook_only = {m.name for m in catalog.media_metrics if m.logins == frozenset({"facebook"})}
+    assert facebook_only == {"total_likes", "total_comments", "total_views", "link_clicks"}
+    assert route("VIDEO", "REELS", "v25.0") == route("VIDEO", "REELS", "v25.0", login="facebook")
+    for media_type, product_type in KINDS.values():
+        instagram = route(media_type, product_type, "v27.0", login="instagram")
+        assert not facebook_only & set(instagram.metrics)
+    story = set(route("IMAGE", "STORY", "v27.0").metrics)
+    assert story - set(route("IMAGE", "STORY", "v27.0", login="instagram").metrics) == {
+        "link_clicks",
+        "total_views",
+    }
+    # The catalogue's own answer, with the metrics not asked yet, agrees.
+    kind, version = MediaKind.STORY, ApiVersion(27, 0)
+    instagram_story = {
+        m.name for m in catalog.media_metrics_for(kind, version, "instagram", unasked=True)
+    }
+    facebook_story = {
+        m.name for m in catalog.media_metrics_for(kind, version, "facebook", unasked=True)
+    }
+    assert facebook_story - instagram_story == {"link_clicks", "total_views"}
 
 
 TYPES = st.one_of(st.sampled_from(["IMAGE", "VIDEO", "CAROUSEL_ALBUM", "REELS"]), st.text())

@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 
-from harvester.graph.errors import MetricUnsupported, TokenInvalid
+from harvester.graph.errors import MalformedReply, MetricUnsupported, TokenInvalid
+from harvester.graph.replies import parse_insights
 from harvester.harvest.report import RunCounters
 from harvester.harvest.rows import RunRows, Stage
 from harvester.lake.schema import SCHEMAS
@@ -38,22 +40,26 @@ def test_each_dataset_row_fits_its_schema_and_is_counted() -> None:
     ]
     assert {m["run_id"] for m in media} == {"r1"}
 
-    insights = rows.media_insights(ACCOUNT, MEDIA, [("reach", "lifetime", None, 7)])
-    got = _table(insights).to_pylist()[0]
-    assert (got["media_id"], got["metric"], got["value"], got["api_version"]) == (
-        "1801",
-        "reach",
-        7,
-        "v24.0",
-    )
-    account = rows.account_insights(ACCOUNT, [("reach", "day", WHEN, None, None, 3)])
-    assert _table(account).to_pylist()[0]["value"] == 3
-    story = rows.story_insights(ACCOUNT.id, "1803", [("reach", 4), ("replies", None)])
-    assert [(r[1], r[3], r[5], r[8]) for r in story] == [
-        ("1803", "STORY", "reach", 4),
-        ("1803", "STORY", "replies", None),
+    values = [
+        ("reach", "lifetime", None, 7, None),
+        ("reels_skip_rate", "lifetime", None, None, 0.37),
     ]
-    assert counters.insight_rows == 4
+    got = _table(rows.media_insights(ACCOUNT, MEDIA, values)).to_pylist()
+    assert [
+        (g["media_id"], g["metric"], g["value"], g["value_float"], g["api_version"]) for g in got
+    ] == [
+        ("1801", "reach", 7, None, "v24.0"),
+        ("1801", "reels_skip_rate", None, 0.37, "v24.0"),
+    ]
+    account = rows.account_insights(ACCOUNT, [("reach", "day", WHEN, None, None, 3, None)])
+    assert _table(account).to_pylist()[0]["value"] == 3
+    story = rows.story_insights(ACCOUNT.id, "1803", [("reach", 4), ("replies", None), ("x", 2.5)])
+    assert [(r[1], r[3], r[5], r[8], r[9]) for r in story] == [
+        ("1803", "STORY", "reach", 4, None),
+        ("1803", "STORY", "replies", None, None),
+        ("1803", "STORY", "x", None, 2.5),
+    ]
+    assert counters.insight_rows == 6
 
 
 def test_error_rows_name_their_stage_and_the_dropped_metric() -> None:
@@ -98,3 +104,21 @@ def test_no_stage_name_is_a_literal_outside_its_enum() -> None:
             if isinstance(node, ast.Constant) and node.value in stages - allowed:
                 found.append(f"{rel}:{node.lineno}: {node.value!r}")
     assert found == []
+
+
+@pytest.mark.parametrize("value", ["12", True, [0.37], None])
+def test_a_value_that_is_not_a_number_is_an_error_row_naming_the_metric(value: object) -> None:
+    """Never a crash, never a silent 0: the parser's complaint becomes the media's error row."""
+    reply = {"data": [{"name": "reels_skip_rate", "values": [{"value": value}]}]}
+    rows = RunRows(run_id="r1", api_version="v27.0")
+    if value is None:  # null is "no data", not an error
+        assert parse_insights(reply, ["reels_skip_rate"]) == [
+            ("reels_skip_rate", None, None, None, None)
+        ]
+        return
+    with pytest.raises(MalformedReply) as caught:
+        parse_insights(reply, ["reels_skip_rate"])
+    row = _table(rows.error_block(ACCOUNT.id, "1801", Stage.MEDIA_INSIGHTS, caught.value))
+    [error] = row.to_pylist()
+    assert (error["object_id"], error["stage"]) == ("1801", "media_insights")
+    assert error["message"] == f"reels_skip_rate: value is not a finite number: {value!r}"

@@ -169,7 +169,7 @@ token_env = "HOOK_TOKEN"
     rows = sorted(zip(*(table.column(c).to_pylist() for c in columns), strict=True))
     assert rows == sorted(
         (s.account_id, s.id, None, "STORY", None, metric, "lifetime", None,
-         WORLD.media_metric_value(s.id, metric), "v25.0", receiver.run_id)
+         WORLD.media_metric_value(s.id, metric), None, "v25.0", receiver.run_id)
         for s in stories
         for metric in STORY_FIELDS
     )  # fmt: skip
@@ -249,6 +249,35 @@ token_env = "HOOK_TOKEN"
     assert len(accepted) >= stop_after
     assert expected(accepted) <= got(lake)
     assert rest
+
+
+async def test_story_values_land_exactly(tmp_path: Path) -> None:
+    """Never rounded: an int stays an int in `value`, a count sent as 12.0 is the integer 12, a
+    fraction goes to `value_float`; a number no column holds refuses the payload (400)."""
+
+    def event(media_id: str, values: dict[str, Any]) -> bytes:
+        change = {"field": "story_insights", "value": {"media_id": media_id, **values}}
+        entry = {"id": "17841405822304914", "time": 1520383571, "changes": [change]}
+        return orjson.dumps({"object": "instagram", "entry": [entry]})
+
+    exact = event("17887498072083520", {"reach": 9_007_199_254_740_993, "replies": 12.0})
+    fraction = event("17887498072083521", {"navigation": 3.5, "shares": 0.25, "views": None})
+    huge = event("17887498072083522", {"reach": 2**63})  # one past int64: no column holds it
+    async with receiving(tmp_path) as (receiver, sender):
+        for body in (exact, fraction):
+            assert await sender.post(body, signature=sign(body, APP_SECRET)) == 200
+        assert await sender.post(huge, signature=sign(huge, APP_SECRET)) == 400
+    assert receiver.statistics().malformed == 1
+    rows = {(r["media_id"], r["metric"]): (r["value"], r["value_float"]) for r in read(tmp_path)}
+    assert rows == {
+        ("17887498072083520", "reach"): (9_007_199_254_740_993, None),  # 2**53 + 1, exactly
+        ("17887498072083520", "replies"): (12, None),
+        ("17887498072083521", "navigation"): (None, 3.5),
+        ("17887498072083521", "shares"): (None, 0.25),
+        ("17887498072083521", "views"): (None, None),
+    }
+    [parsed], _ = parse_story_insights(fraction)
+    assert parsed.values == (("navigation", 3.5), ("shares", 0.25), ("views", None))
 
 
 def test_signature_check() -> None:

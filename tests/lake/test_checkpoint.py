@@ -47,7 +47,7 @@ def lake(
 def media_unit(media_id: str) -> Unit:
     fetched = datetime(2026, 3, 1, tzinfo=UTC)
     media = ("1784", media_id, None, "IMAGE", "FEED", None, None, fetched, "r")
-    insight = ("1784", media_id, "IMAGE", "FEED", None, "reach", "lifetime", None, 5, "v25.0")
+    insight = ("1784", media_id, "IMAGE", "FEED", None, "reach", "lifetime", None, 5, None, "v25.0")
     return Unit(
         "media",
         (media_id,),

@@ -32,7 +32,21 @@ def unit(n: int) -> Unit:
     # Accounts and media in descending order, so sorting is visible.
     account, media = f"{9 - n % 3}", f"m{99 - n:02d}"
     rows = [
-        (account, media, "IMAGE", "FEED", None, metric, "lifetime", None, n, "v25.0", fetched, "r")
+        (
+            account,
+            media,
+            "IMAGE",
+            "FEED",
+            None,
+            metric,
+            "lifetime",
+            None,
+            n,
+            None,
+            "v25.0",
+            fetched,
+            "r",
+        )
         for metric in ("saved", "reach")
     ]
     return Unit("media", (media,), [Rows(Dataset.MEDIA_INSIGHTS, rows)])

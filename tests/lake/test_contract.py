@@ -5,7 +5,8 @@ These literals are what readers (DuckDB views, Spark jobs, dashboards) depend on
 them breaks users, so it must be made here on purpose, never by a refactoring. The schemas are
 compared three ways: with the module that defines them (wherever it lives), with the files a run
 writes, and with the files of the lake the code before the reorganisation wrote
-(`tests/data/lake_v0`).
+(`tests/data/lake_v0`), which is the contract before `value_float` (issue 14) was added: the only
+change since, a nullable column that readers union by name with the older files.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ COLUMNS: dict[str, list[tuple[str, pa.DataType, bool]]] = {
         ("period", pa.string(), NULLABLE),
         ("breakdown", pa.string(), NULLABLE),
         ("value", pa.int64(), NULLABLE),
+        ("value_float", pa.float64(), NULLABLE),  # issue 14: fractional values, exactly
         ("api_version", pa.string(), REQUIRED),
         ("fetched_at", TS, REQUIRED),
         ("run_id", pa.string(), REQUIRED),
@@ -65,6 +67,7 @@ COLUMNS: dict[str, list[tuple[str, pa.DataType, bool]]] = {
         ("dimension", pa.string(), NULLABLE),
         ("dimension_value", pa.string(), NULLABLE),
         ("value", pa.int64(), NULLABLE),
+        ("value_float", pa.float64(), NULLABLE),  # issue 14: fractional values, exactly
         ("api_version", pa.string(), REQUIRED),
         ("fetched_at", TS, REQUIRED),
         ("run_id", pa.string(), REQUIRED),
@@ -81,6 +84,11 @@ COLUMNS: dict[str, list[tuple[str, pa.DataType, bool]]] = {
         ("fetched_at", TS, REQUIRED),
         ("run_id", pa.string(), REQUIRED),
     ],
+}
+
+# The contract before issue 14: the same columns without `value_float`.
+COLUMNS_V0 = {
+    dataset: [c for c in columns if c[0] != "value_float"] for dataset, columns in COLUMNS.items()
 }
 
 STAMP = r"\d{8}T\d{6}Z-[0-9a-f]{6}"  # run ids, job ids and compaction stamps: UTC time + 6 hex
@@ -129,10 +137,10 @@ def kinds(lake: Path) -> Counter[str]:
     return found
 
 
-def assert_schemas(lake: Path) -> None:
+def assert_schemas(lake: Path, columns: dict[str, Any] = COLUMNS) -> None:
     for path in lake.rglob("*.parquet"):
         dataset = path.relative_to(lake).parts[0]
-        assert described(pq.read_schema(path)) == COLUMNS[dataset], path
+        assert described(pq.read_schema(path)) == columns[dataset], path
 
 
 def test_the_schemas_module_says_what_the_contract_says() -> None:
@@ -143,7 +151,7 @@ def test_the_schemas_module_says_what_the_contract_says() -> None:
 
 
 def test_the_lake_before_the_reorganisation_has_the_same_contract() -> None:
-    assert_schemas(DATA)
+    assert_schemas(DATA, COLUMNS_V0)
     found = kinds(DATA)
     # A finished job and an open one; parts of both on two dates; one report (the finished run).
     assert found["part"] == len(list(DATA.rglob("*.parquet"))) >= 8

@@ -32,6 +32,7 @@ DUCKDB_TYPES = {
     pa.string(): "VARCHAR",
     pa.int64(): "BIGINT",
     pa.int32(): "INTEGER",
+    pa.float64(): "DOUBLE",
     pa.timestamp("us", tz="UTC"): "TIMESTAMP WITH TIME ZONE",
 }
 
@@ -52,7 +53,8 @@ def make_sink(root: Path, **kwargs: Any) -> ParquetSink:
 
 
 def insight_rows(count: int, start: int = 0) -> list[tuple[Any, ...]]:
-    """media_insights rows; every 7th value is None (an empty metric), never 0."""
+    """media_insights rows; every 7th value is None (an empty metric), never 0; every 5th
+    other one a fraction (value null, value_float set)."""
     return [
         (
             "17841400000000001",
@@ -63,7 +65,8 @@ def insight_rows(count: int, start: int = 0) -> list[tuple[Any, ...]]:
             "profile_activity" if i % 3 == 0 else "reach",
             "lifetime",
             "action_type=bio_link_clicked" if i % 3 == 0 else None,
-            None if i % 7 == 0 else i * 10,
+            None if i % 7 == 0 or i % 5 == 4 else i * 10,
+            i + 0.37 if i % 5 == 4 and i % 7 else None,
             "v21.0",
             FETCHED,
             RUN,
@@ -79,8 +82,21 @@ SAMPLES: dict[Dataset, list[tuple[Any, ...]]] = {
     ],
     Dataset.MEDIA_INSIGHTS: insight_rows(8),
     Dataset.ACCOUNT_INSIGHTS: [
-        ("1784", "reach", "day", POSTED, "follow_type", "FOLLOWER", 12, "v21.0", FETCHED, RUN),
-        ("1784", "follows", "day", POSTED, None, None, None, "v21.0", FETCHED, RUN),
+        (
+            "1784",
+            "reach",
+            "day",
+            POSTED,
+            "follow_type",
+            "FOLLOWER",
+            12,
+            None,
+            "v21.0",
+            FETCHED,
+            RUN,
+        ),
+        ("1784", "follows", "day", POSTED, None, None, None, None, "v21.0", FETCHED, RUN),
+        ("1784", "rate", "day", POSTED, None, None, None, 41.26, "v21.0", FETCHED, RUN),
     ],
     Dataset.ERRORS: [
         ("1784", "m9", "insights", 400, 100, 2108006, "(#100) too old", "AbC", FETCHED, RUN),
@@ -226,10 +242,13 @@ def test_nulls_stay_null(tmp_path: Path) -> None:
     sink = make_sink(tmp_path)
     sink.write(Rows(Dataset.MEDIA_INSIGHTS, insight_rows(70)))
     sink.close()
-    nulls = read_duckdb(tmp_path, Dataset.MEDIA_INSIGHTS).filter("value IS NULL")
+    both = "value IS NULL AND value_float IS NULL"
+    nulls = read_duckdb(tmp_path, Dataset.MEDIA_INSIGHTS).filter(both)
     assert nulls.aggregate("count(*)").fetchall() == [(10,)]
-    zeros = read_duckdb(tmp_path, Dataset.MEDIA_INSIGHTS).filter("value = 0")
+    zeros = read_duckdb(tmp_path, Dataset.MEDIA_INSIGHTS).filter("value = 0 OR value_float = 0")
     assert zeros.aggregate("count(*)").fetchall() == [(0,)]
+    fractions = read_duckdb(tmp_path, Dataset.MEDIA_INSIGHTS).filter("value_float IS NOT NULL")
+    assert fractions.aggregate("count(*), count(value)").fetchall() == [(12, 0)]
 
 
 def bad(row_index: int, column: str, value: Any) -> list[tuple[Any, ...]]:
@@ -258,15 +277,15 @@ def bad(row_index: int, column: str, value: Any) -> list[tuple[Any, ...]]:
             "media_insights: column 'metric', row 2: is null in a non-null column",
         ),
         (
-            [*insight_rows(4), (*insight_rows(1)[0][:10], datetime(2026, 1, 2), RUN)],
+            [*insight_rows(4), (*insight_rows(1)[0][:11], datetime(2026, 1, 2), RUN)],
             "media_insights: column 'fetched_at', row 4: is a naive datetime; timestamps must be "
             "timezone-aware",
         ),
         (
             [*insight_rows(2), ("only", "three", "fields")],
-            "media_insights: column '*', row 2: has 3 fields, expected 12 (account_id, media_id, "
+            "media_insights: column '*', row 2: has 3 fields, expected 13 (account_id, media_id, "
             "media_type, media_product_type, media_timestamp, metric, period, breakdown, value, "
-            "api_version, fetched_at, run_id)",
+            "value_float, api_version, fetched_at, run_id)",
         ),
     ],
 )
@@ -371,8 +390,8 @@ def test_commit_epoch_returns_the_files_it_and_rotation_committed(tmp_path: Path
 def media_block(media: int, account: str = "17841400000000001") -> Rows:
     """One media's insights as the insights stage emits them: values with shared head and tail."""
     head = (account, f"{18000000000000000 + media}", "IMAGE", "FEED", POSTED)
-    values = [("reach", "lifetime", None, media), ("likes", "lifetime", None, None)]
-    values.append(("profile_activity", "lifetime", "action_type=bio_link_clicked", 3))
+    values = [("reach", "lifetime", None, media, None), ("likes", "lifetime", None, None, None)]
+    values.append(("profile_activity", "lifetime", "action_type=bio_link_clicked", 3, None))
     return Rows(Dataset.MEDIA_INSIGHTS, values, head, ("v25.0", FETCHED, RUN))
 
 
@@ -424,7 +443,7 @@ def test_a_block_of_the_wrong_width_is_refused_at_write(tmp_path: Path) -> None:
     with pytest.raises(BadRowError) as caught:
         sink.write(Rows(block.dataset, [*block.rows, ("reach", 5)], block.head, block.tail))
     assert str(caught.value).startswith(
-        "media_insights: column '*', row 3: has 10 fields, expected 12"
+        "media_insights: column '*', row 3: has 10 fields, expected 13"
     )
 
 

@@ -45,7 +45,7 @@ def manifests(lake: Lake) -> list[dict[str, object]]:
 
 def piece_unit(complete: bool) -> Unit:
     fetched = CLOCK
-    row = ("1784", "reach", "day", CLOCK, None, None, 7, "v25.0", fetched, "r")
+    row = ("1784", "reach", "day", CLOCK, None, None, 7, None, "v25.0", fetched, "r")
     return Unit(
         "piece",
         (PIECE,),

@@ -32,6 +32,16 @@ class Client:
             raw = await resp.read()
             return resp.status, dict(resp.headers), orjson.loads(raw) if raw else None
 
+    async def account_insights(
+        self, account: int = 0, version: str = "v25.0", **params: str
+    ) -> tuple[int, Any]:
+        """(status, body) of `/{ig-user-id}/insights` for one of the world's accounts."""
+        acc = self.sim.world.accounts[account]
+        status, _, body = await self.get(
+            f"/{version}/{acc.id}/insights", access_token=acc.token, **params
+        )
+        return status, body
+
     async def post(self, path: str, data: dict[str, str]) -> tuple[int, dict[str, str], Any]:
         async with self.session.post(f"{self.sim.base_url}{path}", data=data) as resp:
             raw = await resp.read()

@@ -37,6 +37,45 @@ def test_arguments_map_to_settings() -> None:
     assert s.latency_ms == 5.0
 
 
+def test_metric_options_map_to_settings() -> None:
+    args = build_parser().parse_args(
+        [
+            "--extra-metric", "REELS=reels_new_thing", "--extra-metric", "reels=reels_other",
+            "--extra-metric", "ACCOUNT=account_new_thing", "--login", "instagram",
+            "--legacy-video-refusals",
+        ]
+    )  # fmt: skip
+    s = settings_from_args(args)
+    assert dict(s.extra_metrics) == {
+        "REELS": ("reels_new_thing", "reels_other"),
+        "ACCOUNT": ("account_new_thing",),
+    }
+    assert (s.login, s.legacy_video_refusals) == ("instagram", True)
+    default = settings_from_args(build_parser().parse_args([]))
+    assert (dict(default.extra_metrics), default.login, default.legacy_video_refusals) == (
+        {},
+        "facebook",
+        False,
+    )
+
+
+@pytest.mark.parametrize("bad", ["REELS", "MOON=x", "REELS="])
+def test_bad_extra_metric_is_a_usage_error(bad: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["--extra-metric", bad])
+    assert exc.value.code == 2
+    assert "expected KIND=NAME" in capsys.readouterr().err
+
+
+def test_help_describes_the_metric_options(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for option in ("--extra-metric KIND=NAME", "--login", "--legacy-video-refusals"):
+        assert option in text
+    assert "catalogue probe" in text
+
+
 @pytest.mark.parametrize("bad", ["nope=0.1", "stall", "stall=2", "stall=x"])
 def test_bad_fault_rate_is_a_usage_error(bad: str) -> None:
     with pytest.raises(SystemExit) as exc:
@@ -72,7 +111,16 @@ def _exercise(line: str, out: Path) -> None:
     """Checks on a running simulator; `line` is its first stderr line, printed once listening."""
     assert "listening on" in line
     info = json.loads(out.read_text())
-    assert set(info) == {"base_url", "api_version", "app_secret", "accounts", "user_token"}
+    assert set(info) == {
+        "base_url",
+        "api_version",
+        "app_secret",
+        "accounts",
+        "user_token",
+        "login",
+        "extra_metrics",
+        "shared_to_facebook_percent",
+    }
     assert info["app_secret"] is None
     acc = info["accounts"][0]
     assert set(acc) == {"id", "token", "page_id"}

@@ -105,7 +105,11 @@ async def test_media_insights_values(shared_fixtures: Path) -> None:
         assert_same_shape(ours, real)
 
 
-async def test_media_insights_total_value_with_breakdown(shared_fixtures: Path) -> None:
+@pytest.mark.parametrize("version", ["v18.0", "v27.0"])
+async def test_media_insights_total_value_with_breakdown(
+    shared_fixtures: Path, version: str
+) -> None:
+    """The recorded profile_activity reply carries both shapes; without a breakdown, only values."""
     real = load(shared_fixtures, f"{IG}/medias/insights_new.json")
     async with serve() as c:
         world = c.sim.world
@@ -117,14 +121,20 @@ async def test_media_insights_total_value_with_breakdown(shared_fixtures: Path) 
                 and world.media_metric_value(m.id, "profile_activity") > 0
             ),
         )
+        token = world.accounts[0].token
         status, _, ours = await c.get(
-            f"/v18.0/{photo.id}/insights",
-            access_token=world.accounts[0].token,
+            f"/{version}/{photo.id}/insights",
+            access_token=token,
             metric="profile_activity",
             breakdown="action_type",
         )
         assert status == 200
         assert_same_shape(ours, real)
+        _, _, plain = await c.get(
+            f"/{version}/{photo.id}/insights", access_token=token, metric="profile_activity"
+        )
+        without = {k: v for k, v in real["data"][0].items() if k != "total_value"}
+        assert_same_shape(plain, {"data": [without]})
 
 
 @pytest.mark.parametrize(
@@ -163,10 +173,8 @@ async def test_story_insights(shared_fixtures: Path) -> None:
             f"/v18.0/{story.id}/insights", access_token=acc.token, metric=",".join(metrics)
         )
         assert status == 200, ours
-        # From v18 total_interactions answers in the total_value shape; the mock predates that.
-        shaped = [e for e in ours["data"] if e["name"] != "total_interactions"]
-        real_shaped = [e for e in real["data"] if e["name"] != "total_interactions"]
-        assert_same_shape({"data": shaped}, {"data": real_shaped})
+        # Without a breakdown every metric, total_interactions included, has the `values` shape.
+        assert_same_shape(ours, real)
 
 
 async def test_account_insights_time_series(shared_fixtures: Path) -> None:
@@ -179,7 +187,9 @@ async def test_account_insights_time_series(shared_fixtures: Path) -> None:
         )
         assert status == 200
         assert_same_shape(ours["data"], real["data"])
-        assert [len(e["values"]) for e in ours["data"]] == [2, 2, 2]
+        # Without since/until Meta looks back 24 hours: one 07:00 boundary (the 2017 recording,
+        # from an older default, has two).
+        assert [len(e["values"]) for e in ours["data"]] == [1, 1, 1]
 
 
 async def test_airbyte_account_insights(shared_fixtures: Path) -> None:
@@ -211,7 +221,9 @@ async def test_account_insights_total_value(shared_fixtures: Path) -> None:
         assert_same_shape(ours, real)
 
 
-async def test_account_demographics(shared_fixtures: Path) -> None:
+# Airbyte asks follower_demographics without a timeframe: Meta requires none for it.
+@pytest.mark.parametrize("timeframe", [{"timeframe": "this_month"}, {}])
+async def test_account_demographics(shared_fixtures: Path, timeframe: dict[str, str]) -> None:
     real = load(shared_fixtures, f"{AIRBYTE}/user_lifetime_insights_for_age_gender.json")
     async with serve() as c:
         world = c.sim.world
@@ -223,9 +235,9 @@ async def test_account_demographics(shared_fixtures: Path) -> None:
             metric_type="total_value",
             period="lifetime",
             breakdown="age,gender",
-            timeframe="this_month",
+            **timeframe,
         )
-        assert status == 200
+        assert status == 200, ours
         assert_same_shape(ours, real)
 
 
@@ -313,3 +325,26 @@ async def test_plain_code_100_error(shared_fixtures: Path) -> None:
         )
         assert status == 400
         assert_same_shape(ours, real)
+
+
+# ---- the connector's requests Meta answers (issue 14, item 5) ---------------------------------
+
+
+async def test_connector_iso_since_until(shared_fixtures: Path) -> None:
+    """Airbyte sends since/until as ISO strings: the same reply as with Unix times."""
+    real = load(shared_fixtures, f"{AIRBYTE}/user_insights.json")
+    async with serve() as c:
+        metrics = ",".join(e["name"] for e in real["data"])
+        replies = []
+        for since, until in (
+            ("2026-05-31T12:00:00+00:00", "2026-06-01T12:00:00+00:00"),
+            ("1780228800", "1780315200"),
+        ):
+            status, ours = await c.account_insights(
+                version="v27.0", metric=metrics, period="day", since=since, until=until
+            )
+            assert status == 200, ours
+            assert_same_shape(ours["data"], real["data"])
+            assert [len(e["values"]) for e in ours["data"]] == [1, 1]  # as recorded
+            replies.append(ours["data"])
+        assert replies[0] == replies[1]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from harvester.simulator.validity import parse_version, valid_media_metrics
+from harvester.simulator.validity import MAX_VERSION, parse_version, valid_media_metrics
 
 KINDS = {
     "PHOTO": ("IMAGE", "FEED"),
@@ -55,13 +55,27 @@ CANONICAL = [
     ("profile_activity", "PHOTO VIDEO CAROUSEL STORY", 18, None, None),
     ("navigation", "STORY", 18, None, None),
     ("views", "PHOTO VIDEO CAROUSEL REEL STORY", 22, None, None),
-    ("reposts", "PHOTO VIDEO CAROUSEL REEL", 25, None, None),
 ]
 
 
-def valid(metric: str, kind: str, version: int, as_of: date | None = None) -> bool:
+def valid(
+    metric: str,
+    kind: str,
+    version: int,
+    as_of: date | None = None,
+    shared: bool = False,
+    login: str = "facebook",
+) -> bool:
     media_type, product = KINDS[kind]
-    found = valid_media_metrics(f"v{version}.0", media_type, product, as_of=as_of, created=OLD)
+    found = valid_media_metrics(
+        f"v{version}.0",
+        media_type,
+        product,
+        as_of=as_of,
+        created=OLD,
+        login=login,
+        shared_to_facebook=shared,
+    )
     return metric in found
 
 
@@ -77,9 +91,9 @@ def test_canonical_row(
         assert valid(metric, kind, since)
         if since > 10:
             assert not valid(metric, kind, since - 1)
-        last = (until or 26) - 1
+        last = (until or MAX_VERSION + 1) - 1
         assert valid(metric, kind, last)
-        if until is not None and until <= 25:
+        if until is not None and until <= MAX_VERSION:
             assert not valid(metric, kind, until)
         if removed is not None:
             assert valid(metric, kind, since, as_of=date.fromordinal(removed.toordinal() - 1))
@@ -96,12 +110,15 @@ def test_canonical_row(
         ("follows", "REEL"),
         ("profile_activity", "REEL"),
         ("replies", "PHOTO"),
-        ("reposts", "STORY"),
         ("video_views", "PHOTO"),
+        ("reels_skip_rate", "PHOTO"),
+        ("crossposted_views", "STORY"),
+        ("total_likes", "STORY"),
+        ("link_clicks", "REEL"),
     ],
 )
 def test_metric_never_valid_for_kind(metric: str, kind: str) -> None:
-    assert not any(valid(metric, kind, v) for v in range(10, 26))
+    assert not any(valid(metric, kind, v, shared=True) for v in range(10, MAX_VERSION + 1))
 
 
 def test_children_and_unknown_shapes_have_no_metrics() -> None:
@@ -131,8 +148,10 @@ def test_impressions_rule_for_new_media() -> None:
     [
         ("v10.0", 10),
         ("v25.0", 25),
+        ("v27.0", 27),
         ("v9.0", None),
-        ("v26.0", None),
+        ("v28.0", None),
+        ("v99.0", None),
         ("v25.1", None),
         ("25.0", None),
         ("vx.0", None),
@@ -140,3 +159,40 @@ def test_impressions_rule_for_new_media() -> None:
 )
 def test_parse_version(text: str, expected: int | None) -> None:
     assert parse_version(text) == expected
+
+
+# The 2025-2026 additions: (metric, kinds, the date Meta added it to every version, Facebook
+# Login only, needs a media shared to Facebook).
+NEW_MEDIA = [
+    ("reposts", "PHOTO VIDEO CAROUSEL REEL STORY", date(2025, 12, 3), False, False),
+    ("reels_skip_rate", "REEL", date(2025, 12, 3), False, False),
+    ("crossposted_views", "REEL", date(2025, 12, 3), False, True),
+    ("facebook_views", "REEL", date(2025, 12, 3), False, True),
+    ("facebook_views", "PHOTO VIDEO CAROUSEL STORY", date(2026, 4, 22), False, True),
+    ("total_likes", "PHOTO VIDEO CAROUSEL REEL", date(2026, 4, 22), True, False),
+    ("total_comments", "PHOTO VIDEO CAROUSEL REEL", date(2026, 4, 22), True, False),
+    ("total_views", "PHOTO VIDEO CAROUSEL REEL STORY", date(2026, 4, 22), True, False),
+    ("link_clicks", "STORY", date(2026, 6, 22), True, False),
+]
+
+
+@pytest.mark.parametrize(
+    ("metric", "kinds", "added", "facebook_only", "needs_sharing"),
+    NEW_MEDIA,
+    ids=[f"{r[0]}-{r[1]}" for r in NEW_MEDIA],
+)
+def test_new_media_metric_rows(
+    metric: str, kinds: str, added: date, facebook_only: bool, needs_sharing: bool
+) -> None:
+    day_before = added - timedelta(days=1)
+    for kind in kinds.split():
+        # Published for all versions: every live version has it from that day (v21 and v24 here).
+        for version in (21, 24):
+            assert valid(metric, kind, version, as_of=added, shared=True)
+            assert not valid(metric, kind, version, as_of=day_before, shared=True)
+            assert valid(metric, kind, version, shared=True)  # no clock: lenient in time
+        assert valid(metric, kind, 27, shared=True, login="instagram") is not facebook_only
+        assert valid(metric, kind, 27) is not needs_sharing
+    every = {k for m, ks, *_ in NEW_MEDIA if m == metric for k in ks.split()}
+    for kind in set(KINDS) - every:
+        assert not any(valid(metric, kind, v, shared=True) for v in (10, 21, 27))
