@@ -140,6 +140,12 @@ class HarvestSettings:
     # Sweeps refresh the insights of media posted within this many days (reach mostly settles
     # within a week of posting).
     lookback_days: int = 7
+    # crossposted_views and facebook_views exist only for media shared to Facebook and cost one
+    # extra call per media that may have them; false asks them never.
+    facebook_views: bool = True
+    # An account whose media refuse those this many times in a row is not asked them again in
+    # the run (each refusal is a call spent for nothing).
+    conditional_refusals_in_a_row: int = 10
 
 
 @dataclass(frozen=True)
@@ -549,6 +555,10 @@ class _Parser:
             breakdowns=t.boolean("breakdowns", d.breakdowns),
             account_insights=t.boolean("account_insights", d.account_insights),
             lookback_days=t.integer("lookback_days", d.lookback_days),
+            facebook_views=t.boolean("facebook_views", d.facebook_views),
+            conditional_refusals_in_a_row=t.integer(
+                "conditional_refusals_in_a_row", d.conditional_refusals_in_a_row
+            ),
         )
 
     def accounts(

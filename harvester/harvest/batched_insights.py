@@ -13,6 +13,10 @@ only when all its ops answered, so a media never ends half harvested. Per round:
 Account insights travel the same way (`harvest.account_batches`): what both need of a batch
 round, how many ops the next POST may hold (`batch_room`) and which op results are asked again
 after a backoff (`transient`), is decided here once.
+
+A media's conditional metrics (`Route.conditional`, as `conditional.ConditionalAsks` allows) are
+one more op beside its main ones, judged apart: their expected refusal costs the media nothing,
+and once answered they are not asked again when the media's main ops are.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from harvester.graph.errors import (
     Retriable,
 )
 from harvester.graph.replies import InsightValue, parse_insights
+from harvester.harvest.conditional import ConditionalAsks, Decision
 from harvester.harvest.routing import Refusals, Route
 from harvester.harvest.rows import RunRows, Stage
 from harvester.models import Account, Media, Rows
@@ -63,6 +68,27 @@ class _Job:
     learner: bool = False  # the media its kind waits for (see Refusals.turn)
     worked: bool = False  # got its insights
     wait_for: anyio.Event | None = None
+    # The main ops' values once they all answered (then only conditional ops remain).
+    values: list[InsightValue] | None = None
+    # (condition, metrics) still to ask; None until the media is first routed.
+    conditions: list[tuple[str, tuple[str, ...]]] | None = None
+    extra: list[InsightValue] = field(default_factory=list)  # conditional metrics' values
+    # Conditional ops' unexpected failures: error rows (and counted) only if the media is
+    # harvested (a media that fails has its own; the conditional op went beside its main ops).
+    extra_errors: list[BaseException] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Conditional:
+    """Marks a batch op as one condition's metrics for its media."""
+
+    condition: str
+    metrics: tuple[str, ...]
+
+
+# What each op of a batch is for: the media's main request (None), a breakdown (its metric), or
+# a condition's metrics.
+_Purpose = str | _Conditional | None
 
 
 class BatchedInsights:
@@ -76,22 +102,24 @@ class BatchedInsights:
         *,
         batch_size: int,
         breakdowns: bool,
+        conditional: ConditionalAsks | None = None,
     ) -> None:
         self._client = client
         self._refusals = refusals
         self._rows = rows
         self.batch_size = batch_size  # the config holds it to Meta's cap
         self._breakdowns = breakdowns
+        self._conditional = conditional
 
-    # The most ops one media costs: its main request and a breakdown request per breakdown metric
-    # (a story has two: profile_activity and navigation).
-    max_ops_per_media = 3
+    # The most ops one media costs: its main request, a breakdown request per breakdown metric
+    # (a story has two: profile_activity and navigation) and its conditional metrics (one).
+    max_ops_per_media = 4
 
     def gather(
         self, account: Account, first: Media, media_in: MemoryObjectReceiveStream[Media]
     ) -> list[Media]:
         """The first media and whatever else is already waiting, up to one batch of ops."""
-        group, ops = [first], self.ops_for(first)
+        group, ops = [first], self.ops_for(first, account)
         room = self.group_size(account)
         while ops + self.max_ops_per_media <= room:
             try:
@@ -99,13 +127,28 @@ class BatchedInsights:
             except (anyio.WouldBlock, anyio.EndOfStream):
                 break
             group.append(media)
-            ops += self.ops_for(media)
+            ops += self.ops_for(media, account)
         return group
 
-    def ops_for(self, media: Media) -> int:
-        """How many ops the media costs (its main request and one per breakdown)."""
+    def ops_for(self, media: Media, account: Account) -> int:
+        """How many ops the media costs (its main request, one per breakdown, one per condition
+        the account is still asked)."""
         planned = self._refusals.route(media)
-        return (1 + len(self._breakdown_ops(planned))) if planned.metrics else 0
+        if not planned.metrics:
+            return 0
+        return 1 + len(self._breakdown_ops(planned)) + len(self._conditions(account, planned))
+
+    def _job_ops(self, job: _Job, account: Account) -> int:
+        if job.values is None:
+            return self.ops_for(job.media, account)
+        return len(job.conditions or ())
+
+    def _conditions(self, account: Account, planned: Route) -> list[tuple[str, tuple[str, ...]]]:
+        """The route's conditions the account is still asked."""
+        asks = self._conditional
+        if asks is None:
+            return []
+        return [(c, names) for c, names in planned.conditional if asks.asking(account.id, c)]
 
     def group_size(self, account: Account) -> int:
         """The ops the next batch may hold: the batch size, cut to the room the gate sees."""
@@ -133,7 +176,7 @@ class BatchedInsights:
                 go, later = self._fit(account, go)
                 retry, delay = await self._round(account, go, out)
                 for job in go:
-                    if job.learner and job not in retry:
+                    if job.learner and (job.worked or job not in retry):
                         job.learner = False
                         self._refusals.settle(job.media, worked=job.worked)
                 pending = retry + later + waiting
@@ -150,7 +193,7 @@ class BatchedInsights:
         Room may have shrunk while these media waited for a learner or a retry."""
         room, ops = self.group_size(account), 0
         for index, job in enumerate(jobs):
-            ops += self.ops_for(job.media)
+            ops += self._job_ops(job, account)
             if ops > room and index > 0:
                 return jobs[:index], jobs[index:]
         return jobs, []
@@ -174,47 +217,139 @@ class BatchedInsights:
     ) -> tuple[list[_Job], float]:
         """One batch POST for `jobs`: the jobs to ask again, and how long to wait before."""
         ops: list[BatchOp] = []
-        owners: list[tuple[_Job, Route, str | None]] = []
+        owners: list[tuple[_Job, Route, _Purpose]] = []
+        routed: list[tuple[_Job, Route]] = []
         for job in jobs:
             planned = self._refusals.route(job.media)
-            if not planned.metrics:
-                problem = self._refusals.nothing_left(job.media, adapted=job.adapted)
-                job.errors.append(self._row(account, job, Stage.ROUTING, problem))
-                out.append(self._rows.errors(job.errors))
-                continue
-            ops.append(insights_op(job.media.id, planned.metrics))
-            owners.append((job, planned, None))
-            for metric, key in self._breakdown_ops(planned):
-                ops.append(insights_op(job.media.id, [metric], breakdown=key))
-                owners.append((job, planned, metric))
+            if job.conditions is None:
+                job.conditions = list(planned.conditional) if self._conditional else []
+            if job.values is None:
+                if not planned.metrics:
+                    problem = self._refusals.nothing_left(job.media, adapted=job.adapted)
+                    job.errors.append(self._row(account, job, Stage.ROUTING, problem))
+                    out.append(self._rows.errors(job.errors))
+                    continue
+                ops.append(insights_op(job.media.id, planned.metrics))
+                owners.append((job, planned, None))
+                for metric, key in self._breakdown_ops(planned):
+                    ops.append(insights_op(job.media.id, [metric], breakdown=key))
+                    owners.append((job, planned, metric))
+            routed.append((job, planned))
+        # Conditional ops go in the room the main ops leave (the gate's estimate: more ops would
+        # land in a block), the rest in a later round.
+        room = self.group_size(account)
+        waiting: list[_Job] = []  # only their conditional ops are left, and those must wait
+        for job, planned in routed:
+            sent = len(ops)
+            for condition, names in self._reserve(account, job, max(0, room - sent)):
+                ops.append(insights_op(job.media.id, names))
+                owners.append((job, planned, _Conditional(condition, names)))
+            if job.values is not None and len(ops) == sent:
+                if job.conditions:
+                    waiting.append(job)
+                else:  # the account is done with its conditions meanwhile
+                    out += self._harvested(account, job)
         if not ops:
-            return [], 0.0
+            if waiting and self._conditional is not None:
+                await self._conditional.changed(account.id)
+            return waiting, 0.0
         try:
             results = await self._client.batch(account, ops)
-        except GraphError as error:
+        except BaseException as error:
+            self._unreserve(account, owners)
+            if not isinstance(error, GraphError):
+                raise
             # The POST itself failed for good (retries spent): every job of it ends here.
             for job in {id(o[0]): o[0] for o in owners}.values():
                 job.errors.append(self._error(account, job, error))
                 out.append(self._rows.errors(job.errors))
             return [], 0.0
-        return self._judge(account, owners, results, out)
+        retry, wait = self._judge(account, owners, results, out)
+        return retry + [j for j in waiting if j not in retry], wait
+
+    def _reserve(self, account: Account, job: _Job, room: int) -> list[tuple[str, tuple[str, ...]]]:
+        """Up to `room` of the job's conditional ops that may go now (each holds a place in
+        `ConditionalAsks` until judged); the others stay in `job.conditions`."""
+        asks = self._conditional
+        if asks is None or job.conditions is None:
+            return []
+        going: list[tuple[str, tuple[str, ...]]] = []
+        for item in list(job.conditions):
+            if len(going) >= room:
+                break
+            decision = asks.reserve(account.id, item[0])
+            if decision is Decision.SKIP:
+                job.conditions.remove(item)
+            elif decision is Decision.ASK:
+                going.append(item)
+        return going
+
+    def _unreserve(self, account: Account, owners: list[tuple[_Job, Route, _Purpose]]) -> None:
+        """The POST went wrong as a whole: give back the places of its conditional ops."""
+        for _, _, purpose in owners:
+            if isinstance(purpose, _Conditional) and self._conditional is not None:
+                self._conditional.settle(account.id, purpose.condition, refused=None)
+
+    def _conditional_result(
+        self, account: Account, job: _Job, purpose: _Conditional, result: Any
+    ) -> GraphError | None:
+        """Judge one conditional op: its values or its expected refusal end the condition for
+        the media; another error is an error row (the media keeps its other values); a transient
+        one keeps it to ask again, returned for the retry delay."""
+        assert self._conditional is not None
+        asks, refused = self._conditional, None
+        retriable = transient(result)
+        try:
+            if retriable is not None:
+                return retriable
+            if isinstance(result, GraphError):
+                if asks.expected(result, purpose.metrics):
+                    refused = True
+                else:
+                    job.extra_errors.append(result)
+                return None
+            try:
+                job.extra += parse_insights(result, purpose.metrics)
+            except MalformedReply as error:
+                job.extra_errors.append(error)
+                return None
+            refused = False
+            return None
+        finally:
+            asks.settle(account.id, purpose.condition, refused=refused)
+            if retriable is None and job.conditions is not None:
+                job.conditions.remove((purpose.condition, purpose.metrics))
 
     def _judge(
         self,
         account: Account,
-        owners: list[tuple[_Job, Route, str | None]],
+        owners: list[tuple[_Job, Route, _Purpose]],
         results: list[Any],
         out: list[Rows],
     ) -> tuple[list[_Job], float]:
+        wait = 0.0
         jobs: dict[int, _Job] = {}
         values: dict[int, list[InsightValue]] = {}
         failed: dict[int, BaseException] = {}
         # Jobs to ask again, with the transient problem that made them (None: a metric was
         # dropped, which is adaptation, not a retry).
         again: dict[int, GraphError | None] = {}
-        for (job, planned, breakdown_metric), result in zip(owners, results, strict=True):
+        for (job, planned, purpose), result in zip(owners, results, strict=True):
             key = id(job)
             jobs[key] = job
+            if isinstance(purpose, _Conditional):
+                retriable = self._conditional_result(account, job, purpose, result)
+                if retriable is not None:
+                    delay = self._client.retry_delay(job.attempts, retriable)
+                    job.attempts += 1
+                    if delay is not None:
+                        wait = max(wait, delay)
+                    else:  # given up: the media keeps its other values
+                        job.extra_errors.append(retriable)
+                        assert job.conditions is not None
+                        job.conditions.remove((purpose.condition, purpose.metrics))
+                continue
+            breakdown_metric = purpose
             if (retriable := transient(result)) is not None:
                 again[key] = retriable
             elif isinstance(result, MetricUnsupported):
@@ -235,7 +370,6 @@ class BatchedInsights:
                     continue
                 values.setdefault(key, []).extend(parsed)
         retry: list[_Job] = []
-        wait = 0.0
         for key, job in jobs.items():
             problem: BaseException | None = failed.get(key)
             if problem is None and key in again:
@@ -255,9 +389,19 @@ class BatchedInsights:
                 out.append(self._rows.errors(job.errors))
             else:
                 job.worked = True
-                found = values.get(key, [])
-                out += self._rows.media_harvested(account, job.media, found, job.errors)
+                if job.values is None:
+                    job.values = values.get(key, [])
+                if job.conditions:
+                    retry.append(job)  # its conditional metrics are still to ask
+                    continue
+                out += self._harvested(account, job)
         return retry, wait
+
+    def _harvested(self, account: Account, job: _Job) -> list[Rows]:
+        """A media done: its values and conditional values, and every error row met."""
+        found = (job.values or []) + job.extra
+        errors = job.errors + [self._error(account, job, e) for e in job.extra_errors]
+        return self._rows.media_harvested(account, job.media, found, errors)
 
     def _breakdown_ops(self, planned: Route) -> list[tuple[str, str]]:
         if not self._breakdowns:

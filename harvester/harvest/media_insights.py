@@ -5,7 +5,10 @@ Each media costs one request with every metric its type allows, plus one per bre
 decides how those requests travel: one GET each, or grouped into Graph batch POSTs
 (`batched_insights`) when `[harvest] batch_size` > 1. When Meta rejects a metric (code 100 naming
 it), the media is asked again without it and the drop is remembered for its kind for the rest of
-the run (`routing.Refusals`), so later media do not pay for the same error.
+the run (`routing.Refusals`), so later media do not pay for the same error. Metrics that exist
+only for some media (`Route.conditional`) are asked after the media's normal request, one extra
+request per condition, as `conditional.ConditionalAsks` allows; their expected refusal costs
+nothing else.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from harvester.graph.client import GraphClient
 from harvester.graph.errors import GraphError, MetricUnsupported
 from harvester.graph.replies import InsightValue, parse_insights
 from harvester.harvest.batched_insights import BatchedInsights
+from harvester.harvest.conditional import ConditionalAsks, Decision
 from harvester.harvest.routing import NothingLeftToAsk, Refusals, Route
 from harvester.harvest.rows import RunRows, Stage
 from harvester.models import Account, Dataset, Media, Rows
@@ -36,13 +40,23 @@ class MediaInsightsStage:
         breakdowns: bool = True,
         batch_size: int = 1,
         requests_per_account: int = 1,
+        conditional: ConditionalAsks | None = None,
     ) -> None:
         self._client = client
         self._refusals = refusals
         self._rows = rows
         self._breakdowns = breakdowns
+        # None: conditional metrics are never asked.
+        self._conditional = conditional
         self._batched = (
-            BatchedInsights(client, refusals, rows, batch_size=batch_size, breakdowns=breakdowns)
+            BatchedInsights(
+                client,
+                refusals,
+                rows,
+                batch_size=batch_size,
+                breakdowns=breakdowns,
+                conditional=conditional,
+            )
             if batch_size > 1
             else None
         )
@@ -94,6 +108,7 @@ class MediaInsightsStage:
                 if not planned.metrics:
                     raise NothingLeftToAsk
                 values = await self._fetch(account, media, planned)
+                values += await self._ask_conditional(account, media, planned, errors)
             except NothingLeftToAsk:
                 problem = self._refusals.nothing_left(media, adapted=bool(errors))
                 errors.append(self._rows.error(account.id, media.id, Stage.ROUTING, problem))
@@ -131,3 +146,36 @@ class MediaInsightsStage:
                 )
                 values += parse_insights(reply, [metric], with_totals=False)
         return values
+
+    async def _ask_conditional(
+        self, account: Account, media: Media, planned: Route, errors: list[tuple[Any, ...]]
+    ) -> list[InsightValue]:
+        """The media's conditional metrics, one request per condition: none when it refuses
+        them (expected: counted, no error row); another failure is an error row, and the
+        media keeps the values of its normal request."""
+        found: list[InsightValue] = []
+        if self._conditional is None:
+            return found
+        asks = self._conditional
+        for condition, names in planned.conditional:
+            while (decision := asks.reserve(account.id, condition)) is Decision.WAIT:
+                await asks.changed(account.id)
+            if decision is Decision.SKIP:
+                continue
+            refused: bool | None = None
+            try:
+                reply = await self._client.get(
+                    f"{media.id}/insights", {"metric": ",".join(names)}, account=account
+                )
+                found += parse_insights(reply, names)
+                refused = False
+            except GraphError as error:
+                if asks.expected(error, names):
+                    refused = True
+                else:
+                    errors.append(
+                        self._rows.error(account.id, media.id, Stage.MEDIA_INSIGHTS, error)
+                    )
+            finally:
+                asks.settle(account.id, condition, refused=refused)
+        return found

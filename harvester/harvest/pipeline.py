@@ -36,6 +36,7 @@ from harvester.graph.client import GraphClient
 from harvester.graph.errors import AccountFatal, GraphError, NothingWorks
 from harvester.graph.gate import AppPermits, RateGate
 from harvester.harvest.account_insights import AccountInsightsStage
+from harvester.harvest.conditional import ConditionalAsks
 from harvester.harvest.discovery import discover_into
 from harvester.harvest.listing import list_media, list_stories
 from harvester.harvest.media_insights import MediaInsightsStage
@@ -188,6 +189,8 @@ class _Outcome:
             status=status,
             failure=None if error is None or status == "interrupted" else _describe(error),
             uncatalogued_metrics=self.refusals.uncatalogued() if self.refusals else {},
+            conditional_refused=counters.conditional_refused,
+            conditional_accounts_stopped=counters.conditional_accounts_stopped,
         )
 
 
@@ -311,6 +314,11 @@ class _Harvest:
             breakdowns=harvest.breakdowns,
             batch_size=harvest.batch_size,
             requests_per_account=config.limits.max_requests_per_account,
+            conditional=ConditionalAsks(
+                counters,
+                refusals_in_a_row=harvest.conditional_refusals_in_a_row,
+                off=() if harvest.facebook_views else ("shared_to_facebook",),
+            ),
         )
         self._account_stage = AccountInsightsStage(
             client,

@@ -3,6 +3,8 @@
 A cheap listing pass (ids and types only, 100 media a page) counts each account's media by kind;
 routing turns them into the insight calls the run would make, the account stage's own planner
 gives the account-insight calls, and the configured limits turn calls into a wall-time estimate.
+Conditional metrics are priced at one call per media that may have them: the most a run spends
+(an account whose media refuse them K times in a row is not asked them again).
 """
 
 from __future__ import annotations
@@ -164,6 +166,9 @@ async def _plan_account(
                         planned = route(media.media_type, media.media_product_type, version)
                         if planned.metrics and config.harvest.media_insights:
                             extra = len(planned.breakdowns) if config.harvest.breakdowns else 0
+                            # At most: an account stops after K refusals in a row.
+                            if config.harvest.facebook_views:
+                                extra += len(planned.conditional)
                             plan.insight_calls += 1 + extra
                     started = time.perf_counter()
         except GraphError as error:

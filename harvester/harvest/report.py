@@ -25,6 +25,10 @@ class RunCounters:
     error_rows: int = 0
     requests: int = 0
     errors_by_code: Counter[str] = field(default_factory=Counter)
+    # Expected refusals of conditional metrics (media not shared to Facebook): no error rows.
+    conditional_refused: int = 0
+    # Accounts no longer asked a condition's metrics after K refusals in a row.
+    conditional_accounts_stopped: int = 0
 
     def count_error(self, error: BaseException) -> None:
         self.error_rows += 1
@@ -55,6 +59,10 @@ class RunReport:
     # Per kind (or ACCOUNT): metrics Meta listed as valid in a rejection that the catalogue
     # lacks, so never asked; `harvester metrics --probe` compares the whole catalogue.
     uncatalogued_metrics: dict[str, list[str]] = field(default_factory=dict)
+    # Media that refused the conditional metrics as expected (harvest/conditional.py), and the
+    # accounts that stopped being asked them after `[harvest] conditional_refusals_in_a_row`.
+    conditional_refused: int = 0
+    conditional_accounts_stopped: int = 0
 
     def to_json(self) -> bytes:
         return orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
@@ -74,6 +82,14 @@ class RunReport:
         ]
         out += [(f"rows: {name}", f"{count:,}") for name, count in sorted(self.rows.items())]
         out += [(f"errors: {code}", f"{n:,}") for code, n in sorted(self.errors_by_code.items())]
+        if self.conditional_refused or self.conditional_accounts_stopped:
+            out += [
+                ("conditional metrics refused (media not shared)", f"{self.conditional_refused:,}"),
+                (
+                    "accounts no longer asked them (refusals in a row)",
+                    f"{self.conditional_accounts_stopped:,}",
+                ),
+            ]
         out += [
             (f"not in catalogue: {kind}", ", ".join(names))
             for kind, names in sorted(self.uncatalogued_metrics.items())

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from harvester.simulator.app import SimState, build_app
 from harvester.simulator.settings import SimulatorSettings
-from harvester.simulator.world import SHARED_TO_FACEBOOK_PERCENT, World
+from harvester.simulator.world import World
 
 
 class RunningSimulator:
@@ -54,7 +54,7 @@ def world_info(state: SimState, base_url: str) -> dict[str, Any]:
         "extra_metrics": {k: list(v) for k, v in state.settings.extra_metrics.items()},
         # Which media are shared to Facebook (and so have crossposted_views, facebook_views) is
         # the rule `World.shared_to_facebook(media)`; this share of media, deterministic per seed.
-        "shared_to_facebook_percent": SHARED_TO_FACEBOOK_PERCENT,
+        "shared_to_facebook_percent": world.shared_to_facebook_percent,
     }
 
 

@@ -95,6 +95,9 @@ class SimulatorSettings:
     # metric ... with the media"), as seen at Meta. Off by default: the harvester's tests expect
     # every listed media to answer its whole metric set.
     legacy_video_refusals: bool = False
+    # Share of media shared to Facebook (World.shared_to_facebook): 0 makes every media refuse
+    # crossposted_views and facebook_views, as an account that never cross-posts does.
+    shared_to_facebook_percent: int = 30
     request_log: bool = True
     # Optional JSONL copy of the request log (tokens hashed, never stored), for scripts and the CLI.
     request_log_file: Path | None = None

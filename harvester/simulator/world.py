@@ -61,6 +61,7 @@ class World:
         now: datetime | None = None,
         troubles: bool = True,
         legacy_video_refusals: bool = False,
+        shared_to_facebook_percent: int = SHARED_TO_FACEBOOK_PERCENT,
     ) -> None:
         if not 1 <= accounts <= ids.MAX_ACCOUNTS:
             raise ValueError(f"accounts must be in 1..{ids.MAX_ACCOUNTS}")
@@ -70,6 +71,9 @@ class World:
         self.media_per_account = media_per_account
         self.troubles = troubles
         self.legacy_video_refusals = legacy_video_refusals
+        if not 0 <= shared_to_facebook_percent <= 100:
+            raise ValueError("shared_to_facebook_percent must be in 0..100")
+        self.shared_to_facebook_percent = shared_to_facebook_percent
         anchor = now if now is not None else datetime.now(UTC)
         if anchor.tzinfo is None:
             raise ValueError("now must be timezone-aware")
@@ -99,6 +103,7 @@ class World:
             settings.now,
             settings.troubles,
             settings.legacy_video_refusals,
+            settings.shared_to_facebook_percent,
         )
 
     # -- accounts ---------------------------------------------------------------------------
@@ -281,11 +286,12 @@ class World:
         return [child for child in found if child is not None]
 
     def shared_to_facebook(self, media: SimMedia) -> bool:
-        """Whether the owner also shared this media to Facebook (about 30 %; never a child)."""
+        """Whether the owner also shared this media to Facebook (`shared_to_facebook_percent`
+        of media, 30 by default; never a child)."""
         if media.is_child:
             return False
         return mix(self.seed, media.account_index, media.index, media.slot, _FACEBOOK) % 100 < (
-            SHARED_TO_FACEBOOK_PERCENT
+            self.shared_to_facebook_percent
         )
 
     def legacy_video(self, media: SimMedia) -> bool:

@@ -56,6 +56,7 @@ def expected_insights(world: World, version: str) -> tuple[set[tuple[Any, ...]],
                 media.media_product_type,
                 as_of=None,
                 created=media.timestamp,
+                shared_to_facebook=world.shared_to_facebook(media),
             )
             for metric in metrics:
                 if media.trouble == "no_data":
@@ -71,13 +72,14 @@ def expected_insights(world: World, version: str) -> tuple[set[tuple[Any, ...]],
 
 async def harvest(world_info: dict[str, Any], lake: Path, version: str) -> RunReport:
     # Media only: account insights have their own tests (tests/test_account_insights.py).
-    media_only = {"harvest": {"account_insights": False}}
+    # No account stops asking conditional metrics: which stop depends on reply order.
+    media_only = {"harvest": {"account_insights": False, "conditional_refusals_in_a_row": 1000}}
     toml_text, kwargs = demo_config({**world_info, "api_version": version}, lake, media_only)
     return await run_harvest(parse_config(toml_text, **kwargs))
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("version", ["v17.0", "v25.0"])
+@pytest.mark.parametrize("version", ["v17.0", "v25.0", "v27.0"])
 async def test_every_media_gets_exactly_its_metric_set(tmp_path: Path, version: str) -> None:
     async with run_simulator(SETTINGS) as sim:
         report = await harvest(sim.world_info(), tmp_path, version)
@@ -101,6 +103,10 @@ async def test_every_media_gets_exactly_its_metric_set(tmp_path: Path, version: 
     }
     assert got_rows == want_rows
     assert len(insights) == len(want_rows), "duplicate insight rows"
+    # Exact fractions, their digits kept: some under 1 (0.37 must not become 0), some with two.
+    fractions = [r["value_float"] for r in insights if r["value_float"] is not None]
+    assert any(0 < v < 1 for v in fractions), fractions
+    assert any(round(v, 1) != v for v in fractions), fractions
     assert {r["api_version"] for r in insights} == {version}
     assert {r["period"] for r in insights} == {"lifetime"}
 

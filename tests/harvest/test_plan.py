@@ -26,7 +26,10 @@ async def test_plan_predicts_the_runs_calls(tmp_path: Path, version: str) -> Non
     settings = SimulatorSettings(seed=4, accounts=3, media_per_account=130, troubles=False)
     async with run_simulator(settings) as sim:
         info = {**sim.world_info(), "api_version": version}
-        toml_text, kwargs = demo_config(info, tmp_path / "lake")
+        # The plan prices every conditional ask; no account stops asking them (K refusals in a
+        # row), so the run makes them all.
+        never_stop = {"harvest": {"conditional_refusals_in_a_row": 100_000}}
+        toml_text, kwargs = demo_config(info, tmp_path / "lake", never_stop)
         config = parse_config(toml_text, **kwargs)
         plan = await make_plan(config)
         planned_calls = charged_calls(sim.stats())

@@ -29,8 +29,10 @@ pytestmark = pytest.mark.anyio
 WORLD = {"seed": 21, "accounts": 4, "media_per_account": 40}
 # Fast client knobs: short timeouts so stalls cost little, tiny backoffs so retries cost little.
 # Media only: account insights have their own tests (tests/test_account_insights.py).
+# Conditional metrics: no account stops asking them, as which media refuse them in a row depends
+# on the order replies come back in, which faults and limits change.
 FAST: dict[str, dict[str, Any]] = {
-    "harvest": {"account_insights": False},
+    "harvest": {"account_insights": False, "conditional_refusals_in_a_row": 1000},
     "graph": {"timeout_seconds": 0.5},
     "retry": {"max_attempts": 8, "base_delay_seconds": 0.01, "max_delay_seconds": 0.1},
     "limits": {"probe_seconds": 0.02, "probe_max_seconds": 0.5},
@@ -163,7 +165,8 @@ async def test_old_version_after_meta_removed_its_metrics(tmp_path: Path, batch_
     settings = {
         **FAST,
         "limits": {**FAST["limits"], "max_requests_in_flight": 4},
-        "harvest": {**FAST["harvest"], "batch_size": batch_size},
+        # Conditional metrics' expected refusals are code 100 too (see test_conditional.py).
+        "harvest": {**FAST["harvest"], "batch_size": batch_size, "facebook_views": False},
     }
     sim = SimulatorSettings(**WORLD, as_of=today)
     report, _, log = await harvest(sim, tmp_path, settings, version="v17.0")
