@@ -37,9 +37,20 @@ def batching_wired() -> bool:
     return BATCH_KEY in _harvest_keys()
 
 
-def config_text(world: dict[str, Any], accounts: int, out: Path, batch_size: int | None) -> str:
+def config_text(
+    world: dict[str, Any],
+    accounts: int,
+    out: Path,
+    batch_size: int | None,
+    *,
+    whole_job: bool = False,
+    account_insights: bool = True,
+) -> str:
     """The run's TOML. Only media insights are harvested: the SDK baseline, like most user
-    scripts, walks the /media edge and nothing else, and every variant must do the same work."""
+    scripts, walks the /media edge and nothing else, and every variant must do the same work.
+    `whole_job`: the default job instead (media, stories and account insights at the default
+    30-day window), what `harvester run` does unless told otherwise; with `account_insights`
+    false, the same job without them (what the whole job is held against)."""
     lines = [
         "[graph]",
         f'base_url = "{world["base_url"]}"',
@@ -49,7 +60,10 @@ def config_text(world: dict[str, Any], accounts: int, out: Path, batch_size: int
         "[harvest]",
     ]
     keys = _harvest_keys()
-    lines += [f"{key} = false" for key in ("stories", "account_insights") if key in keys]
+    if not whole_job:
+        lines += [f"{key} = false" for key in ("stories", "account_insights") if key in keys]
+    elif not account_insights:
+        lines.append("account_insights = false")
     if batch_size is not None and BATCH_KEY in keys:
         lines.append(f"{BATCH_KEY} = {batch_size}")
     for i in range(accounts):
@@ -91,11 +105,20 @@ def main() -> int:
     parser.add_argument("--accounts", type=int, required=True)
     parser.add_argument("--batch-size", type=int, default=None, help="omit: the config default")
     parser.add_argument("--rss-samples", action="store_true")
+    parser.add_argument("--whole-job", action="store_true", help="stories and account insights too")
+    parser.add_argument("--without-account-insights", action="store_true", help="with --whole-job")
     args = parser.parse_args()
     world = json.loads(args.world.read_text())
     env = {f"T{i}": world["accounts"][i]["token"] for i in range(args.accounts)}
     with tempfile.TemporaryDirectory(prefix="bench-lake-") as lake:
-        text = config_text(world, args.accounts, Path(lake), args.batch_size)
+        text = config_text(
+            world,
+            args.accounts,
+            Path(lake),
+            args.batch_size,
+            whole_job=args.whole_job,
+            account_insights=not args.without_account_insights,
+        )
         config = parse_config(text, source="bench", base_dir=Path(lake), env=env)
         t0, c0 = time.perf_counter(), time.process_time()
         with RssSampler() as sampler:
@@ -104,6 +127,7 @@ def main() -> int:
     result: dict[str, Any] = {
         "media": report.media_listed,
         "rows": report.rows.get("media_insights", 0),
+        "account_rows": report.rows.get("account_insights", 0),
         "error_rows": report.rows.get("errors", 0),
         "client_requests": report.requests,
         "wall_seconds": wall,

@@ -26,7 +26,7 @@ from report import write_chart, write_table
 from simproc import SimulatorProcess
 
 RESULTS = Path(__file__).resolve().parent / "results"
-VARIANTS = ("batch", "nobatch", "sdk", "codec")
+VARIANTS = ("batch", "nobatch", "sdk", "codec", "job", "job_noacct")
 
 
 def _ints(text: str) -> list[int]:
@@ -48,13 +48,20 @@ def variant_cmd(variant: str, accounts: int, args: argparse.Namespace) -> list[s
             "benchmarks/batch_ceiling.py", "--accounts", str(accounts), "--media", str(args.media),
             "--batch-size", str(args.batch_size),
         ]  # fmt: skip
-    size = args.batch_size if variant == "batch" else 0
-    return ["benchmarks/harvest_variant.py", "--accounts", str(accounts), "--batch-size", str(size)]
+    size = args.batch_size if variant in ("batch", "job", "job_noacct") else 0
+    cmd = ["benchmarks/harvest_variant.py", "--accounts", str(accounts), "--batch-size", str(size)]
+    if variant == "job_noacct":
+        return [*cmd, "--whole-job", "--without-account-insights"]
+    return [*cmd, "--whole-job"] if variant == "job" else cmd
 
 
 def note_for(variant: str, accounts: int, media: int, fig: dict[str, Any]) -> str:
     if variant == "codec":
         return "floor: batch POSTs + codec + parse only (no listing, rows, sink)"
+    if variant == "job":
+        return "whole default job: media, stories, account insights (30 days)"
+    if variant == "job_noacct":
+        return "the whole job with account_insights = false"
     if variant == "batch" and not batching_wired():
         return "batching: not yet wired (ran without batching)"
     if variant == "sdk" and fig["media"] < accounts * media:

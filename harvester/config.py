@@ -121,6 +121,10 @@ class RetrySettings:
             raise ValueError(f"fail_fast_seconds must be >= 0, got {self.fail_fast_seconds}")
 
 
+# How account total_value metrics are asked: per UTC day, or per requested window.
+ACCOUNT_TOTALS = ("day", "window")
+
+
 @dataclass(frozen=True)
 class HarvestSettings:
     stories: bool = True
@@ -128,6 +132,9 @@ class HarvestSettings:
     media_page_size: int = 100
     breakdowns: bool = True
     account_insights: bool = True
+    # Account total_value metrics: "day" asks one total per UTC day (~5 calls per account-day),
+    # "window" one per metric group over each requested window (Meta's 30-day limit), for quota.
+    account_totals: str = "day"
     # Ops per Graph batch POST (Meta allows 50); 0 or 1 sends one request per media instead.
     batch_size: int = 50
     # Sweeps refresh the insights of media posted within this many days (reach mostly settles
@@ -536,7 +543,11 @@ class _Parser:
         batch = t.integer("batch_size", d.batch_size, minimum=0)
         if batch > BATCH_MAX_OPS:
             raise t.error("batch_size", f"must be <= {BATCH_MAX_OPS} (Meta's limit), got {batch}")
+        totals = t.string("account_totals", d.account_totals)
+        if totals not in ACCOUNT_TOTALS:
+            raise t.error("account_totals", f"must be one of {', '.join(ACCOUNT_TOTALS)}")
         return HarvestSettings(
+            account_totals=totals,
             batch_size=batch,
             stories=t.boolean("stories", d.stories),
             media_insights=t.boolean("media_insights", d.media_insights),

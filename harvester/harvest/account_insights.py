@@ -27,19 +27,24 @@ windows, `lake.sweep`) tile without a gap or an overlap.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+import anyio
+
 from harvester.catalog import AccountMetric, ApiVersion, load_catalog
 from harvester.graph.account_replies import parse_account_reply
+from harvester.graph.batch import BatchOp
 from harvester.graph.client import GraphClient
 from harvester.graph.errors import (
     GraphError,
     InvalidRequest,
     MetricUnsupported,
 )
+from harvester.harvest.account_batches import BatchRounds
 from harvester.harvest.routing import Refusals
 from harvester.harvest.rows import RunRows, Stage
 from harvester.models import Account, Rows
@@ -157,9 +162,11 @@ def plan_pieces(
     *,
     now: datetime,
     breakdowns: bool = True,
+    account_totals: str = "day",
 ) -> list[Piece]:
     """Every request for one account and window, as pieces: per window, oldest first, then the
-    window-less one; within a piece, kinds in plan order and catalogue order within each kind."""
+    window-less one; within a piece, kinds in plan order and catalogue order within each kind.
+    `account_totals`: "day" asks total_value metrics per UTC day, "window" once over each window."""
     series = [m for m in metrics if m.metric_type == "time_series"]
     maps = [m for m in metrics if m.metric_type == "lifetime_map"]
     online = any(m.name == "online_followers" for m in maps)
@@ -173,6 +180,8 @@ def plan_pieces(
         if online:
             out.append(AccountRequest("online", ("online_followers",), "lifetime", start, stop))
         days = split_window(start, stop, now=now, span=DAY)
+        if account_totals == "window":
+            days = [(start, stop)]
         for period in _ordered({p for m in totals for p in m.periods}):
             group = [m for m in totals if period in m.periods]
             daily = frozenset(m.name for m in series if period in m.periods)
@@ -210,10 +219,19 @@ def plan_requests(
     *,
     now: datetime,
     breakdowns: bool = True,
+    account_totals: str = "day",
 ) -> list[AccountRequest]:
     """Every request for one account and window (what `plan_pieces` plans, in its order)."""
-    pieces = plan_pieces(metrics, since, until, now=now, breakdowns=breakdowns)
+    pieces = plan_pieces(
+        metrics, since, until, now=now, breakdowns=breakdowns, account_totals=account_totals
+    )
     return [request for piece in pieces for request in piece.requests]
+
+
+def window_period(since: datetime) -> str:
+    """The period of a total over a window (`account_totals = "window"`): `window:<first UTC day>`,
+    its end_time the window's end (a UTC midnight, or the run's clock for the open day)."""
+    return f"window:{since.astimezone(UTC):%Y-%m-%d}"
 
 
 def _total_requests(
@@ -260,8 +278,27 @@ def _ordered_unique(items: Any) -> list[str]:
 SendPiece = Callable[[str, list[Rows], bool], Awaitable[None]]
 
 
+@dataclass(eq=False)  # runs are compared by identity
+class PieceRun:
+    """One piece being harvested: its row blocks (one per answered request), the (window end,
+    metric) pairs whose total row it has, and whether every request got its answer."""
+
+    account: Account
+    unit: str
+    piece: Piece
+    blocks: list[Rows] = field(default_factory=list)
+    totalled: set[tuple[datetime | None, str]] = field(default_factory=set)
+    complete: bool = True
+    sent: bool = False
+
+
 class AccountInsightsStage:
-    """Shared by every account of a run: the metrics Meta refused are not asked again."""
+    """Shared by every account of a run: the metrics Meta refused are not asked again.
+
+    With `batch_size` > 1 a piece's requests travel in Graph batch POSTs (`account_batches`),
+    the pieces of an account sharing them, `workers` POSTs at a time; otherwise one GET each,
+    `workers` pieces at a time. Either way each request's answer is judged here (`_answer`).
+    """
 
     def __init__(
         self,
@@ -272,6 +309,9 @@ class AccountInsightsStage:
         api_version: str,
         breakdowns: bool = True,
         now: datetime | None = None,
+        batch_size: int = 1,
+        workers: int = 1,
+        totals: str = "day",
     ) -> None:
         self._client = client
         self._refusals = refusals
@@ -279,11 +319,30 @@ class AccountInsightsStage:
         self._metrics = load_catalog().account_metrics_for(ApiVersion.parse(api_version))
         self._breakdowns = breakdowns
         self._now = now
+        self._workers = max(1, workers)
+        self._totals = totals
+        self._batched: BatchRounds[PieceRun, AccountRequest] | None = None
+        if batch_size > 1:
+            self._batched = BatchRounds(
+                client,
+                batch_size=batch_size,
+                workers=workers,
+                prepare=self._prepare,
+                op=lambda run, request: BatchOp(_path(run), tuple(request.params().items())),
+                answer=self._answer,
+            )
 
     def plan(self, since: datetime | None, until: datetime | None) -> list[Piece]:
         now = self._now or datetime.now(UTC)
         start, end = account_window(since, until, now=now)
-        return plan_pieces(self._metrics, start, end, now=now, breakdowns=self._breakdowns)
+        return plan_pieces(
+            self._metrics,
+            start,
+            end,
+            now=now,
+            breakdowns=self._breakdowns,
+            account_totals=self._totals,
+        )
 
     async def harvest(
         self,
@@ -296,131 +355,170 @@ class AccountInsightsStage:
     ) -> bool:
         """Run the account's pieces that no earlier run of the job committed (`done(unit id)`:
         None when not, else whether it was complete), handing each to `send` as soon as it is
-        finished: its unit id, its row blocks (one per request), whether every request got its
-        answer (refusals adapted to count as answered). True when every piece is complete,
-        those of earlier runs included, so the account's account insights are for the window."""
+        finished, in any order: its unit id, its row blocks (one per request), whether every
+        request got its answer (refusals adapted to count as answered). A piece the account
+        closed under is sent incomplete with what it got; one not begun is not sent. True when
+        every piece is complete, those of earlier runs included, so the account's account
+        insights are for the window."""
         complete = True
+        runs: list[PieceRun] = []
         for piece in self.plan(since, until):
             unit = piece_id(account.id, piece)
             earlier = done(unit)
-            if earlier is not None:
+            if earlier is None:
+                runs.append(PieceRun(account, unit, piece))
+            else:
                 complete &= earlier
-                continue
-            # The client closes an account on a token or permission error, whichever stage met it.
-            if self._client.closed(account.id) is not None:
-                return False
-            blocks: list[Rows] = []
-            finished = await self._run_piece(account, piece, blocks)
-            await send(unit, blocks, finished)
-            complete &= finished
+
+        async def finished(run: PieceRun) -> None:
+            run.sent = True
+            await send(run.unit, run.blocks, run.complete)
+
+        if self._batched is not None:
+            if self._client.closed(account.id) is None:
+                await self._batched.run(
+                    account, [(run, run.piece.requests) for run in runs], finished
+                )
+        else:
+            await self._run_pieces(account, runs, finished)
+        for run in runs:
+            if not run.sent and run.blocks:
+                run.complete = False
+                await finished(run)
+        complete &= all(run.sent and run.complete for run in runs)
         return complete and self._client.closed(account.id) is None
 
-    async def _run_piece(self, account: Account, piece: Piece, out: list[Rows]) -> bool:
-        """One piece's row blocks into `out`; False when a request of it failed or the account
-        closed before its end (the rows it got are kept)."""
-        # A day's requests all belong to one piece, so which totals are had is a piece's matter.
-        totalled: set[tuple[datetime | None, str]] = set()
-        complete = True
-        for request in piece.requests:
+    async def _run_pieces(
+        self,
+        account: Account,
+        runs: list[PieceRun],
+        finished: Callable[[PieceRun], Awaitable[None]],
+    ) -> None:
+        """One GET per request, `workers` pieces side by side, oldest first."""
+        todo = iter(runs)
+
+        async def worker() -> None:
+            # Taking the next piece never awaits, so no two workers take the same one.
+            for run in todo:
+                # The client closes an account on a token or permission error, whichever stage
+                # met it.
+                if self._client.closed(account.id) is not None:
+                    return
+                if await self._run_piece(account, run):
+                    await finished(run)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(min(self._workers, len(runs))):
+                tg.start_soon(worker)
+
+    async def _run_piece(self, account: Account, run: PieceRun) -> bool:
+        """One piece's requests in order, each adaptation asked before the next request; False
+        when the account closed before its end (the rows it got are kept)."""
+        queue = deque(run.piece.requests)
+        while queue:
             if self._client.closed(account.id) is not None:
                 return False
-            complete &= await self._run(account, request, totalled, out)
-        return complete
-
-    async def _run(
-        self,
-        account: Account,
-        request: AccountRequest,
-        totalled: set[tuple[datetime | None, str]],
-        out: list[Rows],
-    ) -> bool:
-        """One planned request, adapted to what Meta refused so far; `totalled` holds the
-        (window end, metric) pairs whose total row this account already has. False when it
-        ended in an `account_insights` error."""
-        while True:
-            key = request.breakdown
-            metrics = self._refusals.account_metrics(request.metrics, key)
-            if not metrics:
-                return True
-            skip = frozenset(
-                m for m in metrics if m in request.skip_totals or (request.until, m) in totalled
-            )
-            request = replace(request, metrics=metrics, skip_totals=skip)
-            try:
-                reply = await self._client.get(
-                    f"{account.id}/insights", request.params(), account=account
-                )
-                values = parse_account_reply(
-                    reply,
-                    request.kind,
-                    request.metrics,
-                    period=request.period,
-                    until=request.until,
-                    timeframe=request.timeframe,
-                    skip_totals=request.skip_totals,
-                )
-            except MetricUnsupported as error:
-                news = self._refusals.drop(None, error, request.metrics)
-                if news is None:
-                    return self._failed(account, error, out)
-                # Each pass drops one requested metric, so this loop ends.
-                if news:
-                    out.append(self._error(account, Stage.METRIC_UNSUPPORTED, error))
+            request = self._prepare(run, queue.popleft())
+            if request is None:
                 continue
-            except InvalidRequest as error:
-                if request.kind != "total" or key is None:
-                    return self._failed(account, error, out)
-                return await self._refused_breakdown(account, request, totalled, error, out)
+            result: Any
+            try:
+                result = await self._client.get(_path(run), request.params(), account=account)
             except GraphError as error:
-                return self._failed(account, error, out)
-            if request.kind == "total":
-                totalled.update((request.until, m) for m in request.metrics)
-            if values:
-                out.append(self._rows.account_insights(account, values))
-            return True
+                result = error
+            queue.extendleft(reversed(self._answer(run, request, result)))
+        return True
 
-    async def _refused_breakdown(
-        self,
-        account: Account,
-        request: AccountRequest,
-        totalled: set[tuple[datetime | None, str]],
-        error: GraphError,
-        out: list[Rows],
-    ) -> bool:
+    def _prepare(self, run: PieceRun, request: AccountRequest) -> AccountRequest | None:
+        """The request as it goes now: without the metrics Meta refused so far (with its
+        breakdown), and a total without a breakdown without the totals the piece has; None when
+        nothing is left to ask."""
+        metrics = self._refusals.account_metrics(request.metrics, request.breakdown)
+        if request.kind == "total" and request.breakdown is None:
+            metrics = tuple(m for m in metrics if (request.until, m) not in run.totalled)
+        return replace(request, metrics=metrics) if metrics else None
+
+    def _answer(self, run: PieceRun, request: AccountRequest, result: Any) -> list[AccountRequest]:
+        """One request's final result (its reply, or the `GraphError` it ended in) into the
+        piece's rows; returns what to ask next in its place (the request without a metric Meta
+        dropped, the metrics of a refused breakdown one by one, a total without its refused
+        breakdown). Replies are taken in as they come: a total is kept from the first of them
+        that has it."""
+        if isinstance(result, MetricUnsupported):
+            news = self._refusals.drop(None, result, request.metrics)
+            if news is None:
+                return self._failed(run, result)
+            if news:
+                run.blocks.append(self._error(run, Stage.METRIC_UNSUPPORTED, result))
+            return [request]  # asked again without it: each pass drops one metric, so this ends
+        if isinstance(result, InvalidRequest) and request.kind == "total" and request.breakdown:
+            return self._refused_breakdown(run, request, result)
+        if isinstance(result, GraphError):
+            return self._failed(run, result)
+        skip = frozenset(
+            m
+            for m in request.metrics
+            if m in request.skip_totals or (request.until, m) in run.totalled
+        )
+        request = replace(request, skip_totals=skip)
+        try:
+            values = parse_account_reply(
+                result,
+                request.kind,
+                request.metrics,
+                period=request.period,
+                until=request.until,
+                timeframe=request.timeframe,
+                skip_totals=request.skip_totals,
+            )
+        except GraphError as error:
+            return self._failed(run, error)
+        if request.kind == "total":
+            run.totalled.update((request.until, m) for m in request.metrics)
+            if self._totals == "window" and request.since is not None:
+                label = window_period(request.since)
+                values = [(v[0], label, *v[2:]) for v in values]
+        if values:
+            run.blocks.append(self._rows.account_insights(run.account, values))
+        return []
+
+    def _refused_breakdown(
+        self, run: PieceRun, request: AccountRequest, error: GraphError
+    ) -> list[AccountRequest]:
         """Meta refused a breakdown request: find the metric that does not support the key.
 
         Several metrics are asked one by one (once per run: the refusal is remembered); a single
         metric's pair is dropped for the run with one `breakdown_unsupported` row, and its total is
-        asked without the breakdown when no other request gave it and it is not one to skip (a
-        series' metric, see `_total_requests`).
+        asked without the breakdown (`_prepare` leaves it out once another request gave it) unless
+        it is one to skip (a series' metric, see `_total_requests`).
         """
         key = request.breakdown
         assert key is not None
         if len(request.metrics) > 1:
-            complete = True
-            for metric in request.metrics:
-                single = replace(request, metrics=(metric,))
-                complete &= await self._run(account, single, totalled, out)
-            return complete
+            return [replace(request, metrics=(metric,)) for metric in request.metrics]
         metric = request.metrics[0]
         if self._refusals.drop_breakdown(metric, key):
-            out.append(self._error(account, Stage.BREAKDOWN_UNSUPPORTED, error))
-        if (request.until, metric) not in totalled and metric not in request.skip_totals:
-            return await self._run(account, replace(request, breakdown=None), totalled, out)
-        return True
+            run.blocks.append(self._error(run, Stage.BREAKDOWN_UNSUPPORTED, error))
+        return [] if metric in request.skip_totals else [replace(request, breakdown=None)]
 
-    def _failed(self, account: Account, error: BaseException, out: list[Rows]) -> bool:
-        out.append(self._error(account, Stage.ACCOUNT_INSIGHTS, error))
-        return False
+    def _failed(self, run: PieceRun, error: BaseException) -> list[AccountRequest]:
+        run.blocks.append(self._error(run, Stage.ACCOUNT_INSIGHTS, error))
+        run.complete = False
+        return []
 
-    def _error(self, account: Account, stage: Stage, error: BaseException) -> Rows:
-        return self._rows.error_block(account.id, account.id, stage, error)
+    def _error(self, run: PieceRun, stage: Stage, error: BaseException) -> Rows:
+        return self._rows.error_block(run.account.id, run.account.id, stage, error)
+
+
+def _path(run: PieceRun) -> str:
+    return f"{run.account.id}/insights"
 
 
 __all__ = [
     "AccountInsightsStage",
     "AccountRequest",
     "Piece",
+    "PieceRun",
     "SendPiece",
     "account_window",
     "ceil_day",
@@ -429,4 +527,5 @@ __all__ = [
     "plan_pieces",
     "plan_requests",
     "split_window",
+    "window_period",
 ]

@@ -9,6 +9,11 @@ only when all its ops answered, so a media never ends half harvested. Per round:
 - a metric Meta rejects is dropped for the media's kind (`routing.Refusals`, as for single
   requests) and the media asked again without it;
 - any other error ends the media with an error row; a dead token closes the account.
+
+Account insights travel the same way (`harvest.account_batches`): what both need of a batch
+round, how many ops the next POST may hold (`batch_room`) and which op results are asked again
+after a backoff (`transient`), is decided here once.
+
 A media's conditional metrics (`Route.conditional`, as `conditional.ConditionalAsks` allows) are
 one more op beside its main ones, judged apart: their expected refusal costs the media nothing,
 and once answered they are not asked again when the media's main ops are.
@@ -37,6 +42,21 @@ from harvester.harvest.conditional import ConditionalAsks, Decision
 from harvester.harvest.routing import Refusals, Route
 from harvester.harvest.rows import RunRows, Stage
 from harvester.models import Account, Media, Rows
+
+
+def batch_room(client: GraphClient, account: Account, batch_size: int) -> int:
+    """The ops the next batch POST may hold: the batch size, cut to the room the gate sees
+    (at least one, so a batch always goes)."""
+    room = client.room(account.id)
+    return batch_size if room is None else max(1, min(batch_size, room))
+
+
+def transient(result: Any) -> GraphError | None:
+    """The problem that makes an op worth asking again alone after a backoff: `null` (Meta ran
+    out of time for it) or a retriable error; None for an answer or a final error."""
+    if result is None:
+        return NoAnswer()
+    return result if isinstance(result, Retriable) else None
 
 
 @dataclass(eq=False)  # jobs are compared by identity
@@ -132,8 +152,7 @@ class BatchedInsights:
 
     def group_size(self, account: Account) -> int:
         """The ops the next batch may hold: the batch size, cut to the room the gate sees."""
-        room = self._client.room(account.id)
-        return self.batch_size if room is None else max(1, min(self.batch_size, room))
+        return batch_room(self._client, account, self.batch_size)
 
     async def harvest(self, account: Account, media: Sequence[Media]) -> list[Rows]:
         out: list[Rows] = []
@@ -279,11 +298,10 @@ class BatchedInsights:
         one keeps it to ask again, returned for the retry delay."""
         assert self._conditional is not None
         asks, refused = self._conditional, None
-        transient: GraphError | None = None
+        retriable = transient(result)
         try:
-            if result is None or isinstance(result, Retriable):
-                transient = result if result is not None else NoAnswer()
-                return transient
+            if retriable is not None:
+                return retriable
             if isinstance(result, GraphError):
                 if asks.expected(result, purpose.metrics):
                     refused = True
@@ -299,7 +317,7 @@ class BatchedInsights:
             return None
         finally:
             asks.settle(account.id, purpose.condition, refused=refused)
-            if transient is None and job.conditions is not None:
+            if retriable is None and job.conditions is not None:
                 job.conditions.remove((purpose.condition, purpose.metrics))
 
     def _judge(
@@ -320,20 +338,20 @@ class BatchedInsights:
             key = id(job)
             jobs[key] = job
             if isinstance(purpose, _Conditional):
-                transient = self._conditional_result(account, job, purpose, result)
-                if transient is not None:
-                    delay = self._client.retry_delay(job.attempts, transient)
+                retriable = self._conditional_result(account, job, purpose, result)
+                if retriable is not None:
+                    delay = self._client.retry_delay(job.attempts, retriable)
                     job.attempts += 1
                     if delay is not None:
                         wait = max(wait, delay)
                     else:  # given up: the media keeps its other values
-                        job.extra_errors.append(transient)
+                        job.extra_errors.append(retriable)
                         assert job.conditions is not None
                         job.conditions.remove((purpose.condition, purpose.metrics))
                 continue
             breakdown_metric = purpose
-            if result is None or isinstance(result, Retriable):
-                again[key] = result if result is not None else NoAnswer()
+            if (retriable := transient(result)) is not None:
+                again[key] = retriable
             elif isinstance(result, MetricUnsupported):
                 job.errors.append(self._row(account, job, Stage.METRIC_UNSUPPORTED, result))
                 if self._refusals.drop(job.media, result, planned.metrics) is None:
@@ -355,17 +373,17 @@ class BatchedInsights:
         for key, job in jobs.items():
             problem: BaseException | None = failed.get(key)
             if problem is None and key in again:
-                transient = again[key]
-                if transient is None:
+                repeat = again[key]
+                if repeat is None:
                     retry.append(job)
                     continue
-                delay = self._client.retry_delay(job.attempts, transient)
+                delay = self._client.retry_delay(job.attempts, repeat)
                 job.attempts += 1
                 if delay is not None:
                     wait = max(wait, delay)
                     retry.append(job)
                     continue
-                problem = transient
+                problem = repeat
             if problem is not None:
                 job.errors.append(self._error(account, job, problem))
                 out.append(self._rows.errors(job.errors))

@@ -327,6 +327,9 @@ class _Harvest:
             api_version=config.graph.api_version,
             breakdowns=harvest.breakdowns,
             now=job.clock,
+            batch_size=harvest.batch_size,
+            workers=self._media_stage.workers_per_account,
+            totals=harvest.account_totals,
         )
 
     def _windows(self, account: Account) -> tuple[HarvestWindow, HarvestWindow]:
@@ -363,20 +366,31 @@ class _Harvest:
         """Listing feeds this account's own insights workers, so an account that is throttled
         or blocked holds up its own workers only, never another account's.
 
-        Each piece of its account insights is a unit of its own, sent when done; the account's
-        own unit (listing errors, what completed) is sent after all its media and pieces, so an
-        account counts as done only once everything it produced is committed.
+        Its account insights run beside its listing and media insights, once the listing's first
+        reply showed the token alive (a dead token then costs one call, not one per stage). Each
+        piece of them is a unit of its own, sent when done; the account's own unit (listing
+        errors, what completed) is sent after all its media and pieces, so an account counts as
+        done only once everything it produced is committed.
         """
         if account.id in self._job.accounts:
             return  # done by an earlier run of this job
         media_send, media_recv = anyio.create_memory_object_stream[Media](MEDIA_BUFFER)
         blocks: list[Rows] = []
+        info = {"listing_ok": False, "insights_ok": False}
+        answered = anyio.Event()
         async with anyio.create_task_group() as tg:
             async with media_recv:
                 for _ in range(self._media_stage.workers_per_account):
                     tg.start_soon(self._insights_worker, account, media_recv.clone(), rows.clone())
+            tg.start_soon(self._account_insights, account, rows.clone(), answered, info)
             async with media_send:
-                info = await self._list_account(account, media_send, rows, blocks)
+                try:
+                    info["listing_ok"] = await self._list_account(
+                        account, media_send, rows, blocks, answered
+                    )
+                finally:
+                    answered.set()
+        self._raise_if_stopped()
         await rows.send(Unit("account", (account.id,), blocks, info))
 
     async def _list_account(
@@ -385,12 +399,12 @@ class _Harvest:
         media_out: ObjectSendStream[Media],
         rows: ObjectSendStream[Unit],
         blocks: list[Rows],
-    ) -> dict[str, bool]:
-        """List the account's media (listing errors into `blocks`) and harvest its account
-        insights, piece by piece into `rows`; say which of the two completed (a sweep's cursor
-        advances only for those)."""
+        answered: anyio.Event,
+    ) -> bool:
+        """List the account's media (listing errors into `blocks`), setting `answered` once a
+        page came; say whether the listing completed (a sweep's cursor advances only then)."""
         harvest = self._config.harvest
-        media_window, insights_window = self._windows(account)
+        media_window, _ = self._windows(account)
         listing_ok = False
         try:
             async for page in list_media(
@@ -400,6 +414,7 @@ class _Harvest:
                 until=media_window.until,
                 page_size=harvest.media_page_size,
             ):
+                answered.set()
                 await self._emit_media(account, page, media_out, rows)
             if harvest.stories:
                 await self._emit_media(
@@ -412,14 +427,30 @@ class _Harvest:
             # The account's listing broke off (or its token died); what was listed before stays
             # harvested.
             blocks.append(self._rows.error_block(account.id, account.id, Stage.LISTING, error))
-        insights_ok = False
-        if harvest.account_insights and self._client.closed(account.id) is None:
-            since, until = insights_window.since, insights_window.until
-            insights_ok = await self._account_stage.harvest(
-                account, since, until, done=self._job.outcome, send=partial(self._send_piece, rows)
+        return listing_ok
+
+    async def _account_insights(
+        self,
+        account: Account,
+        rows: ObjectSendStream[Unit],
+        answered: anyio.Event,
+        info: dict[str, bool],
+    ) -> None:
+        """The account's account insights, piece by piece into `rows`, once its listing was
+        answered; `info["insights_ok"]` says whether they completed."""
+        async with rows:
+            await answered.wait()
+            if not self._config.harvest.account_insights or self._client.closed(account.id):
+                return
+            _, window = self._windows(account)
+            info["insights_ok"] = await self._account_stage.harvest(
+                account,
+                window.since,
+                window.until,
+                done=self._job.outcome,
+                send=partial(self._send_piece, rows),
             )
-        self._raise_if_stopped()
-        return {"listing_ok": listing_ok, "insights_ok": insights_ok}
+            self._raise_if_stopped()
 
     async def _emit_media(
         self,

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 import anyio
 
 from harvester.catalog import ApiVersion, load_catalog, media_kind
-from harvester.config import Config
+from harvester.config import ACCOUNT_TOTALS, Config
 from harvester.graph.client import GraphClient
 from harvester.graph.errors import GraphError
 from harvester.graph.replies import parse_media
@@ -55,6 +55,9 @@ class Plan:
     mean_latency_seconds: float
     estimate_seconds: float
     bound_by: str
+    # Account-insight calls per account under each `[harvest] account_totals` (both priced, as
+    # quota is what limits users at Meta); the configured one is in the accounts' calls.
+    account_calls_by_totals: dict[str, int] = field(default_factory=dict)
 
     def render(self) -> str:
         lines = [
@@ -74,6 +77,11 @@ class Plan:
             f"estimated wall time: {_duration(self.estimate_seconds)} (bound by {self.bound_by}; "
             f"mean latency {self.mean_latency_seconds * 1000:.0f} ms seen while listing)",
         ]
+        if self.account_calls_by_totals:
+            priced = ", ".join(
+                f'"{mode}" {calls:,}' for mode, calls in self.account_calls_by_totals.items()
+            )
+            lines.append(f"account insight calls per account by [harvest] account_totals: {priced}")
         return "\n".join(lines)
 
 
@@ -84,15 +92,21 @@ async def make_plan(config: Config, window: HarvestWindow | None = None) -> Plan
     now = datetime.now(UTC)
     account_metrics = load_catalog().account_metrics_for(version)
     since, until = account_window(window.since, window.until, now=now)
-    account_calls = (
-        len(
+    by_totals = {
+        mode: len(
             plan_requests(
-                account_metrics, since, until, now=now, breakdowns=config.harvest.breakdowns
+                account_metrics,
+                since,
+                until,
+                now=now,
+                breakdowns=config.harvest.breakdowns,
+                account_totals=mode,
             )
         )
+        for mode in ACCOUNT_TOTALS
         if config.harvest.account_insights
-        else 0
-    )
+    }
+    account_calls = by_totals.get(config.harvest.account_totals, 0)
     plans = [AccountPlan(a.id, account_calls=account_calls) for a in config.accounts]
     latencies: list[float] = []
     limiter = anyio.CapacityLimiter(config.limits.max_accounts_in_flight)
@@ -112,7 +126,7 @@ async def make_plan(config: Config, window: HarvestWindow | None = None) -> Plan
             )
     latency = sum(latencies) / len(latencies) if latencies else 0.0
     estimate, bound = _estimate(config, plans, latency)
-    return Plan(plans, latency, estimate, bound)
+    return Plan(plans, latency, estimate, bound, by_totals)
 
 
 async def _plan_account(

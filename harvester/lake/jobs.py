@@ -35,6 +35,8 @@ def job_spec(config: Config, window: HarvestWindow, mode: Mode, snapshot_date: d
         "account_insights": harvest.account_insights,
         "breakdowns": harvest.breakdowns,
     }
+    if harvest.account_totals != "day":  # the default adds nothing: earlier jobs keep their id
+        flags["account_totals"] = harvest.account_totals
     if not harvest.facebook_views:
         # Only when off: a job begun before the key existed keeps its key (and resumes).
         flags["facebook_views"] = False

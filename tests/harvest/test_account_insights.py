@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import itertools
+from collections import Counter
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from pathlib import Path
@@ -22,7 +23,7 @@ from hypothesis import strategies as st
 
 from harvester.catalog import ApiVersion, load_catalog
 from harvester.cli import demo_config
-from harvester.config import parse_config
+from harvester.config import ConfigError, parse_config
 from harvester.graph.account_replies import parse_account_reply
 from harvester.graph.client import GraphClient
 from harvester.graph.errors import MalformedReply
@@ -39,12 +40,14 @@ from harvester.harvest.account_insights import (
     split_window,
 )
 from harvester.harvest.pipeline import run_harvest
+from harvester.harvest.plan import make_plan
 from harvester.harvest.report import RunReport
 from harvester.harvest.routing import Refusals
 from harvester.harvest.rows import RunRows
+from harvester.lake.jobs import job_spec
 from harvester.lake.schema import SCHEMAS
 from harvester.models import Dataset, HarvestWindow, Rows
-from harvester.simulator import SimulatorSettings, World, run_simulator, validity
+from harvester.simulator import LimitSettings, SimulatorSettings, World, run_simulator, validity
 from harvester.simulator.account_insights import DIMENSION_VALUES
 from harvester.simulator.ids import name_key
 from harvester.simulator.values import hour_map, segment_counts
@@ -629,3 +632,210 @@ async def test_pieces_done_before_are_skipped_and_count_as_they_ended(tmp_path: 
             done = dict.fromkeys(ids, True)
             assert await stage.harvest(account, since, until, done=done.get, send=send)
             assert sent == [] and len(sim.request_log) == calls
+
+
+def http_requests(log: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The HTTP requests of account insights in a request log: batch POSTs and single GETs
+    (a batch's ops are logged beside it, one entry each, as Meta counts them)."""
+    return [e for e in log if not e["batch"] and e["edge"] in ("batch", "account_insights")]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("batch_size", [50, 0])
+async def test_30_days_take_a_few_batch_posts_with_the_same_rows(
+    tmp_path: Path, batch_size: int
+) -> None:
+    """One account's default 30-day window (its ~170 requests, three pieces) in at most 5 HTTP
+    requests with batching on, every op of them answered; the rows are those of one GET each."""
+    lakes = {size: tmp_path / str(size) for size in (batch_size, 1)}
+    logs = {}
+    clock = datetime.now(UTC)  # both runs' open day ends at the same moment
+    for size, lake in lakes.items():
+        async with run_simulator(replace(SETTINGS, now=clock)) as sim:
+            extra = {"harvest": {**QUIET["harvest"], "batch_size": size}}
+            toml_text, kwargs = demo_config(
+                {**sim.world_info(), "api_version": "v22.0"}, lake, extra
+            )
+            report = await run_harvest(parse_config(toml_text, **kwargs), now=clock)
+            logs[size] = list(sim.request_log)
+        assert report.exit_code == 0
+    ops = [e for e in logs[batch_size] if e["batch"] and e["edge"] == "account_insights"]
+    singles = insight_calls(logs[1])
+    assert len(singles) > 150
+    if batch_size:
+        assert len(http_requests(logs[batch_size])) <= 5
+        assert len(ops) == len(singles) and all(e["status"] == 200 for e in ops)
+    else:
+        assert len(http_requests(logs[batch_size])) == len(singles)
+
+    def content(lake: Path) -> dict[tuple[Any, ...], Any]:
+        rows = read(lake, Dataset.ACCOUNT_INSIGHTS)
+        keyed = {
+            (r["metric"], r["period"], r["end_time"], r["dimension"], r["dimension_value"]): (
+                r["value"]
+            )
+            for r in rows
+        }
+        assert len(keyed) == len(rows)
+        return keyed
+
+    assert content(lakes[batch_size]) == content(lakes[1])
+    assert read(lakes[batch_size], Dataset.ERRORS) == read(lakes[1], Dataset.ERRORS) == []
+
+
+@pytest.mark.anyio
+async def test_batched_under_a_rate_limit_storm_and_a_dead_token(tmp_path: Path) -> None:
+    """Batching on, an account budget far below what the window costs: the rows are those of a
+    healthy run, no op is sent into an account's known block, none after a 190 (the expired
+    account's token is used for its listing only)."""
+    until = midnight(datetime.now(UTC).date())
+    window = HarvestWindow(until - timedelta(days=8), until)
+    world = SimulatorSettings(seed=3, accounts=3, media_per_account=2)
+    storm = LimitSettings(account_budget=25, window_seconds=1.0, minute_seconds=0.05)
+    settings: dict[str, dict[str, Any]] = {
+        "harvest": {**QUIET["harvest"], "batch_size": 50},
+        "retry": {"max_attempts": 8, "base_delay_seconds": 0.01, "max_delay_seconds": 0.1},
+        "limits": {
+            "probe_seconds": 0.02,
+            "probe_max_seconds": 0.5,
+            "max_requests_per_account": 4,
+            "max_requests_in_flight": 8,
+            "account_window_seconds": 1.0,
+            "app_window_seconds": 1.0,
+            "regain_unit_seconds": 0.05,
+        },
+    }
+    found = {}
+    for name, sim_settings in {"healthy": world, "storm": replace(world, limits=storm)}.items():
+        async with run_simulator(sim_settings) as sim:
+            info = {**sim.world_info(), "api_version": "v22.0"}
+            toml_text, kwargs = demo_config(info, tmp_path / name, settings)
+            await run_harvest(parse_config(toml_text, **kwargs), window=window)
+            found[name] = (sim.stats(), list(sim.request_log), sim.world)
+        rows = read(tmp_path / name, Dataset.ACCOUNT_INSIGHTS)
+        found[name] += (
+            {
+                (r["account_id"], r["metric"], r["end_time"], r["dimension_value"], r["value"])
+                for r in rows
+            },
+        )
+    stats, log, sim_world, _ = found["storm"]
+    assert found["storm"][3] == found["healthy"][3]
+    assert stats["calls_total"] > 2 * 25
+    # The gate paces the POSTs: at most a few throttling errors per account, none into a block.
+    assert len([e for e in log if e["error_code"] in (4, 17, 80002)]) <= 4 * 3
+    assert stats["rejected_while_blocked"] == 0
+    assert not stats["calls_after_190"]
+    expired = sim_world.expired_token_account
+    assert expired is not None
+    token = hashlib.sha256(expired.token.encode()).hexdigest()
+    assert [e["edge"] for e in log if e["token_sha256"] == token] == ["media"]
+    assert any(e["batch"] for e in log)
+
+
+@pytest.mark.anyio
+async def test_account_insights_go_beside_the_listing_and_media_insights(tmp_path: Path) -> None:
+    """An account's account insights start once its listing's first page came, not after its
+    last: with a listing of twelve pages, their POSTs go while it still pages; the account
+    insights of the run are those of a run without media."""
+    settings = replace(SETTINGS, media_per_account=60)
+    lakes = {"all": tmp_path / "all", "quiet": tmp_path / "quiet"}
+    clock = datetime.now(UTC)
+    async with run_simulator(replace(settings, now=clock)) as sim:
+        extra = {"harvest": {"stories": False, "media_page_size": 5}}
+        toml_text, kwargs = demo_config(sim.world_info(), lakes["all"], extra)
+        report = await run_harvest(parse_config(toml_text, **kwargs), now=clock)
+        log = list(sim.request_log)
+    async with run_simulator(replace(settings, now=clock)) as sim:
+        toml_text, kwargs = demo_config(sim.world_info(), lakes["quiet"], QUIET)
+        await run_harvest(parse_config(toml_text, **kwargs), now=clock)
+    assert report.exit_code == 0
+    listing = [i for i, e in enumerate(log) if e["edge"] == "media" and not e["batch"]]
+    account_ops = [i for i, e in enumerate(log) if e["edge"] == "account_insights"]
+    assert len(listing) == 12
+    assert account_ops[0] < listing[-1]
+    assert report.rows[Dataset.MEDIA_INSIGHTS.value] > 0
+
+    def content(lake: Path) -> set[tuple[Any, ...]]:
+        rows = read(lake, Dataset.ACCOUNT_INSIGHTS)
+        return {
+            (r["metric"], r["period"], r["end_time"], r["dimension_value"], r["value"])
+            for r in rows
+        }
+
+    assert content(lakes["all"]) == content(lakes["quiet"])
+
+
+@pytest.mark.anyio
+async def test_window_totals_one_call_per_group_and_window(tmp_path: Path) -> None:
+    """`account_totals = "window"`: each total_value group is asked once per window (30 days at
+    most), not once per day; its rows say `window:<first day>` and end at the window's end, each
+    total the sum of the days it covers; `harvester plan` prices both ways, and this run costs
+    what it priced."""
+    until = midnight(datetime.now(UTC).date())
+    since = until - timedelta(days=45)  # two windows: 30 days and 15
+    window = HarvestWindow(since, until)
+    extra = {"harvest": {**QUIET["harvest"], "account_totals": "window"}}
+    async with run_simulator(SETTINGS) as sim:
+        toml_text, kwargs = demo_config(
+            {**sim.world_info(), "api_version": "v22.0"}, tmp_path, extra
+        )
+        config = parse_config(toml_text, **kwargs)
+        plan = await make_plan(config, window)
+        before = len(sim.request_log)
+        report = await run_harvest(config, window=window)
+        log, world = list(sim.request_log)[before:], sim.world
+    assert report.exit_code == 0
+    acc = world.accounts[0]
+    live = {
+        row.metric: row
+        for row in validity.ACCOUNT_METRICS
+        if validity.account_metric(row.metric, 22, None) is row
+    }
+    total_metrics = {m for m, row in live.items() if row.style == "total"}
+    calls = [e for e in log if e["edge"] == "account_insights"]
+    totals_calls = [c for c in calls if c["params"].get("metric_type") == "total_value"]
+    windows = [(since, since + MAX_SPAN), (since + MAX_SPAN, until)]
+    # Demographics are total_value too, but window-less (a timeframe instead).
+    daily = [c["params"] for c in totals_calls if "timeframe" not in c["params"]]
+    asked = Counter((int(c["since"]), int(c["until"])) for c in daily)
+    # Five total_value groups (plain, and one per breakdown key) once per window.
+    assert asked == {(int(s.timestamp()), int(u.timestamp())): 5 for s, u in windows}
+    assert len(calls) == plan.account_calls_by_totals["window"] == plan.accounts[0].account_calls
+    assert plan.account_calls_by_totals["day"] > 4 * plan.account_calls_by_totals["window"]
+
+    rows = read(tmp_path, Dataset.ACCOUNT_INSIGHTS)
+    totals = [r for r in rows if r["metric"] in total_metrics and r["dimension"] is None]
+    assert {(r["period"], r["end_time"]) for r in totals} == {
+        (f"window:{s.date().isoformat()}", u) for s, u in windows
+    }
+    for r in totals:
+        start = next(s for s, u in windows if u == r["end_time"])
+        days = [(start + timedelta(days=n)).date() for n in range((r["end_time"] - start).days)]
+        want = sum(world.account_metric_value(acc.id, r["metric"], "day", d) for d in days)
+        assert r["value"] == want, r["metric"]
+    assert {r["metric"] for r in totals} == total_metrics
+    assert len({(r["metric"], r["period"]) for r in totals}) == len(totals)
+
+
+def test_account_totals_is_day_or_window(tmp_path: Path) -> None:
+    info = {"base_url": "http://127.0.0.1:9", "accounts": [], "api_version": "v22.0"}
+    toml_text, kwargs = demo_config(info, tmp_path, {"harvest": {"account_totals": "week"}})
+    with pytest.raises(ConfigError) as caught:
+        parse_config(toml_text, **kwargs)
+    assert str(caught.value) == "demo: [harvest].account_totals: must be one of day, window"
+
+
+@pytest.mark.anyio
+async def test_account_totals_decide_the_job(tmp_path: Path) -> None:
+    """A window-totals job is another job than a daily one (its rows differ), and the default
+    leaves the job's spec as it was before the setting existed."""
+    specs = {}
+    async with run_simulator(SETTINGS) as sim:
+        for mode in ("day", "window"):
+            extra = {"harvest": {"account_totals": mode}}
+            toml_text, kwargs = demo_config(sim.world_info(), tmp_path, extra)
+            config = parse_config(toml_text, **kwargs)
+            specs[mode] = job_spec(config, HarvestWindow(), "backfill", date(2026, 12, 1))
+    assert specs["day"] != specs["window"]
+    assert "account_totals" not in str(specs["day"])

@@ -137,7 +137,7 @@ async def test_killed_and_interrupted_runs_resume_to_the_uninterrupted_lake(tmp_
         assert code == 3  # the planted troubles leave error rows
 
         lake = tmp_path / "crashed"
-        config, env = write_config(tmp_path, info, lake, checkpoint=0.2)
+        config, env = write_config(tmp_path, info, lake, checkpoint=0.1)
         harvester = Harvester(config, env, *window)
         done_before: list[tuple[float, set[str]]] = []
 
