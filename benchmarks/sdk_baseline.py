@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -110,23 +111,33 @@ def harvest(
     return {"media": media_done, "rows": len(rows), "client_requests": calls}
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parser_for(doc: str) -> argparse.ArgumentParser:
+    """The options every SDK script takes (`run.py` passes them)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--world", type=Path, required=True)
     parser.add_argument("--accounts", type=int, required=True)
     parser.add_argument("--max-media", type=int, default=300)
     parser.add_argument("--max-seconds", type=float, default=15.0)
-    args = parser.parse_args()
+    return parser
+
+
+def print_measured(run: Callable[[], dict[str, Any]]) -> int:
+    """Run a harvest, add its wall, CPU and peak RSS, print the JSON line `run.py` reads."""
     # The SDK warns that a string is "not compatible" with list<metric_enum> on every call.
     warnings.simplefilter("ignore", UserWarning)
-    world = json.loads(args.world.read_text())
     t0, c0 = time.perf_counter(), time.process_time()
-    result = harvest(world, args.accounts, args.max_media, args.max_seconds)
+    result = run()
     result["wall_seconds"] = time.perf_counter() - t0
     result["cpu_seconds"] = time.process_time() - c0
     result["peak_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps(result), file=sys.stdout)
     return 0
+
+
+def main() -> int:
+    args = parser_for(__doc__).parse_args()
+    world = json.loads(args.world.read_text())
+    return print_measured(lambda: harvest(world, args.accounts, args.max_media, args.max_seconds))
 
 
 if __name__ == "__main__":

@@ -31,13 +31,9 @@ Calls per account are extrapolated the same way.
 
 from __future__ import annotations
 
-import argparse
 import json
-import resource
-import sys
 import tempfile
 import time
-import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -46,7 +42,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from facebook_business.adobjects.igmedia import IGMedia
 from facebook_business.adobjects.iguser import IGUser
-from sdk_baseline import MEDIA_FIELDS, api_for, insight_rows, media_rows
+from sdk_baseline import MEDIA_FIELDS, api_for, insight_rows, media_rows, parser_for, print_measured
 
 from harvester.catalog import ApiVersion, load_catalog
 from harvester.harvest.account_insights import AccountRequest, account_window, plan_requests
@@ -133,23 +129,15 @@ def harvest(
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--world", type=Path, required=True)
-    parser.add_argument("--accounts", type=int, required=True)
+    parser = parser_for(__doc__)
     parser.add_argument("--media-per-account", type=int, required=True)
-    parser.add_argument("--max-media", type=int, default=300)
-    parser.add_argument("--max-seconds", type=float, default=15.0)
     args = parser.parse_args()
-    # The SDK warns that a string is "not compatible" with list<metric_enum> on every call.
-    warnings.simplefilter("ignore", UserWarning)
     world = json.loads(args.world.read_text())
-    t0, c0 = time.perf_counter(), time.process_time()
-    result = harvest(world, args.accounts, args.media_per_account, args.max_media, args.max_seconds)
-    result["wall_seconds"] = time.perf_counter() - t0
-    result["cpu_seconds"] = time.process_time() - c0
-    result["peak_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps(result), file=sys.stdout)
-    return 0
+    return print_measured(
+        lambda: harvest(
+            world, args.accounts, args.media_per_account, args.max_media, args.max_seconds
+        )
+    )
 
 
 if __name__ == "__main__":
