@@ -78,3 +78,20 @@ def figures(raw: dict[str, Any]) -> dict[str, Any]:
         "max_calls_per_account": server["max_calls_per_account"],
         "server_error_codes": server["error_codes"],
     }
+
+
+def whole_job_figures(raw: dict[str, Any], fig: dict[str, Any], accounts: int) -> dict[str, Any]:
+    """A whole-job variant's figures plus calls per account. The SDK script (`sdk_job.py`)
+    reports its own whole-job rate and calls (its capped part extrapolated per account, see
+    there); the harvester's are the simulator's counts over the run (stories in `media`)."""
+    job = raw.get("whole_job")
+    if job is None:
+        calls = round(fig["calls_per_media"] * (raw["media"] or 1))
+        return {**fig, "calls_per_account": round(calls / accounts, 1)}
+    return {
+        **fig,
+        "media_per_s": job["media_per_s"],
+        "calls_per_media": job["calls_per_media"],
+        "calls_per_account": job["calls_per_account"],
+        "whole_job": job,
+    }

@@ -11,7 +11,12 @@ LABELS = {
     "nobatch": "harvester, no batching",
     "sdk": "facebook-business SDK loop",
     "codec": "batch codec floor (no pipeline)",
+    "job": "harvester, whole default job",
+    "job_noacct": "harvester, whole job, account_insights = false",
+    "sdk_job": "facebook-business SDK, whole job",
 }
+# Each variant's baseline for the x SDK column: the whole job is held against the SDK doing it.
+BASELINE = {"job": "sdk_job", "job_noacct": "sdk_job", "sdk_job": "sdk_job"}
 COLUMNS = (
     ("latency_ms", "latency ms"),
     ("accounts", "accounts"),
@@ -25,19 +30,23 @@ COLUMNS = (
     ("server_cpu_pct", "server CPU %"),
     ("peak_rss_mb", "peak RSS MB"),
     ("calls_per_media", "calls/media"),
+    ("calls_per_account", "calls/account"),
     ("max_calls_per_account", "max calls/account"),
     ("note", "note"),
 )
 
 
 def with_ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each row plus `x_sdk`: its media/s over the SDK's at the same latency and accounts."""
+    """Each row plus `x_sdk`: its media/s over its SDK baseline's (`sdk`, or `sdk_job` for the
+    whole-job variants) at the same latency and accounts."""
     sdk = {
-        (r["latency_ms"], r["accounts"]): r["media_per_s"] for r in results if r["variant"] == "sdk"
+        (r["variant"], r["latency_ms"], r["accounts"]): r["media_per_s"]
+        for r in results
+        if r["variant"] in ("sdk", "sdk_job")
     }
     out = []
     for r in results:
-        base = sdk.get((r["latency_ms"], r["accounts"]))
+        base = sdk.get((BASELINE.get(r["variant"], "sdk"), r["latency_ms"], r["accounts"]))
         ratio = round(r["media_per_s"] / base, 1) if base else ""
         out.append({**r, "x_sdk": ratio})
     return out
@@ -56,10 +65,37 @@ def write_table(doc: dict[str, Any], path: Path) -> None:
     ]
     for row in with_ratios(doc["results"]):
         cells = [
-            LABELS.get(row[key], row[key]) if key == "variant" else row[key] for key, _ in COLUMNS
+            LABELS.get(row[key], row[key]) if key == "variant" else row.get(key, "")
+            for key, _ in COLUMNS
         ]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    lines += whole_job_summary(doc["results"])
     path.write_text("\n".join(lines) + "\n")
+
+
+def whole_job_summary(results: list[dict[str, Any]]) -> list[str]:
+    """Issue 15's two ratios where a run has them: the whole job's media/s over the same job
+    without account insights (target >= 90 %), and over the SDK doing the whole job (>= 200x at
+    50 ms)."""
+    rate = {(r["variant"], r["latency_ms"], r["accounts"]): r["media_per_s"] for r in results}
+    lines: list[str] = []
+    for (variant, latency, accounts), job in rate.items():
+        if variant != "job":
+            continue
+        parts = []
+        noacct = rate.get(("job_noacct", latency, accounts))
+        if noacct:
+            parts.append(f"{100 * job / noacct:.0f} % of job_noacct's media/s")
+        sdk = rate.get(("sdk_job", latency, accounts))
+        if sdk:
+            parts.append(f"{job / sdk:.0f}x sdk_job's")
+        if parts:
+            lines.append(f"- {latency:g} ms, {accounts} accounts: job at " + ", ".join(parts))
+    return (
+        ["", "Whole job (issue 15: >= 90 % of job_noacct, >= 200x sdk_job at 50 ms):", "", *lines]
+        if lines
+        else []
+    )
 
 
 def write_chart(doc: dict[str, Any], path: Path) -> bool:

@@ -5,7 +5,8 @@
 For each latency one simulator process serves a trouble-free world of max(accounts) accounts;
 each (accounts, variant) pair then runs in a child process of its own (see measure.py), so CPU
 and peak RSS are the client's alone. Results: benchmarks/results/<stamp>.json, latest.json,
-latest.md (table) and latest.png (media/s against accounts). See benchmarks/README.md.
+latest.md (table) and latest.png (media/s against accounts); a run of only some variants writes
+<stamp>.* or --name's files instead of latest.*. See benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from harvest_variant import batching_wired
-from measure import figures, run_child
+from measure import figures, run_child, whole_job_figures
 from report import write_chart, write_table
 from simproc import SimulatorProcess
 
 RESULTS = Path(__file__).resolve().parent / "results"
-VARIANTS = ("batch", "nobatch", "sdk", "codec", "job", "job_noacct")
+VARIANTS = ("batch", "nobatch", "sdk", "codec", "job", "job_noacct", "sdk_job")
+# Variants that do the whole default job: their table rows carry calls per account.
+WHOLE_JOB = ("job", "job_noacct", "sdk_job")
 
 
 def _ints(text: str) -> list[int]:
@@ -41,6 +44,12 @@ def variant_cmd(variant: str, accounts: int, args: argparse.Namespace) -> list[s
     if variant == "sdk":
         return [
             "benchmarks/sdk_baseline.py", "--accounts", str(accounts),
+            "--max-media", str(args.sdk_max_media), "--max-seconds", str(args.sdk_max_seconds),
+        ]  # fmt: skip
+    if variant == "sdk_job":
+        return [
+            "benchmarks/sdk_job.py", "--accounts", str(accounts),
+            "--media-per-account", str(args.media),
             "--max-media", str(args.sdk_max_media), "--max-seconds", str(args.sdk_max_seconds),
         ]  # fmt: skip
     if variant == "codec":
@@ -62,6 +71,14 @@ def note_for(variant: str, accounts: int, media: int, fig: dict[str, Any]) -> st
         return "whole default job: media, stories, account insights (30 days)"
     if variant == "job_noacct":
         return "the whole job with account_insights = false"
+    if variant == "sdk_job":
+        job = fig["whole_job"]
+        return (
+            f"whole job the documented way; capped: {job['media_harvested']} media, "
+            f"{job['stories_harvested']} stories, {job['account_requests_per_account']} account "
+            f"insights requests per account, {job['accounts_done']} account(s); media/s per "
+            "account with the media time extrapolated to all its media"
+        )
     if variant == "batch" and not batching_wired():
         return "batching: not yet wired (ran without batching)"
     if variant == "sdk" and fig["media"] < accounts * media:
@@ -83,6 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sdk-max-seconds", type=float, default=20.0)
     parser.add_argument("--quick", action="store_true", help="SDK capped at 150 media / 8 s")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--name",
+        help="results/<name>.{json,md,png}; default latest for the full set of variants, else "
+        "the UTC stamp (a partial run never replaces latest.*)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.sdk_max_media, args.sdk_max_seconds = 150, 8.0
@@ -101,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
                 for variant in variants:
                     raw = run_child(variant_cmd(variant, accounts, args), sim)
                     fig = figures(raw)
+                    if variant in WHOLE_JOB:
+                        fig = whole_job_figures(raw, fig, accounts)
                     entry = {
                         "latency_ms": latency,
                         "accounts": accounts,
@@ -128,12 +152,14 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.out.mkdir(parents=True, exist_ok=True)
     text = json.dumps(doc, indent=1)
-    (args.out / f"{started.strftime('%Y%m%dT%H%M%SZ')}.json").write_text(text)
-    (args.out / "latest.json").write_text(text)
-    write_table(doc, args.out / "latest.md")
-    written = ["latest.json", "latest.md"]
-    if write_chart(doc, args.out / "latest.png"):
-        written.append("latest.png")
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    (args.out / f"{stamp}.json").write_text(text)
+    name = args.name or ("latest" if set(variants) == set(VARIANTS) else stamp)
+    (args.out / f"{name}.json").write_text(text)
+    write_table(doc, args.out / f"{name}.md")
+    written = [f"{name}.json", f"{name}.md"]
+    if write_chart(doc, args.out / f"{name}.png"):
+        written.append(f"{name}.png")
     else:
         print("no chart: matplotlib is not installed (pip install '.[bench]')", file=sys.stderr)
     print(f"wrote {args.out}/{', '.join(written)}", file=sys.stderr)

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,48 @@ METRICS = {"FEED": FEED, "REELS": REELS}
 MEDIA_FIELDS = ["id", "media_type", "media_product_type", "timestamp", "permalink"]
 
 
+def api_for(world: dict[str, Any], account: dict[str, Any]) -> FacebookAdsApi:
+    """One account's SDK session, its GRAPH pointed at the simulator (the only change)."""
+    session = FacebookSession(access_token=account["token"])
+    session.GRAPH = world["base_url"]
+    return FacebookAdsApi(session, api_version=world["api_version"])
+
+
+def insight_rows(owner: str, insights: Any, rows: list[dict[str, Any]]) -> None:
+    """The rows a user's loop keeps from one insights reply: a total, each value of a series,
+    each breakdown result (`metric:dimension,...`)."""
+    for insight in insights:
+        total = insight.get("total_value") or {}
+        if "value" in total:
+            rows.append({"owner": owner, "metric": insight["name"], "value": total["value"]})
+        name = insight["name"]
+        for point in insight.get("values") or ():
+            value = point.get("value")
+            if isinstance(value, dict):  # online_followers: one count per hour
+                rows += [
+                    {"owner": owner, "metric": f"{name}:{h}", "value": v} for h, v in value.items()
+                ]
+            else:
+                rows.append({"owner": owner, "metric": name, "value": value})
+        for group in total.get("breakdowns") or ():
+            for result in group["results"]:
+                metric = insight["name"] + ":" + ",".join(result["dimension_values"])
+                rows.append({"owner": owner, "metric": metric, "value": result["value"]})
+
+
+def media_rows(api: FacebookAdsApi, media: Any, rows: list[dict[str, Any]]) -> None:
+    """One media's insights the documented way: its metrics, then the breakdown call the
+    harvester also makes."""
+    metrics = METRICS.get(media["media_product_type"], FEED)
+    # The SDK JSON-encodes list parameters; a comma-joined string is what users pass.
+    insight_rows(
+        media["id"], IGMedia(media["id"], api=api).get_insights(params={"metric": metrics}), rows
+    )
+    if "profile_activity" in metrics:
+        params = {"metric": "profile_activity", "breakdown": "action_type"}
+        insight_rows(media["id"], IGMedia(media["id"], api=api).get_insights(params=params), rows)
+
+
 def harvest(
     world: dict[str, Any], accounts: int, max_media: int, max_seconds: float
 ) -> dict[str, Any]:
@@ -52,34 +95,13 @@ def harvest(
     calls = 0
     deadline = time.perf_counter() + max_seconds
     for account in world["accounts"][:accounts]:
-        session = FacebookSession(access_token=account["token"])
-        session.GRAPH = world["base_url"]
-        api = FacebookAdsApi(session, api_version=world["api_version"])
+        api = api_for(world, account)
         for media in IGUser(account["id"], api=api).get_media(
             fields=MEDIA_FIELDS, params={"limit": 100}
         ):
             if media_done >= max_media or time.perf_counter() > deadline:
                 break
-            metrics = METRICS.get(media["media_product_type"], FEED)
-            # The SDK JSON-encodes list parameters; a comma-joined string is what users pass.
-            for insight in IGMedia(media["id"], api=api).get_insights(params={"metric": metrics}):
-                value = insight.get("total_value", {}).get("value")
-                if value is None and insight.get("values"):
-                    value = insight["values"][0].get("value")
-                rows.append({"media_id": media["id"], "metric": insight["name"], "value": value})
-            if "profile_activity" in metrics:
-                for insight in IGMedia(media["id"], api=api).get_insights(
-                    params={"metric": "profile_activity", "breakdown": "action_type"}
-                ):
-                    for group in insight.get("total_value", {}).get("breakdowns", []):
-                        for result in group["results"]:
-                            rows.append(
-                                {
-                                    "media_id": media["id"],
-                                    "metric": "profile_activity:" + result["dimension_values"][0],
-                                    "value": result["value"],
-                                }
-                            )
+            media_rows(api, media, rows)
             media_done += 1
         calls += api.get_num_requests_attempted()
         if media_done >= max_media or time.perf_counter() > deadline:
@@ -89,23 +111,33 @@ def harvest(
     return {"media": media_done, "rows": len(rows), "client_requests": calls}
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parser_for(doc: str) -> argparse.ArgumentParser:
+    """The options every SDK script takes (`run.py` passes them)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--world", type=Path, required=True)
     parser.add_argument("--accounts", type=int, required=True)
     parser.add_argument("--max-media", type=int, default=300)
     parser.add_argument("--max-seconds", type=float, default=15.0)
-    args = parser.parse_args()
+    return parser
+
+
+def print_measured(run: Callable[[], dict[str, Any]]) -> int:
+    """Run a harvest, add its wall, CPU and peak RSS, print the JSON line `run.py` reads."""
     # The SDK warns that a string is "not compatible" with list<metric_enum> on every call.
     warnings.simplefilter("ignore", UserWarning)
-    world = json.loads(args.world.read_text())
     t0, c0 = time.perf_counter(), time.process_time()
-    result = harvest(world, args.accounts, args.max_media, args.max_seconds)
+    result = run()
     result["wall_seconds"] = time.perf_counter() - t0
     result["cpu_seconds"] = time.process_time() - c0
     result["peak_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps(result), file=sys.stdout)
     return 0
+
+
+def main() -> int:
+    args = parser_for(__doc__).parse_args()
+    world = json.loads(args.world.read_text())
+    return print_measured(lambda: harvest(world, args.accounts, args.max_media, args.max_seconds))
 
 
 if __name__ == "__main__":
