@@ -69,6 +69,13 @@ def _extra(text: str) -> tuple[str, str]:
     return kind.upper(), name.strip()
 
 
+def _withdrawn(text: str) -> tuple[str, str]:
+    metric, sep, key = text.partition("=")
+    if not sep or not metric.strip() or not key.strip():
+        raise argparse.ArgumentTypeError("expected METRIC=KEY, e.g. views=media_product_type")
+    return metric.strip(), key.strip()
+
+
 # What each injected fault does to a request it hits (--fault-rate KIND=RATE).
 FAULT_HELP = {
     "server_error": "HTTP 500/503 with Meta's transient error envelope (codes 1, 2)",
@@ -176,6 +183,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="let some FEED videos posted before 2024 refuse total_interactions, likes and "
         "comments ('Incompatible metric'), as some legacy videos do at Meta",
     )
+    p.add_argument(
+        "--withdraw-breakdown",
+        type=_withdrawn,
+        action="append",
+        default=[],
+        metavar="METRIC=KEY",
+        help="refuse an account metric's breakdown Meta's tables offer, as after Meta withdraws "
+        "one, e.g. views=media_product_type; repeatable",
+    )
     p.add_argument("--request-log", type=Path, default=None, help="append a JSONL request log")
     p.add_argument("--world-out", type=Path, default=None, help="write world info once listening")
     return p
@@ -211,6 +227,7 @@ def settings_from_args(args: argparse.Namespace) -> SimulatorSettings:
         login=args.login,
         extra_metrics=extra,
         legacy_video_refusals=args.legacy_video_refusals,
+        withdrawn_breakdowns=frozenset(args.withdraw_breakdown),
         request_log=False,
         request_log_file=args.request_log,
         host=args.host,

@@ -8,7 +8,7 @@ back empty, and time-series replies page by shifting since/until (no cursors), a
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -140,10 +140,15 @@ def _title(metric: str) -> tuple[str, str]:
 
 class AccountInsights:
     def __init__(
-        self, world: World, as_of: date | None, extra: Mapping[str, Iterable[str]] | None = None
+        self,
+        world: World,
+        as_of: date | None,
+        extra: Mapping[str, Iterable[str]] | None = None,
+        withdrawn: Collection[tuple[str, str]] = (),
     ) -> None:
         self.world = world
         self.as_of = as_of
+        self.withdrawn = frozenset(withdrawn)
         # The world's extra account metrics: daily, as a series or a total, without breakdowns.
         names = next((v for k, v in (extra or {}).items() if k.upper() == "ACCOUNT"), ())
         self.extra = {
@@ -230,7 +235,7 @@ class AccountInsights:
                 f"The metric {row.metric} does not support metric_type=total_value"
             )
         for key in breakdown:
-            if key not in row.breakdowns or not total:
+            if key not in row.breakdowns or not total or (row.metric, key) in self.withdrawn:
                 raise replies.bad_param(
                     f"The breakdown {key} is not supported for the metric {row.metric}"
                 )

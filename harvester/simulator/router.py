@@ -35,7 +35,9 @@ class Router:
             raise ValueError(f"login must be one of {', '.join(validity.LOGINS)}")
         extra = settings.extra_metrics
         self.insights = MediaInsights(world, settings.as_of, settings.login, extra)
-        self.account_insights = AccountInsights(world, settings.as_of, extra)
+        self.account_insights = AccountInsights(
+            world, settings.as_of, extra, settings.withdrawn_breakdowns
+        )
         self.objects = ObjectReader(world, self._expand_insights)
         default = validity.parse_version(settings.api_version)
         self.default_version = self._served(

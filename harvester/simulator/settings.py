@@ -95,6 +95,10 @@ class SimulatorSettings:
     # metric ... with the media"), as seen at Meta. Off by default: the harvester's tests expect
     # every listed media to answer its whole metric set.
     legacy_video_refusals: bool = False
+    # (account metric, breakdown key) pairs Meta's tables offer but this world refuses ("The
+    # breakdown K is not supported for the metric M"), as after Meta withdraws a breakdown: what a
+    # client whose catalogue still lists the pair meets.
+    withdrawn_breakdowns: frozenset[tuple[str, str]] = frozenset()
     # Share of media shared to Facebook (World.shared_to_facebook): 0 makes every media refuse
     # crossposted_views and facebook_views, as an account that never cross-posts does.
     shared_to_facebook_percent: int = 30

@@ -839,3 +839,72 @@ async def test_account_totals_decide_the_job(tmp_path: Path) -> None:
             specs[mode] = job_spec(config, HarvestWindow(), "backfill", date(2026, 12, 1))
     assert specs["day"] != specs["window"]
     assert "account_totals" not in str(specs["day"])
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("batch_size", [50, 0])
+async def test_a_withdrawn_breakdown_costs_one_row_batched_or_not(
+    tmp_path: Path, batch_size: int
+) -> None:
+    """Meta stops offering `views` by media_product_type while the catalogue still lists it:
+    the requests of every day that asked it are refused together (batched: in the same POSTs),
+    the metrics of a refused request are asked one by one, and the pair is dropped for the run
+    with exactly one `breakdown_unsupported` row; every other row is the healthy run's, views'
+    daily totals included (they come with its other breakdown)."""
+    until = midnight(datetime.now(UTC).date())
+    window = HarvestWindow(until - timedelta(days=10), until)
+    extra = {"harvest": {**QUIET["harvest"], "batch_size": batch_size}}
+    withdrawn = frozenset({("views", "media_product_type")})
+    contents, logs, errors = {}, {}, {}
+    for name, settings in {
+        "healthy": SETTINGS,
+        "withdrawn": replace(SETTINGS, withdrawn_breakdowns=withdrawn),
+    }.items():
+        lake = tmp_path / name
+        async with run_simulator(settings) as sim:
+            toml_text, kwargs = demo_config(
+                {**sim.world_info(), "api_version": "v22.0"}, lake, extra
+            )
+            report = await run_harvest(parse_config(toml_text, **kwargs), window=window)
+            logs[name] = list(sim.request_log)
+        contents[name] = {
+            (r["metric"], r["period"], r["end_time"], r["dimension"], r["dimension_value"]): r[
+                "value"
+            ]
+            for r in read(lake, Dataset.ACCOUNT_INSIGHTS)
+        }
+        errors[name] = [
+            (e["stage"], e["error_code"], e["message"]) for e in read(lake, Dataset.ERRORS)
+        ]
+        assert report.exit_code == (0 if name == "healthy" else 3)
+    want = {
+        k: v
+        for k, v in contents["healthy"].items()
+        if not (k[0] == "views" and k[3] == "media_product_type")
+    }
+    assert len(want) < len(contents["healthy"])
+    assert contents["withdrawn"] == want
+    assert errors["healthy"] == []
+    assert errors["withdrawn"] == [
+        (
+            "breakdown_unsupported",
+            100,
+            "(#100) The breakdown media_product_type is not supported for the metric views",
+        )
+    ]
+    ops = [e for e in logs["withdrawn"] if e["edge"] == "account_insights"]
+    healthy_ops = [e for e in logs["healthy"] if e["edge"] == "account_insights"]
+    refused = [e["params"] for e in ops if e["status"] != 200]
+    assert {(p["breakdown"], "views" in p["metric"].split(",")) for p in refused} == {
+        ("media_product_type", True)
+    }
+    if batch_size:
+        # Every day's request went out before the first refusal came back: each is refused
+        # once, then its views probe once (the other probes answer), at most.
+        assert len(refused) <= 2 * 10
+        assert len(ops) <= len(healthy_ops) + 10 * 8
+    else:
+        # The first day's request refused, its seven metrics asked one by one, views refused
+        # alone; the other days ask the rest in one request, as before.
+        assert [p["metric"].count(",") + 1 for p in refused] == [7, 1]
+        assert len(ops) == len(healthy_ops) + 1 + 7

@@ -42,10 +42,11 @@ def test_metric_options_map_to_settings() -> None:
         [
             "--extra-metric", "REELS=reels_new_thing", "--extra-metric", "reels=reels_other",
             "--extra-metric", "ACCOUNT=account_new_thing", "--login", "instagram",
-            "--legacy-video-refusals",
+            "--legacy-video-refusals", "--withdraw-breakdown", "views=media_product_type",
         ]
     )  # fmt: skip
     s = settings_from_args(args)
+    assert s.withdrawn_breakdowns == {("views", "media_product_type")}
     assert dict(s.extra_metrics) == {
         "REELS": ("reels_new_thing", "reels_other"),
         "ACCOUNT": ("account_new_thing",),
@@ -57,6 +58,16 @@ def test_metric_options_map_to_settings() -> None:
         "facebook",
         False,
     )
+
+
+@pytest.mark.parametrize("bad", ["views", "=media_product_type", "views="])
+def test_bad_withdrawn_breakdown_is_a_usage_error(
+    bad: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["--withdraw-breakdown", bad])
+    assert exc.value.code == 2
+    assert "expected METRIC=KEY" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("bad", ["REELS", "MOON=x", "REELS="])
@@ -71,7 +82,12 @@ def test_help_describes_the_metric_options(capsys: pytest.CaptureFixture[str]) -
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--help"])
     text = " ".join(capsys.readouterr().out.split())
-    for option in ("--extra-metric KIND=NAME", "--login", "--legacy-video-refusals"):
+    for option in (
+        "--extra-metric KIND=NAME",
+        "--login",
+        "--legacy-video-refusals",
+        "--withdraw-breakdown METRIC=KEY",
+    ):
         assert option in text
     assert "catalogue probe" in text
 
