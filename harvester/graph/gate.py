@@ -202,12 +202,21 @@ class RateGate:
         while True:
             async with AsyncExitStack() as held:
                 locked = []
+                cooled = False
                 for scope in scopes:
                     await self._clear(scope)
                     if scope.hot or self._projected_hot(scope):
                         await held.enter_async_context(scope.lock)
+                        if not (scope.hot or self._projected_hot(scope)):
+                            # It cooled while we queued (a reply showed room): go side by
+                            # side again, or every call queued behind the lock would go one
+                            # by one, each a round trip.
+                            cooled = True
+                            break
                         locked.append(scope)
                         await self._wait_for_room(scope, cost)
+                if cooled:
+                    continue
                 if account.in_flight is not None:
                     await held.enter_async_context(account.in_flight)
                 await held.enter_async_context(self._in_flight)
