@@ -396,7 +396,7 @@ class _Harvest:
     async def _list_account(
         self,
         account: Account,
-        media_out: ObjectSendStream[Media],
+        media_out: MemoryObjectSendStream[Media],
         rows: ObjectSendStream[Unit],
         blocks: list[Rows],
         answered: anyio.Event,
@@ -456,7 +456,7 @@ class _Harvest:
         self,
         account: Account,
         page: Sequence[Media],
-        media_out: ObjectSendStream[Media],
+        media_out: MemoryObjectSendStream[Media],
         rows: ObjectSendStream[Unit],
     ) -> None:
         """Queue each media not done yet for insights, with its children (committed together)."""
@@ -474,7 +474,10 @@ class _Harvest:
             family = children.get(media.id, [])
             if self._config.harvest.media_insights:
                 self._children[media.id] = family
-                await media_out.send(media)
+                try:
+                    media_out.send_nowait(media)
+                except anyio.WouldBlock:
+                    await media_out.send(media)
             else:
                 await rows.send(Unit("media", (media.id,), [self._rows.media((media, *family))]))
 
