@@ -3,6 +3,7 @@ Instagram host), the token files it writes, and preflight through `/me`."""
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 import sys
@@ -19,6 +20,7 @@ from harvester.graph.token_store import TokenRecord, read_record, sidecar_path, 
 from harvester.graph.tokens import render_table, run_preflight
 from harvester.models import Secret
 from harvester.simulator import SimulatorSettings, run_simulator
+from tests.harvest.test_version_warning import Collect
 
 
 def world(*, token_age_hours: float = 48.0) -> SimulatorSettings:
@@ -107,7 +109,7 @@ async def test_refresh_rewrites_each_token_file_atomically_with_mode_0600(tmp_pa
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         assert stat.S_IMODE(sidecar_path(path).stat().st_mode) == 0o600
         assert path.stat().st_ino != inode  # replaced by a rename, not rewritten in place
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
+    assert sorted(os.listdir(tmp_path)) == [
         "a.token",
         "a.token.json",
         "b.token",
@@ -164,7 +166,7 @@ async def test_a_refused_refresh_leaves_the_token_file_as_it_was(tmp_path: Path)
     assert err == "2 of 2 tokens not refreshed\n"
     after = (path.read_bytes(), sidecar_path(path).read_bytes(), path.stat().st_mtime_ns)
     assert after == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.token", "a.token.json", "harvest.toml"]
+    assert sorted(os.listdir(tmp_path)) == ["a.token", "a.token.json", "harvest.toml"]
     assert [(e["edge"], e["status"]) for e in log] == [("refresh_access_token", 400)]
     for account in ig:
         assert account["token"] not in out + err and account["token"][:24] not in out + err
@@ -234,7 +236,11 @@ async def test_preflight_of_instagram_login_tokens(tmp_path: Path) -> None:
     ("files", "account", "problem"),
     [
         ({}, "token_file = 'none.token'\n", "file '{base}/none.token' not found"),
-        ({"e.token": "  \n"}, "token_file = 'e.token'\n", "'{base}/e.token' is empty (it must hold"),
+        (
+            {"e.token": "  \n"},
+            "token_file = 'e.token'\n",
+            "'{base}/e.token' is empty (it must hold",
+        ),
         (
             {"a.token": "IGAAx"},
             "token_file = 'a.token'\ntoken_env = 'X'\n",
@@ -255,9 +261,7 @@ def test_token_file_config_errors_name_the_key(
     assert str(caught.value).startswith("c.toml: accounts[1].")
 
 
-def test_a_token_file_others_may_read_is_a_warning(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_a_token_file_others_may_read_is_a_warning(tmp_path: Path) -> None:
     path = tmp_path / "a.token"
     path.write_text("IGAAsecretvalue\n")
     path.chmod(0o644)
@@ -265,17 +269,26 @@ def test_a_token_file_others_may_read_is_a_warning(
         f"[output]\npath = '{tmp_path / 'lake'}'\n[[accounts]]\nid = '1'\n"
         "token_file = 'a.token'\nlogin = 'instagram'\n"
     )
-    config = parse_config(text, source="c.toml", base_dir=tmp_path, env={})
+    # On the config's own logger: a CLI test may have stopped "harvester" records from
+    # propagating to caplog's root handler.
+    handler = Collect(logging.WARNING)
+    logger = logging.getLogger("harvester.config")
+    logger.addHandler(handler)
+    try:
+        config = parse_config(text, source="c.toml", base_dir=tmp_path, env={})
+    finally:
+        logger.removeHandler(handler)
     account = config.accounts[0]
     assert (account.login, account.token_file, account.token) == (
         "instagram",
         str(path),
         Secret("IGAAsecretvalue"),
     )
-    assert [r.getMessage() for r in caplog.records] == [
+    messages = [r.getMessage() for r in handler.records]
+    assert messages == [
         f"c.toml: accounts[1].token_file: '{path}' is readable by others (mode 644); chmod 600 it"
     ]
-    assert "IGAAsecretvalue" not in caplog.text
+    assert "IGAAsecretvalue" not in messages[0]
 
 
 def test_the_accounts_csv_takes_login_and_token_file(tmp_path: Path) -> None:

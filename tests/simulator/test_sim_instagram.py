@@ -64,7 +64,9 @@ async def test_refresh_needs_a_token_at_least_a_day_old(age_hours: float, ok: bo
     async with serve(BASE, instagram_token_age_hours=age_hours, **IG) as client:
         ig = client.sim.world.accounts[0]
         url = f"{client.sim.instagram_base_url}/refresh_access_token"
-        status, _, body = await client.get(url, access_token=ig.token, grant_type="ig_refresh_token")
+        status, _, body = await client.get(
+            url, access_token=ig.token, grant_type="ig_refresh_token"
+        )
         if not ok:
             assert (status, error(body)) == (400, UNSUPPORTED_GET)
             return
