@@ -187,7 +187,37 @@ def _parser() -> argparse.ArgumentParser:
     webhook.add_argument("--host", default="0.0.0.0", help="address to listen on")
     webhook.add_argument("--port", type=_port, default=8080, help="0 picks a free port")
     webhook.set_defaults(handler=_cmd_webhook)
+
+    token = commands.add_parser("token", help="keep Instagram Login tokens alive (token refresh)")
+    token_commands = token.add_subparsers(required=True, metavar="ACTION", parser_class=_SubParser)
+    refresh = token_commands.add_parser(
+        "refresh",
+        help="refresh every Instagram Login token at least 24 h old into its token_file",
+    )
+    refresh.add_argument("config", type=Path)
+    refresh.add_argument("--account", metavar="ID", help="refresh this account only")
+    refresh.set_defaults(handler=_cmd_token_refresh)
     return parser
+
+
+def _cmd_token_refresh(args: argparse.Namespace) -> int:
+    """Exit 0 when every token was refreshed or is not due, 3 when any failed. Prints each
+    account's outcome and new expiry, never a token."""
+    from harvester.graph.instagram import refresh_tokens
+
+    config = load_config(args.config, writing=False)
+    accounts = [a for a in config.accounts if args.account in (None, a.id)]
+    if not accounts:
+        raise UsageError(f"account {args.account} is not in {args.config}")
+    results = anyio.run(partial(refresh_tokens, config, accounts))
+    width = max(len(r.account_id) for r in results)
+    for result in results:
+        print(f"{result.account_id:<{width}}  {result.outcome:<9}  {result.detail}")
+    failed = sum(r.outcome == "failed" for r in results)
+    if failed:
+        print(f"{failed} of {len(results)} tokens not refreshed", file=sys.stderr)
+        return EXIT_WITH_ERRORS
+    return EXIT_OK
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -213,6 +243,12 @@ def _cmd_webhook(args: argparse.Namespace) -> int:
     from harvester.harvest.webhook import WebhookStatistics, run_webhook
 
     config = load_config(args.config)
+    if instagram := [a.id for a in config.accounts if a.login == "instagram"]:
+        print(
+            "harvester: note: Meta sends no story_insights webhooks for Instagram Login accounts "
+            f"({', '.join(instagram)}); their stories' insights come from `harvester run` only",
+            file=sys.stderr,
+        )
     listening: list[str] = []
 
     def ready(url: str) -> None:
@@ -409,6 +445,8 @@ def demo_config(
         "graph": {"base_url": world["base_url"], "api_version": world["api_version"]},
         "output": {"path": out.as_posix()},
     }
+    if world.get("instagram_base_url"):
+        tables["graph"]["instagram_base_url"] = world["instagram_base_url"]
     for table, values in (settings or {}).items():
         tables.setdefault(table, {}).update(values)
     lines: list[str] = []
@@ -418,6 +456,8 @@ def demo_config(
     env: dict[str, str] = {}
     for i, account in enumerate(world["accounts"]):
         lines += ["[[accounts]]", f'id = "{account["id"]}"', f'token_env = "DEMO_TOKEN_{i}"']
+        if account.get("login", "facebook") != "facebook":
+            lines.append(f'login = "{account["login"]}"')
         env[f"DEMO_TOKEN_{i}"] = account["token"]
     kwargs = {"source": "demo", "base_dir": Path(tempfile.gettempdir()), "env": env}
     return "\n".join(lines) + "\n", kwargs

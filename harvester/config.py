@@ -11,17 +11,21 @@ from __future__ import annotations
 
 import csv
 import difflib
+import logging
 import os
 import re
+import stat
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from harvester.catalog import BATCH_MAX_OPS
 from harvester.models import Account, Secret
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "Config",
@@ -57,6 +61,13 @@ class GraphSettings:
     app_secret: Secret | None = None
     timeout_seconds: float = 30.0
     connect_timeout_seconds: float = 10.0
+    # Instagram Login accounts' host: their tokens go here and nowhere else (`graph.client`).
+    instagram_base_url: str = "https://graph.instagram.com"
+    # Whether graph.instagram.com takes Graph batch POSTs is unconfirmed: "auto" tries one and
+    # falls back to single GETs for that host if Meta refuses it; "on" / "off" decide outright.
+    instagram_batch: str = "auto"
+    # Unconfirmed there too, and an Instagram Login app has its own app secret: off by default.
+    instagram_appsecret_proof: bool = False
 
 
 @dataclass(frozen=True)
@@ -186,12 +197,24 @@ _ACCOUNT_ID = re.compile(r"\d+")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _COMPRESSIONS = ("zstd", "snappy", "gzip", "brotli", "lz4", "none")
 _CSV_HEADER = ["id", "token_env"]
+# The accounts CSV: `id` and the token's source (`token_env` or `token_file`), then `login`.
+_CSV_HEADERS = (
+    _CSV_HEADER,
+    ["id", "token_env", "login"],
+    ["id", "token_file"],
+    ["id", "token_file", "login"],
+)
+LOGINS = ("facebook", "instagram")
+INSTAGRAM_BATCH = ("auto", "on", "off")
 # Meta documents no maximum page size for /media; 100 is the largest seen to be honoured.
 _MAX_PAGE_SIZE = 100
 
 _TABLES: dict[str, tuple[str, ...]] = {
     "graph": (
         "base_url",
+        "instagram_base_url",
+        "instagram_batch",
+        "instagram_appsecret_proof",
         "api_version",
         "app_secret_env",
         "timeout_seconds",
@@ -205,7 +228,7 @@ _TABLES: dict[str, tuple[str, ...]] = {
     "webhook": ("verify_token_env", "path", "batch_rows", "flush_interval_seconds"),
     "discovery": ("token_env", "page_size"),
 }
-_ACCOUNT_KEYS = ("id", "token_env")
+_ACCOUNT_KEYS = ("id", "token_env", "token_file", "login")
 
 
 def load_config(
@@ -411,16 +434,11 @@ class _Parser:
 
     def graph(self, t: _Table) -> GraphSettings:
         d = GraphSettings()
-        base_url = t.string("base_url", d.base_url)
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise t.error("base_url", f"{_short(base_url)} is not an http(s) URL")
-        if parts.path.strip("/") or parts.query or parts.fragment:
-            raise t.error(
-                "base_url",
-                f"{_short(base_url)} must be scheme and host only; "
-                "set the version in [graph].api_version",
-            )
+        base_url = self.host_url(t, "base_url", d.base_url)
+        instagram_base_url = self.host_url(t, "instagram_base_url", d.instagram_base_url)
+        instagram_batch = t.string("instagram_batch", d.instagram_batch)
+        if instagram_batch not in INSTAGRAM_BATCH:
+            raise t.error("instagram_batch", f"must be one of {', '.join(INSTAGRAM_BATCH)}")
         api_version = t.string("api_version", d.api_version)
         if not _VERSION.fullmatch(api_version):
             raise t.error("api_version", f"{_short(api_version)} is not a version like 'v21.0'")
@@ -429,12 +447,31 @@ class _Parser:
             None if secret_env is None else self.env_value("[graph].app_secret_env", secret_env)
         )
         return GraphSettings(
-            base_url=base_url.rstrip("/"),
+            base_url=base_url,
+            instagram_base_url=instagram_base_url,
+            instagram_batch=instagram_batch,
+            instagram_appsecret_proof=t.boolean(
+                "instagram_appsecret_proof", d.instagram_appsecret_proof
+            ),
             api_version=api_version,
             app_secret=app_secret,
             timeout_seconds=t.number("timeout_seconds", d.timeout_seconds),
             connect_timeout_seconds=t.number("connect_timeout_seconds", d.connect_timeout_seconds),
         )
+
+    @staticmethod
+    def host_url(t: _Table, key: str, default: str) -> str:
+        url = t.string(key, default)
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise t.error(key, f"{_short(url)} is not an http(s) URL")
+        if parts.path.strip("/") or parts.query or parts.fragment:
+            raise t.error(
+                key,
+                f"{_short(url)} must be scheme and host only; "
+                "set the version in [graph].api_version",
+            )
+        return url.rstrip("/")
 
     def output(self, t: _Table) -> OutputSettings:
         raw = t.optional_string("path")
@@ -575,34 +612,58 @@ class _Parser:
         found: list[Account] = []
         where: dict[str, str] = {}
 
-        def add(place: str, account_id: str, token_env: str, key: str) -> None:
+        def add(place: str, account_id: str, source: tuple[str, str], login: str, key: str) -> None:
             if account_id in where:
                 raise ConfigError(
                     self.source, place, f"account {account_id!r} is also at {where[account_id]}"
                 )
+
+            def named(name: str) -> str:
+                return f"{key}{name}" if key else place  # a CSV row is named by its line
+
+            if login not in LOGINS:
+                raise ConfigError(
+                    self.source,
+                    named("login"),
+                    f"{_short(login)} is not one of {', '.join(LOGINS)}",
+                )
             where[account_id] = place
-            token = self.env_value(key, token_env)
-            found.append(Account(id=account_id, token_env=token_env, token=token))
+            kind, name = source
+            if kind == "token_file":
+                file, token = self.file_token(named("token_file"), name)
+                found.append(
+                    Account(account_id, "", token, login=_login(login), token_file=str(file))
+                )
+            else:
+                token = self.env_value(named("token_env"), name)
+                found.append(Account(account_id, name, token, login=_login(login)))
 
         for number, item in enumerate(raw or [], start=1):
             t = _Table(self.source, f"accounts[{number}]", item)
             t.check_keys(_ACCOUNT_KEYS)
             account_id = self.account_id(t, t.data.get("id"))
             token_env = t.optional_string("token_env")
-            if token_env is None:
+            token_file = t.optional_string("token_file")
+            if token_env is not None and token_file is not None:
+                raise t.error("token_file", "set token_env or token_file, not both")
+            if token_env is None and token_file is None:
                 raise t.error("token_env", "missing (the environment variable holding the token)")
+            login = t.string("login", "facebook")
             place = f"accounts[{number}]"
-            add(place, account_id, token_env.strip(), f"{place}.token_env")
+            source = ("token_env", token_env) if token_env is not None else ("token_file", "")
+            if token_file is not None:
+                source = ("token_file", token_file)
+            add(place, account_id, (source[0], source[1].strip()), login, f"{place}.")
 
         csv_name = sources.optional_string("accounts_csv")
         if csv_name is not None:
-            for line, account_id, token_env in self.read_csv(sources, csv_name):
+            for line, account_id, source, login in self.read_csv(sources, csv_name):
                 place = f"[sources].accounts_csv line {line}"
                 if not _ACCOUNT_ID.fullmatch(account_id):
                     raise ConfigError(
                         self.source, place, f"id {_short(account_id)} is not all digits"
                     )
-                add(place, account_id, token_env, place)
+                add(place, account_id, source, login or "facebook", "")
         if not found and not discovered:
             raise ConfigError(
                 self.source,
@@ -620,8 +681,41 @@ class _Parser:
             raise t.error("id", f"{_short(value)} is not all digits")
         return value.strip()
 
-    def read_csv(self, t: _Table, name: str) -> list[tuple[int, str, str]]:
-        """Rows of the accounts CSV as (line number, id, token_env); blank lines are skipped."""
+    def file_token(self, key: str, name: str) -> tuple[Path, Secret]:
+        """The token a `token_file` holds (the file holds only the token), relative to the
+        config's folder; a file others may read is a warning, never a value in a message."""
+        if not name:
+            raise ConfigError(self.source, key, "empty (name the file holding the token)")
+        if _looks_like_token(name):
+            raise ConfigError(
+                self.source, key, "looks like a token, not a file name (value not shown)"
+            )
+        path = Path(name).expanduser()
+        path = Path(os.path.normpath(path if path.is_absolute() else self.base_dir / path))
+        try:
+            text = path.read_text(encoding="utf-8")
+            mode = path.stat().st_mode
+        except FileNotFoundError:
+            raise ConfigError(self.source, key, f"file '{path}' not found") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(
+                self.source, key, f"'{path}' cannot be read ({type(exc).__name__})"
+            ) from None
+        if not text.strip():
+            raise ConfigError(self.source, key, f"'{path}' is empty (it must hold the token)")
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            log.warning(
+                "%s: %s: '%s' is readable by others (mode %o); chmod 600 it",
+                self.source,
+                key,
+                path,
+                stat.S_IMODE(mode),
+            )
+        return path, Secret(text.strip())
+
+    def read_csv(self, t: _Table, name: str) -> list[tuple[int, str, tuple[str, str], str]]:
+        """Rows of the accounts CSV as (line number, id, (token_env or token_file, its value),
+        login or ""); blank lines are skipped."""
         path = Path(name).expanduser()
         path = path if path.is_absolute() else self.base_dir / path
         try:
@@ -634,29 +728,35 @@ class _Parser:
                 "accounts_csv", f"'{path}' cannot be read ({type(exc).__name__})"
             ) from None
         reader = csv.reader(text.splitlines())
-        rows: list[tuple[int, str, str]] = []
-        header_seen = False
+        rows: list[tuple[int, str, tuple[str, str], str]] = []
+        header: list[str] = []
         for record in reader:
             cells = [cell.strip() for cell in record]
             if not any(cells):
                 continue
             line = reader.line_num
-            if not header_seen:
-                if [c.lower() for c in cells] != _CSV_HEADER:
+            if not header:
+                if [c.lower() for c in cells] not in _CSV_HEADERS:
                     raise ConfigError(
                         self.source,
                         f"[sources].accounts_csv line {line}",
-                        f"header must be 'id,token_env', got {_short(','.join(cells))}",
+                        "header must be 'id,token_env' (or token_file; then optionally login), "
+                        f"got {_short(','.join(cells))}",
                     )
-                header_seen = True
+                header = [c.lower() for c in cells]
                 continue
-            if len(cells) != 2:
+            if len(cells) != len(header):
                 raise ConfigError(
                     self.source,
                     f"[sources].accounts_csv line {line}",
-                    f"expected 2 fields (id,token_env), got {len(cells)}",
+                    f"expected {len(header)} fields ({','.join(header)}), got {len(cells)}",
                 )
-            rows.append((line, cells[0], cells[1]))
-        if not header_seen:
+            login = cells[2] if len(cells) > 2 else ""
+            rows.append((line, cells[0], (header[1], cells[1]), login))
+        if not header:
             raise t.error("accounts_csv", f"'{path}' is empty (expected header 'id,token_env')")
         return rows
+
+
+def _login(name: str) -> Literal["facebook", "instagram"]:
+    return "instagram" if name == "instagram" else "facebook"

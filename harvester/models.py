@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 
 class Dataset(StrEnum):
@@ -52,11 +52,24 @@ class Secret:
 
 @dataclass(frozen=True, slots=True)
 class Account:
-    """One Instagram professional account: its id, the env var named in config, and its token."""
+    """One Instagram professional account: its id, where its token came from, and the token.
+
+    `login` is how the app reaches it: "facebook" (Facebook Login, graph.facebook.com, through a
+    Page) or "instagram" (Instagram Login, graph.instagram.com, an Instagram User token); the
+    token works on its own login's host only. The token came from the environment variable
+    `token_env`, or, when `token_file` is set, from that file (`token_env` is then "").
+    """
 
     id: str
     token_env: str
     token: Secret
+    login: Literal["facebook", "instagram"] = "facebook"
+    token_file: str | None = None
+
+    @property
+    def token_source(self) -> str:
+        """Where the token came from, for tables and messages: `env NAME` or `file PATH`."""
+        return f"file {self.token_file}" if self.token_file is not None else f"env {self.token_env}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -152,7 +152,8 @@ MALFORMED = [
      "(expected header 'id,token_env')"),
     ("csv-no-header", MINIMAL + '[sources]\naccounts_csv = "accounts.csv"\n',
      "17841400000000002,IG_TOKEN_B\n",
-     "cfg.toml: [sources].accounts_csv line 1: header must be 'id,token_env', "
+     "cfg.toml: [sources].accounts_csv line 1: header must be 'id,token_env' (or token_file; "
+     "then optionally login), "
      "got '17841400000000002,IG_TOKEN_B'"),
     ("csv-columns", MINIMAL + '[sources]\naccounts_csv = "accounts.csv"\n',
      CSV_HEADER + "\n17841400000000002,IG_TOKEN_B,extra\n",

@@ -6,12 +6,18 @@ run in which nothing works into one `NothingWorks` for that and every later requ
 aiohttp exceptions and raw statuses never leave this module: callers see parsed JSON or a
 `GraphError` from `graph.errors`. The access token travels in the Authorization header only,
 and `paging.next` URLs (which Meta fills with the token) are stripped of it before we follow them.
+
+Each account's login picks its host here and nowhere else (`_root_of`): graph.facebook.com for
+Facebook Login, graph.instagram.com for Instagram Login, so a token never reaches the other host.
+Whether graph.instagram.com takes batch POSTs is unconfirmed: with `[graph] instagram_batch =
+"auto"` the first refusal of one turns that host's batches into single GETs for the run.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import random
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -20,6 +26,7 @@ from types import TracebackType
 from typing import Any, NamedTuple, Protocol, Self
 
 import aiohttp
+import anyio
 import orjson
 from yarl import URL
 
@@ -28,6 +35,7 @@ from harvester.graph.batch import FORM_CONTENT_TYPE, BatchOp, decode_batch, enco
 from harvester.graph.errors import (
     AccountFatal,
     GraphError,
+    InvalidRequest,
     MalformedReply,
     NothingWorks,
     Throttled,
@@ -40,6 +48,8 @@ from harvester.graph.health import HealthWatch
 from harvester.graph.retry import RetryBudget, next_delay, retrying
 from harvester.graph.usage import parse_usage
 from harvester.models import Account, Secret
+
+log = logging.getLogger(__name__)
 
 # Query keys that carry credentials; removed from every URL we follow, store or log.
 SECRET_PARAMS = frozenset({"access_token", "appsecret_proof", "appsecret_time"})
@@ -80,6 +90,12 @@ class GraphClient:
         self._graph = graph
         self._limits = limits
         self._root = URL(graph.base_url.rstrip("/") + "/" + graph.api_version + "/")
+        self._roots = {
+            "facebook": self._root,
+            "instagram": URL(graph.instagram_base_url.rstrip("/") + "/" + graph.api_version + "/"),
+        }
+        # Instagram Login's batch POSTs: None until one is answered or refused ("auto").
+        self._instagram_batches: bool | None = {"on": True, "off": False}.get(graph.instagram_batch)
         self.gate = gate or RateGate(limits)
         self.policy = retry
         host = self._root.host or graph.base_url
@@ -129,7 +145,7 @@ class GraphClient:
         so a request that queued behind a block is built from what the run knows by then (for
         instance, metrics Meta rejected meanwhile are no longer asked).
         """
-        base = self._root.join(URL(path))
+        base = self._root_of(account).join(URL(path))
         if callable(params):
             make = params
             return await self._get_url(lambda: base.with_query(dict(make())), account)
@@ -139,8 +155,12 @@ class GraphClient:
         self, path: str, params: Mapping[str, str], *, account: Account
     ) -> AsyncIterator[list[dict[str, Any]]]:
         """Yield the `data` list of each page, following `paging.next` with the token removed."""
-        url: URL | None = self._root.join(URL(path)).with_query(dict(params))
+        root = self._root_of(account)
+        url: URL | None = root.join(URL(path)).with_query(dict(params))
         while url is not None:
+            if url.origin() != root.origin():
+                # The token goes to its own login's host only, whatever a reply links to.
+                raise MalformedReply(f"{path}: paging.next leads to another host ({url.host})")
             page = await self._get_url(url, account)
             data = page.get("data") if isinstance(page, dict) else None
             if not isinstance(data, list):
@@ -152,6 +172,10 @@ class GraphClient:
     def statistics(self) -> ClientStatistics:
         return ClientStatistics(self._counters.requests, self._retries, dict(self._errors))
 
+    def _root_of(self, account: Account) -> URL:
+        """The version root of the account's own host: the one place a login picks a host."""
+        return self._roots[account.login]
+
     async def _get_url(self, target: URL | Callable[[], URL], account: Account) -> Any:
         return await self._retrying(lambda: self._attempt(target, account))
 
@@ -162,16 +186,18 @@ class GraphClient:
         `GraphError` it failed with (already applied to the rate gate: throttling blocks the
         scope, a dead token closes the account), or None where Meta ran out of time for it.
         """
+        instagram = account.login == "instagram"
+        if instagram and self._instagram_batches is False:
+            return await self._singles(account, ops)
         body = encode_batch_body(ops, include_headers=True)
+        root = self._root_of(account)
 
         async def attempt() -> list[Any]:
             self._before_attempt()
             async with self.gate.slot(account.id, cost=len(ops)):
                 try:
-                    status, headers, raw = await self._send(self._root, account, body)
-                    reply = self._decode(
-                        status, headers, raw, account, (), len(ops), self._root.path
-                    )
+                    status, headers, raw = await self._send(root, account, body)
+                    reply = self._decode(status, headers, raw, account, (), len(ops), root.path)
                     results = decode_batch(reply, len(ops))
                 except GraphError as error:
                     self._after_failure(account, error)
@@ -196,8 +222,63 @@ class GraphClient:
                     raise stop
                 return out
 
-        results: list[Any] = await self._retrying(attempt)
+        if not (instagram and self._instagram_batches is None):
+            results: list[Any] = await self._retrying(attempt)
+            return results
+        try:
+            results = await self._retrying(attempt)
+        except InvalidRequest as refused:
+            if self._instagram_batches is None:
+                log.warning(
+                    "graph.instagram.com refused a batch POST (%s): its requests go one by one",
+                    refused.message,
+                )
+            self._instagram_batches = False
+            return await self._singles(account, ops)
+        self._instagram_batches = True
         return results
+
+    async def _singles(self, account: Account, ops: Sequence[BatchOp]) -> list[Any]:
+        """`ops` as single GETs, answered like a batch's: each op's JSON or its GraphError.
+        Each GET is one attempt (the caller asks a failed op again, as for a batch op); they go
+        side by side, as fast as the rate gate lets them."""
+        root = self._root_of(account)
+        out: list[Any] = [None] * len(ops)
+
+        async def one(index: int, op: BatchOp) -> None:
+            url = root.join(URL(op.path.lstrip("/"))).with_query(list(op.params))
+            try:
+                out[index] = await self._attempt(url, account)
+            except NothingWorks:
+                raise
+            except GraphError as error:
+                out[index] = error
+
+        async with anyio.create_task_group() as tg:
+            for index, op in enumerate(ops):
+                tg.start_soon(one, index, op)
+        return out
+
+    async def refresh_instagram_token(self, account: Account) -> Any:
+        """`GET refresh_access_token?grant_type=ig_refresh_token` for an Instagram Login
+        account, as Meta documents it: on graph.instagram.com, without a version, the token
+        as `access_token` (also in the Authorization header, like every call)."""
+        if account.login != "instagram":
+            raise ValueError("only Instagram Login tokens are refreshed this way")
+        url = (
+            self._roots["instagram"]
+            .with_path("/refresh_access_token")
+            .with_query(grant_type="ig_refresh_token", access_token=account.token.reveal())
+        )
+        return await self._get_url(url, account)
+
+    def close_account(self, account: Account, error: AccountFatal) -> None:
+        """Stop every call for the account: its token is unusable for reasons found outside a
+        reply's error (it belongs to another account)."""
+        if self.gate.closed(account.id) is None:
+            self._counters.accounts_failed += 1
+            self._errors[error.label] += 1
+            self.gate.close(account.id, error)
 
     def closed(self, account_id: str) -> BaseException | None:
         """The token or permission error that stopped the account, whichever request met it."""
@@ -271,7 +352,9 @@ class GraphClient:
         """One HTTP exchange (a GET, or a POST of a form body); transport failures classified."""
         assert self._session is not None, "GraphClient used outside 'async with'"
         headers = {"Authorization": "Bearer " + account.token.reveal()}
-        proof = self._proof(account.token)
+        proof = None
+        if account.login == "facebook" or self._graph.instagram_appsecret_proof:
+            proof = self._proof(account.token)
         if proof is not None:
             url = url.update_query(appsecret_proof=proof)
         self._counters.requests += 1

@@ -21,6 +21,8 @@ on codes. Every error carries status, code, subcode, fbtrace_id, message (token-
      |    +-- PermissionDenied      code 10 (other messages), 200-299
      |    +-- AppSecretRejected     100 or 190 naming appsecret_proof: the configured app secret
      |                              is wrong (every account's calls fail alike)
+     |    +-- WrongAccount          an Instagram Login token belongs to another account than the
+     |                              config's id (raised by `graph.instagram`, not by a reply)
      +-- InvalidRequest             our request is wrong: other code 100s (e.g. > 30 days), unknown
      |    |                         codes with a 4xx status; fix the request, do not retry as is
      |    +-- UnknownVersion        2500 "Unknown path components: /<path after the version>"
@@ -64,6 +66,7 @@ __all__ = [
     "TransportError",
     "TransportReason",
     "UnknownVersion",
+    "WrongAccount",
     "classify",
     "decode_reply",
     "scrub",
@@ -243,6 +246,11 @@ class TokenInvalid(AccountFatal):
 
 class PermissionDenied(AccountFatal):
     """The token lacks a permission the harvest needs."""
+
+
+class WrongAccount(AccountFatal):
+    """The token works, but for another account than the one configured: asking with it would
+    harvest that other account's data under this id."""
 
 
 class AppSecretRejected(AccountFatal):

@@ -7,6 +7,10 @@ invalid or lacks a permission insights need; a token expiring within `WARN_DAYS`
 Each check is made with the account's own token, as Meta allows; an expired token then fails the
 call itself with 190, which is the answer we need.
 
+An Instagram Login token is checked on its own host (`graph.instagram`): `/me` says whether it
+is valid and whose it is, permissions are those Meta reports there (if it does), and the expiry
+is what its token file's record says (unknown for a token from the environment).
+
 When the check cannot reach the token at all, the status names what stopped it instead (the
 `graph.health` phrases): host unreachable (DNS or refused), server error (HTTP status), unknown
 API version, wrong app secret; the token's own problems read token invalid, token expired,
@@ -24,7 +28,14 @@ import anyio
 
 from harvester.config import Config
 from harvester.graph.client import GraphClient
-from harvester.graph.errors import GraphError, MalformedReply, PermissionDenied, TokenInvalid
+from harvester.graph.errors import (
+    GraphError,
+    MalformedReply,
+    PermissionDenied,
+    TokenInvalid,
+    WrongAccount,
+)
+from harvester.graph.instagram import INSTAGRAM_PERMISSIONS, check_instagram
 from harvester.models import Account
 
 REQUIRED_PERMISSIONS = ("instagram_basic", "instagram_manage_insights", "pages_read_engagement")
@@ -47,6 +58,7 @@ class TokenCheck:
     # What makes the account unusable, other than missing permissions: "token invalid", "token
     # expired", "missing permission", or what stopped the check ("wrong app secret", ...).
     cause: str | None = None
+    expiry_known: bool = True  # False: Meta says nothing of it and no token file record does
 
     @property
     def days_left(self) -> float | None:
@@ -75,6 +87,8 @@ class TokenCheck:
 
 
 async def check_account(client: GraphClient, account: Account, *, now: datetime) -> TokenCheck:
+    if account.login == "instagram":
+        return await _check_instagram_login(client, account, now=now)
     token = account.token.reveal()
     try:
         info = await client.get("debug_token", {"input_token": token}, account=account)
@@ -96,6 +110,38 @@ async def check_account(client: GraphClient, account: Account, *, now: datetime)
     granted, problem = await _granted(client, account, data)
     missing = tuple(p for p in REQUIRED_PERMISSIONS if p not in granted)
     return TokenCheck(account.id, account.token_env, True, expires_at, missing, problem, now)
+
+
+async def _check_instagram_login(
+    client: GraphClient, account: Account, *, now: datetime
+) -> TokenCheck:
+    source = _source(account)
+    try:
+        found = await check_instagram(client, account)
+    except WrongAccount as error:
+        return TokenCheck(account.id, source, False, None, (), error.message, now, "wrong account")
+    except GraphError as error:
+        valid, cause = _cause(client, error)
+        problem = None if valid is None else _text(error)
+        return TokenCheck(
+            account.id, source, valid, None, (), problem, now, cause, expiry_known=False
+        )
+    granted = found.granted
+    missing = () if granted is None else tuple(p for p in INSTAGRAM_PERMISSIONS if p not in granted)
+    return TokenCheck(
+        account.id,
+        source,
+        True,
+        found.expires_at,
+        missing,
+        found.note,
+        now,
+        expiry_known=found.expires_at is not None,
+    )
+
+
+def _source(account: Account) -> str:
+    return account.token_env if account.token_file is None else f"file {account.token_file}"
 
 
 async def _granted(
@@ -165,6 +211,14 @@ async def run_preflight(config: Config, *, now: datetime | None = None) -> list[
     return [r for r in results if r is not None]
 
 
+def _expires_in(check: TokenCheck, days: float | None) -> str:
+    if days is not None:
+        return f"{days:.1f} d"
+    if not check.expiry_known:
+        return "unknown"
+    return "never" if check.valid else "-"
+
+
 def render_table(checks: Sequence[TokenCheck]) -> str:
     """A plain-text table, one line per account, for terminals and logs alike."""
     header = ("account", "token_env", "valid", "expires in", "missing permissions", "status")
@@ -176,7 +230,7 @@ def render_table(checks: Sequence[TokenCheck]) -> str:
                 c.account_id,
                 c.token_env,
                 "?" if c.valid is None else "yes" if c.valid else "no",
-                "never" if c.valid and days is None else "-" if days is None else f"{days:.1f} d",
+                _expires_in(c, days),
                 ", ".join(c.missing) or "-",
                 c.status,
             )

@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 import anyio
 
-from harvester.catalog import AccountMetric, ApiVersion, load_catalog
+from harvester.catalog import AccountMetric, ApiVersion, Login, load_catalog
 from harvester.graph.account_replies import parse_account_reply
 from harvester.graph.batch import BatchOp
 from harvester.graph.client import GraphClient
@@ -312,11 +312,12 @@ class AccountInsightsStage:
         batch_size: int = 1,
         workers: int = 1,
         totals: str = "day",
+        login: Login = "facebook",
     ) -> None:
         self._client = client
         self._refusals = refusals
         self._rows = rows
-        self._metrics = load_catalog().account_metrics_for(ApiVersion.parse(api_version))
+        self._metrics = load_catalog().account_metrics_for(ApiVersion.parse(api_version), login)
         self._breakdowns = breakdowns
         self._now = now
         self._workers = max(1, workers)

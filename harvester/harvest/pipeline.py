@@ -30,11 +30,13 @@ import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from harvester.catalog import version_status
+from harvester.catalog import Login, version_status
 from harvester.config import Config
 from harvester.graph.client import GraphClient
-from harvester.graph.errors import AccountFatal, GraphError, NothingWorks
+from harvester.graph.errors import AccountFatal, GraphError, NothingWorks, WrongAccount
 from harvester.graph.gate import AppPermits, RateGate
+from harvester.graph.instagram import confirm_account
+from harvester.graph.token_store import expiring
 from harvester.harvest.account_insights import AccountInsightsStage
 from harvester.harvest.conditional import ConditionalAsks
 from harvester.harvest.discovery import discover_into
@@ -98,6 +100,7 @@ async def run_harvest(
     clock = now or started
     if not (version := version_status(config.graph.api_version, clock.astimezone(UTC).date())).ok:
         log.warning("[graph] api_version: %s", version.message)
+    _warn_expiring(config.accounts)
     lake = open_output(config.output)
     gate = None if app_permits is None else RateGate(config.limits, app_permits=app_permits)
     client = GraphClient(config.graph, config.limits, config.retry, gate=gate, counters=counters)
@@ -148,7 +151,7 @@ class _Outcome:
     locked: bool = False
     job: JobState | None = None
     stats: SinkStatistics | None = None
-    refusals: Refusals | None = None
+    refusals: list[Refusals] | None = None
 
     def report(
         self,
@@ -188,7 +191,7 @@ class _Outcome:
             failed_accounts=failed,
             status=status,
             failure=None if error is None or status == "interrupted" else _describe(error),
-            uncatalogued_metrics=self.refusals.uncatalogued() if self.refusals else {},
+            uncatalogued_metrics=_uncatalogued(self.refusals or []),
             conditional_refused=counters.conditional_refused,
             conditional_accounts_stopped=counters.conditional_accounts_stopped,
         )
@@ -305,9 +308,22 @@ class _Harvest:
         self._job = job
         # Carousel children of media waiting for insights: they are committed with their parent.
         self._children: dict[str, list[Media]] = {}
+        # The stages of each login the run has: the catalogue's login column decides their
+        # metrics, so what one login lacks is never asked of the other's accounts.
+        self._stages = {
+            login: self._build_stages(login)
+            for login in ("facebook", *{a.login for a in config.accounts} - {"facebook"})
+        }
+        self.refusals = [refusals for refusals, _, _ in self._stages.values()]
+        _, self._media_stage, self._account_stage = self._stages["facebook"]
+
+    def _build_stages(
+        self, login: Login
+    ) -> tuple[Refusals, MediaInsightsStage, AccountInsightsStage]:
+        config, client, rows, counters = self._config, self._client, self._rows, self._counters
         harvest = config.harvest
-        refusals = self.refusals = Refusals(config.graph.api_version)
-        self._media_stage = MediaInsightsStage(
+        refusals = Refusals(config.graph.api_version, login=login)
+        media_stage = MediaInsightsStage(
             client,
             refusals,
             rows,
@@ -320,17 +336,19 @@ class _Harvest:
                 off=() if harvest.facebook_views else ("shared_to_facebook",),
             ),
         )
-        self._account_stage = AccountInsightsStage(
+        account_stage = AccountInsightsStage(
             client,
             refusals,
             rows,
             api_version=config.graph.api_version,
             breakdowns=harvest.breakdowns,
-            now=job.clock,
+            now=self._job.clock,
             batch_size=harvest.batch_size,
-            workers=self._media_stage.workers_per_account,
+            workers=media_stage.workers_per_account,
             totals=harvest.account_totals,
+            login=login,
         )
+        return refusals, media_stage, account_stage
 
     def _windows(self, account: Account) -> tuple[HarvestWindow, HarvestWindow]:
         """The (media, account insights) windows: the run's, or the sweep's for this account."""
@@ -378,9 +396,10 @@ class _Harvest:
         blocks: list[Rows] = []
         info = {"listing_ok": False, "insights_ok": False}
         answered = anyio.Event()
+        _, media_stage, _ = self._stages[account.login]
         async with anyio.create_task_group() as tg:
             async with media_recv:
-                for _ in range(self._media_stage.workers_per_account):
+                for _ in range(media_stage.workers_per_account):
                     tg.start_soon(self._insights_worker, account, media_recv.clone(), rows.clone())
             tg.start_soon(self._account_insights, account, rows.clone(), answered, info)
             async with media_send:
@@ -407,6 +426,8 @@ class _Harvest:
         media_window, _ = self._windows(account)
         listing_ok = False
         try:
+            if account.login == "instagram":
+                await confirm_account(self._client, account)
             async for page in list_media(
                 self._client,
                 account,
@@ -426,7 +447,8 @@ class _Harvest:
         except GraphError as error:
             # The account's listing broke off (or its token died); what was listed before stays
             # harvested.
-            blocks.append(self._rows.error_block(account.id, account.id, Stage.LISTING, error))
+            stage = Stage.IDENTITY if isinstance(error, WrongAccount) else Stage.LISTING
+            blocks.append(self._rows.error_block(account.id, account.id, stage, error))
         return listing_ok
 
     async def _account_insights(
@@ -443,7 +465,8 @@ class _Harvest:
             if not self._config.harvest.account_insights or self._client.closed(account.id):
                 return
             _, window = self._windows(account)
-            info["insights_ok"] = await self._account_stage.harvest(
+            _, _, account_stage = self._stages[account.login]
+            info["insights_ok"] = await account_stage.harvest(
                 account,
                 window.since,
                 window.until,
@@ -487,10 +510,11 @@ class _Harvest:
         media_in: MemoryObjectReceiveStream[Media],
         rows: ObjectSendStream[Unit],
     ) -> None:
+        _, media_stage, _ = self._stages[account.login]
         async with media_in, rows:
             async for media in media_in:
-                group = self._media_stage.gather(account, media, media_in)
-                blocks = await self._media_stage.harvest(account, group)
+                group = media_stage.gather(account, media, media_in)
+                blocks = await media_stage.harvest(account, group)
                 self._raise_if_stopped()
                 await rows.send(self._media_unit(group, blocks))
                 self._counters.media_done += len(group)
@@ -512,6 +536,25 @@ class _Harvest:
         """The group's `media` rows (children included) and insight rows: one commit unit."""
         family = [m for media in group for m in (media, *self._children.pop(media.id, ()))]
         return Unit("media", tuple(m.id for m in group), [self._rows.media(family), *blocks])
+
+
+def _uncatalogued(refusals: Sequence[Refusals]) -> dict[str, list[str]]:
+    """The names Meta listed that the catalogue lacks, of every login's stages together."""
+    merged: dict[str, set[str]] = {}
+    for one in refusals:
+        for scope, names in one.uncatalogued().items():
+            merged.setdefault(scope, set()).update(names)
+    return {scope: sorted(names) for scope, names in sorted(merged.items())}
+
+
+def _warn_expiring(accounts: Sequence[Account]) -> None:
+    """Instagram Login tokens die after 60 days unless refreshed: say so a week ahead."""
+    for account, expires_at in expiring(accounts, datetime.now(UTC)):
+        log.warning(
+            "account %s: its Instagram Login token expires %s; run `harvester token refresh`",
+            account.id,
+            expires_at.strftime("%Y-%m-%d %H:%M UTC"),
+        )
 
 
 def _unguarded() -> None:

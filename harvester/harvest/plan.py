@@ -163,7 +163,9 @@ async def _plan_account(
                         kind = media_kind(media.media_type, media.media_product_type)
                         plan.media_by_kind[str(kind) if kind else "unknown"] += 1
                         plan.stories += edge == "stories"
-                        planned = route(media.media_type, media.media_product_type, version)
+                        planned = route(
+                            media.media_type, media.media_product_type, version, login=account.login
+                        )
                         if planned.metrics and config.harvest.media_insights:
                             extra = len(planned.breakdowns) if config.harvest.breakdowns else 0
                             # At most: an account stops after K refusals in a row.

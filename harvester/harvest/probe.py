@@ -135,15 +135,19 @@ async def probe_catalog(
     """
     if not config.accounts:
         raise ConfigError("config", "accounts", "--probe needs at least one account with a token")
+    # Each login has its own metric lists: probe with accounts of the login compared only.
+    accounts = [a for a in config.accounts if a.login == login]
+    if not accounts:
+        raise ConfigError("config", "accounts", f"--probe needs an account on {login} login")
     catalog = catalog or load_catalog()
     version = ApiVersion.parse(config.graph.api_version)
     own = client is None
     client = client or GraphClient(config.graph, config.limits, config.retry)
     if own:
         async with client:
-            kinds, used = await _probe(client, config.accounts, version, login, catalog)
+            kinds, used = await _probe(client, accounts, version, login, catalog)
     else:
-        kinds, used = await _probe(client, config.accounts, version, login, catalog)
+        kinds, used = await _probe(client, accounts, version, login, catalog)
     return ProbeReport(
         api_version=config.graph.api_version,
         login=login,

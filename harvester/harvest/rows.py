@@ -26,6 +26,8 @@ class Stage(StrEnum):
 
     DISCOVERY = "discovery"
     LISTING = "listing"
+    # An Instagram Login token's `/me` names another account than the configured id.
+    IDENTITY = "identity"
     ROUTING = "routing"
     MEDIA_INSIGHTS = "media_insights"
     METRIC_UNSUPPORTED = "metric_unsupported"

@@ -168,6 +168,30 @@ def build_parser() -> argparse.ArgumentParser:
         "link_clicks exist with Facebook Login only (default %(default)s)",
     )
     p.add_argument(
+        "--instagram-accounts",
+        type=int,
+        default=0,
+        metavar="N",
+        help="the first N accounts use Instagram Login: IGAA tokens, served on the Instagram "
+        "host (its own port, see --world-out) with the Instagram Login metric set (default 0)",
+    )
+    p.add_argument(
+        "--instagram-batch",
+        action="store_true",
+        help="let the Instagram host take Graph batch POSTs (unconfirmed at Meta; by default "
+        "it refuses them)",
+    )
+    p.add_argument(
+        "--instagram-token-age-hours",
+        type=_seconds,
+        default=48.0,
+        help="age of the Instagram Login tokens when the world starts; under 24 Meta refuses "
+        "to refresh them (default 48)",
+    )
+    p.add_argument(
+        "--instagram-port", type=int, default=0, help="the Instagram host's port (0: any free)"
+    )
+    p.add_argument(
         "--extra-metric",
         type=_extra,
         action="append",
@@ -225,6 +249,10 @@ def settings_from_args(args: argparse.Namespace) -> SimulatorSettings:
         limits=limits,
         troubles=not args.no_troubles,
         login=args.login,
+        instagram_accounts=args.instagram_accounts,
+        instagram_batch=args.instagram_batch,
+        instagram_token_age_hours=args.instagram_token_age_hours,
+        instagram_port=args.instagram_port,
         extra_metrics=extra,
         legacy_video_refusals=args.legacy_video_refusals,
         withdrawn_breakdowns=frozenset(args.withdraw_breakdown),
@@ -251,7 +279,12 @@ async def serve(settings: SimulatorSettings, world_out: Path | None) -> None:
         if world_out is not None:
             # Written only once listening, and atomically, so a reader never sees a partial file.
             _write_atomically(world_out, orjson.dumps(info, option=orjson.OPT_INDENT_2))
-        print(f"simulated Graph API listening on {sim.base_url}", file=sys.stderr, flush=True)
+        print(
+            f"simulated Graph API listening on {sim.base_url} "
+            f"(Instagram host: {sim.instagram_base_url})",
+            file=sys.stderr,
+            flush=True,
+        )
         await stop.wait()
 
 

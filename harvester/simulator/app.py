@@ -14,7 +14,7 @@ import orjson
 from aiohttp import web
 
 from harvester.simulator import batch, replies
-from harvester.simulator.auth import token_from_header
+from harvester.simulator.auth import token_from_header, token_sha256
 from harvester.simulator.call import Call, Reply
 from harvester.simulator.faults import FaultPlan
 from harvester.simulator.ratelimit import RateLimiter
@@ -26,6 +26,8 @@ from harvester.simulator.world import World
 
 JSON_TYPE = "application/json; charset=UTF-8"
 STATE_KEY: web.AppKey[SimState] = web.AppKey("sim_state")
+# Which host an app serves: "facebook" (graph.facebook.com) or "instagram" (graph.instagram.com).
+HOST_KEY: web.AppKey[str] = web.AppKey("sim_host")
 
 
 class SimState:
@@ -91,6 +93,7 @@ async def _graph(request: web.Request) -> web.StreamResponse:
 
 
 async def _graph_inner(state: SimState, request: web.Request) -> web.StreamResponse:
+    host = request.app[HOST_KEY]
     delay = state.latency()
     if delay:
         await asyncio.sleep(delay)
@@ -130,12 +133,12 @@ async def _graph_inner(state: SimState, request: web.Request) -> web.StreamRespo
                 headers={"Content-Type": "text/html; charset=utf-8"},
             )
     if method == "POST" and _is_version_root(path):
-        reply = _batch(state, path, params, token, base_url)
+        reply = _batch(state, path, params, token, base_url, host)
         if fault == "server_error":
             err = replies.server_error(state.faults.server_error_code(method, path))
             reply = Reply(err.status, err.body(), err.code, reply.headers)
     else:
-        reply = state.serve(Call(method, path, query, params, token, base_url), fault)
+        reply = state.serve(Call(method, path, query, params, token, base_url, host=host), fault)
     body = orjson.dumps(reply.body)
     if fault == "truncated_json":
         body = body[: max(1, len(body) // 2)]
@@ -148,12 +151,21 @@ def _is_version_root(path: str) -> bool:
 
 
 def _batch(
-    state: SimState, path: str, params: dict[str, str], token: str | None, base_url: str
+    state: SimState,
+    path: str,
+    params: dict[str, str],
+    token: str | None,
+    base_url: str,
+    host: str = "facebook",
 ) -> Reply:
     prefix = path.rstrip("/") or f"/{state.settings.api_version}"
     headers = state.headers(None)
-    envelope = Call("POST", path, [], params, token, base_url, edge="batch")
+    envelope = Call("POST", path, [], params, token, base_url, edge="batch", host=host)
+    # Which token sent the POST itself, for the log (the request log never holds a token).
+    envelope.token_sha256 = None if token is None else token_sha256(token)
     try:
+        if host == "instagram" and not state.settings.instagram_batch:
+            raise replies.instagram_unsupported("POST")
         root = path.strip("/")
         if root and parse_version(root) is None:
             raise replies.unknown_path(f"/{root}/")
@@ -166,6 +178,7 @@ def _batch(
     for op in ops:
         try:
             call = batch.op_call(op, prefix, token, base_url, params)
+            call.host = host
         except ValueError:  # urlsplit refuses some relative_urls (a broken IPv6 host, say)
             bad = replies.bad_param("Invalid relative_url in batch request")
             results.append(Reply(bad.status, bad.body(), bad.code, state.headers(None)))
@@ -193,9 +206,11 @@ def _op_headers(reply: Reply) -> list[dict[str, str]]:
     ]
 
 
-def build_app(state: SimState) -> web.Application:
+def build_app(state: SimState, host: str = "facebook") -> web.Application:
+    """The app of one host; both hosts' apps share one `state` (world, budgets, request log)."""
     app = web.Application(client_max_size=4 * 1024 * 1024)
     app[STATE_KEY] = state
+    app[HOST_KEY] = host
     app.router.add_get("/__sim/stats", _stats)
     app.router.add_route("*", "/{tail:.*}", _graph)
     return app

@@ -25,6 +25,7 @@ class Call:
     object_id: str | None = None
     edge: str | None = None
     token_sha256: str | None = None
+    host: str = "facebook"  # which host was called: "facebook" or "instagram"
 
     def public_params(self) -> dict[str, str]:
         return {k: v for k, v in self.params.items() if k not in AUTH_PARAMS}

@@ -24,6 +24,7 @@ class SimAccount:
     follows_count: int
     token_expired: bool
     converted_at: datetime
+    login: str = "facebook"  # "instagram": reached through the Instagram host only
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,15 +59,16 @@ def name_key(name: str) -> int:
     return zlib.crc32(name.encode())
 
 
-def token_for(seed: int, kind: str, index: int) -> str:
-    """A token shaped like Meta's (`EAAG` + ~150 alphanumerics), derived from the seed."""
+def token_for(seed: int, kind: str, index: int, prefix: str = "EAAG") -> str:
+    """A token shaped like Meta's (`EAAG` + ~150 alphanumerics; Instagram User tokens start
+    with `IGAA`), derived from the seed."""
     digest = hashlib.blake2b(f"{seed}:{kind}:{index}".encode(), digest_size=64).digest()
     n = int.from_bytes(digest + hashlib.sha512(digest).digest(), "big")
     chars = []
     for _ in range(TOKEN_BODY_CHARS):
         n, r = divmod(n, 62)
         chars.append(_ALPHABET[r])
-    return "EAAG" + "".join(chars)
+    return prefix + "".join(chars)
 
 
 def shortcode(*parts: int) -> str:

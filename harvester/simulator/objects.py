@@ -284,7 +284,8 @@ class ObjectReader:
 
     def me_accounts(self, call: Call) -> dict[str, Any]:
         total = len(self.world.accounts) + 1  # the last page has no linked IG account
-        positions, page = paginate(call, "pages", 0, total)
+        # Instagram Login accounts (the first ones) have no Page: the user manages none of theirs.
+        positions, page = paginate(call, "pages", self.world.instagram_accounts, total)
         specs = requested(call, PAGE_DEFAULT)
         data = [self.page_fields(a, specs, call) for a in positions]
         return {"data": data} if page is None else {"data": data, "paging": page}

@@ -208,6 +208,14 @@ def unsupported_method(method: str) -> GraphError:
     return bad_param(f"Unsupported {method.lower()} request.")
 
 
+def instagram_unsupported(method: str) -> GraphError:
+    """graph.instagram.com's refusal of a request it does not serve, as seen in the wild
+    (IGApiException, code 100; e.g. stevenschobert/instafeed.js#654, also for a refresh Meta
+    will not do)."""
+    message = f"Unsupported request - method type: {method.lower()}"
+    return GraphError(400, {"message": message, "type": "IGApiException", "code": 100})
+
+
 def server_error(code: int) -> GraphError:
     if code == 2:
         msg = "An unexpected error has occurred. Please retry your request later."

@@ -7,6 +7,7 @@ anything else escaping a handler is a simulator bug, answered as Meta's code 1 a
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from harvester.simulator import ids, replies, tokens, validity, versions
@@ -30,11 +31,18 @@ class Router:
         self.world = world
         self.settings = settings
         self.limiter = limiter
-        self.auth = Authenticator(world, settings.app_secret, settings.require_appsecret_proof)
+        self.auth = Authenticator(
+            world,
+            settings.app_secret,
+            settings.require_appsecret_proof,
+            timedelta(hours=settings.instagram_token_age_hours),
+        )
         if settings.login not in validity.LOGINS:
             raise ValueError(f"login must be one of {', '.join(validity.LOGINS)}")
         extra = settings.extra_metrics
         self.insights = MediaInsights(world, settings.as_of, settings.login, extra)
+        # Instagram Login accounts' media answer the Instagram Login metric set.
+        self.instagram_insights = MediaInsights(world, settings.as_of, validity.INSTAGRAM, extra)
         self.account_insights = AccountInsights(
             world, settings.as_of, extra, settings.withdrawn_breakdowns
         )
@@ -76,7 +84,16 @@ class Router:
         call.edge = _edge_guess(head, rest)
         known = self.auth.principal(call.token)
         call.token_sha256 = known.token_sha256 if known is not None else sha(call.token)
-        who = self.auth.authenticate(call.token, call.params)
+        who = self.auth.authenticate(call.token, call.params, call.host)
+        if call.host == validity.INSTAGRAM:
+            if head == "refresh_access_token" and not rest:
+                return self._refresh(call, who)
+            if head == "me" and not rest:
+                return self._instagram_me(call, who)
+            if head in ("me", "debug_token"):
+                # Unconfirmed on graph.instagram.com (debug_token, me/permissions): refused.
+                self.limiter.charge(None, who.token_sha256)
+                raise replies.instagram_unsupported(call.method)
         if head == "me":
             return self._me(call, who, rest)
         if head == "debug_token" and not rest:
@@ -84,6 +101,8 @@ class Router:
             self.limiter.charge(None, who.token_sha256)
             return tokens.debug_token(self.world, self.auth, call.params.get("input_token"))
         owner, media = self._resolve(head)
+        if owner is not None and self.world.accounts[owner].login != call.host:
+            owner, media = None, None  # each login's accounts exist on its own host only
         if owner is not None:
             call.account_id = self.world.accounts[owner].id
         readable = owner is not None and (who.account is None or who.account == owner)
@@ -115,10 +134,39 @@ class Router:
         if edge == "insights":
             p = call.params
             metrics = split_metrics(p.get("metric"))
-            return self.insights.reply(media, version, metrics, p.get("period"), p.get("breakdown"))
+            served = self._insights_of(media)
+            return served.reply(media, version, metrics, p.get("period"), p.get("breakdown"))
         if edge == "children":
             return self.objects.children_edge(media, call)
         raise replies.unknown_path(f"/{edge}")
+
+    def _insights_of(self, media: SimMedia) -> MediaInsights:
+        if self.world.accounts[media.account_index].login == validity.INSTAGRAM:
+            return self.instagram_insights
+        return self.insights
+
+    def _instagram_me(self, call: Call, who: Principal) -> dict[str, Any]:
+        """`/me` with an Instagram User token: `user_id` is the professional account id the
+        Graph uses, `id` an app-scoped id (different, as at Meta)."""
+        self.limiter.charge(None, who.token_sha256)
+        call.edge = "me"
+        assert who.account is not None
+        acc = self.world.accounts[who.account]
+        fields = (call.params.get("fields") or "id").split(",")
+        known = {"id": "9" + acc.id[6:], "user_id": acc.id, "username": acc.username}
+        for name in fields:
+            if name not in known:
+                raise replies.nonexisting_field(name, "User")
+        return {name: known[name] for name in fields}
+
+    def _refresh(self, call: Call, who: Principal) -> dict[str, Any]:
+        self.limiter.charge(None, who.token_sha256)
+        call.edge = "refresh_access_token"
+        if call.params.get("grant_type") != "ig_refresh_token":
+            raise replies.bad_param("grant_type must be ig_refresh_token")
+        assert call.token is not None
+        token, seconds = self.auth.refresh(call.token)
+        return {"access_token": token, "token_type": "bearer", "expires_in": seconds}
 
     def _served(self, major: int | None, parts: list[str] | None) -> int:
         """The version that answers: an expired one is served as the oldest available (Meta
@@ -181,7 +229,7 @@ class Router:
     def _expand_insights(self, media: SimMedia, spec: Field) -> dict[str, Any]:
         metrics = split_metrics(spec.modifier("metric"))
         try:
-            return self.insights.reply(
+            return self._insights_of(media).reply(
                 media, self._version, metrics, spec.modifier("period"), spec.modifier("breakdown")
             )
         except replies.GraphError as err:

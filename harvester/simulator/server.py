@@ -16,9 +16,11 @@ from harvester.simulator.world import World
 class RunningSimulator:
     """A started simulator: where it listens, its world, and what clients have done to it."""
 
-    def __init__(self, state: SimState, base_url: str) -> None:
+    def __init__(self, state: SimState, base_url: str, instagram_base_url: str = "") -> None:
         self._state = state
         self.base_url = base_url
+        # The Instagram host (graph.instagram.com's stand-in), on a port of its own.
+        self.instagram_base_url = instagram_base_url
         self.settings = state.settings
 
     @property
@@ -38,17 +40,21 @@ class RunningSimulator:
         return self._state.snapshot()
 
     def world_info(self) -> dict[str, Any]:
-        return world_info(self._state, self.base_url)
+        return world_info(self._state, self.base_url, self.instagram_base_url)
 
 
-def world_info(state: SimState, base_url: str) -> dict[str, Any]:
+def world_info(state: SimState, base_url: str, instagram_base_url: str = "") -> dict[str, Any]:
     """What `--world-out` writes: enough for any client to call the simulator."""
     world = state.world
     return {
         "base_url": base_url,
+        "instagram_base_url": instagram_base_url,
         "api_version": state.settings.api_version,
         "app_secret": state.settings.app_secret,
-        "accounts": [{"id": a.id, "token": a.token, "page_id": a.page_id} for a in world.accounts],
+        "accounts": [
+            {"id": a.id, "token": a.token, "page_id": a.page_id, "login": a.login}
+            for a in world.accounts
+        ],
         "user_token": world.user_token,
         "login": state.settings.login,
         "extra_metrics": {k: list(v) for k, v in state.settings.extra_metrics.items()},
@@ -62,18 +68,24 @@ def world_info(state: SimState, base_url: str) -> dict[str, Any]:
 async def run_simulator(
     settings: SimulatorSettings | None = None,
 ) -> AsyncIterator[RunningSimulator]:
-    """Serve the simulated Graph API on `settings.host:settings.port` (port 0: any free port)."""
+    """Serve the simulated Graph API on `settings.host:settings.port` (port 0: any free port),
+    and its Instagram host on `settings.instagram_port`."""
     settings = settings or SimulatorSettings()
     state = SimState(settings)
-    runner = web.AppRunner(
-        build_app(state), access_log=None, handle_signals=False, shutdown_timeout=0.5
-    )
-    await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
+    runners = [
+        web.AppRunner(
+            build_app(state, host), access_log=None, handle_signals=False, shutdown_timeout=0.5
+        )
+        for host in ("facebook", "instagram")
+    ]
     try:
-        await site.start()
-        port = runner.addresses[0][1]
-        yield RunningSimulator(state, f"http://{settings.host}:{port}")
+        urls = []
+        for runner, port in zip(runners, (settings.port, settings.instagram_port), strict=True):
+            await runner.setup()
+            await web.TCPSite(runner, settings.host, port).start()
+            urls.append(f"http://{settings.host}:{runner.addresses[0][1]}")
+        yield RunningSimulator(state, urls[0], urls[1])
     finally:
-        await runner.cleanup()
+        for runner in runners:
+            await runner.cleanup()
         state.stats.close()

@@ -85,6 +85,15 @@ class SimulatorSettings:
     # Which login's metric set is served ("facebook" or "instagram"); today clients use Facebook
     # Login only, so some metrics (total_likes, ...) exist only under the default.
     login: str = "facebook"
+    # The first this many accounts use Instagram Login: IGAA tokens served on the Instagram host
+    # (its own port) only, and the Instagram Login metric set.
+    instagram_accounts: int = 0
+    # Whether the Instagram host takes Graph batch POSTs (unconfirmed at Meta; off: refused).
+    instagram_batch: bool = False
+    # How old every Instagram Login token is when the world starts: under 24 h Meta refuses
+    # to refresh it.
+    instagram_token_age_hours: float = 48.0
+    instagram_port: int = 0
     # Metric names the world offers beyond Meta's tables, by kind (PHOTO, VIDEO, CAROUSEL, REEL,
     # STORY, or the product types FEED and REELS) or ACCOUNT: served with values and listed in the
     # "must be one of" error, so a probe of the harvester's catalogue has something to find.

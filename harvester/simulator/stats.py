@@ -71,6 +71,7 @@ class Stats:
                 "batch": call.batch,
                 "object_id": call.object_id,
                 "edge": call.edge,
+                "host": call.host,
             }
             if self.keep_log:
                 self.request_log.append(entry)

@@ -62,6 +62,7 @@ class World:
         troubles: bool = True,
         legacy_video_refusals: bool = False,
         shared_to_facebook_percent: int = SHARED_TO_FACEBOOK_PERCENT,
+        instagram_accounts: int = 0,
     ) -> None:
         if not 1 <= accounts <= ids.MAX_ACCOUNTS:
             raise ValueError(f"accounts must be in 1..{ids.MAX_ACCOUNTS}")
@@ -74,6 +75,9 @@ class World:
         if not 0 <= shared_to_facebook_percent <= 100:
             raise ValueError("shared_to_facebook_percent must be in 0..100")
         self.shared_to_facebook_percent = shared_to_facebook_percent
+        if not 0 <= instagram_accounts <= accounts:
+            raise ValueError("instagram_accounts must be in 0..accounts")
+        self.instagram_accounts = instagram_accounts
         anchor = now if now is not None else datetime.now(UTC)
         if anchor.tzinfo is None:
             raise ValueError("now must be timezone-aware")
@@ -104,6 +108,7 @@ class World:
             settings.troubles,
             settings.legacy_video_refusals,
             settings.shared_to_facebook_percent,
+            settings.instagram_accounts,
         )
 
     # -- accounts ---------------------------------------------------------------------------
@@ -117,10 +122,11 @@ class World:
             converted = self.media_timestamp_ts(a, first_pre) + 1
         else:
             converted = self.now_ts - HISTORY_SECONDS - YEAR_SECONDS
+        instagram = a < self.instagram_accounts
         return SimAccount(
             index=a,
             id=ids.account_id(seed, a),
-            token=ids.token_for(seed, "account", a),
+            token=ids.token_for(seed, "account", a, "IGAA" if instagram else "EAAG"),
             page_id=ids.page_id(seed, a),
             username=f"sim_account_{a}",
             name=f"Simulated Business {a}",
@@ -128,6 +134,7 @@ class World:
             follows_count=int(unit(seed, a, _FOLLOWERS, 1) * 900),
             token_expired=self.troubles and total >= 2 and a == total - 1,
             converted_at=datetime.fromtimestamp(converted, UTC),
+            login="instagram" if instagram else "facebook",
         )
 
     @property

@@ -56,6 +56,7 @@ def expected_insights(world: World, version: str) -> tuple[set[tuple[Any, ...]],
                 media.media_product_type,
                 as_of=None,
                 created=media.timestamp,
+                login=account.login,
                 shared_to_facebook=world.shared_to_facebook(media),
             )
             for metric in metrics:

@@ -191,28 +191,35 @@ async def test_batches_flush_by_size_and_by_time(tmp_path: Path) -> None:
         assert got(tmp_path / "timed") == expected(STORIES[2:3])
 
 
-async def test_shutdown_mid_stream_keeps_every_accepted_event(tmp_path: Path) -> None:
-    """SIGTERM to `harvester webhook` while events stream in: every 200 is in the lake."""
-    lake = tmp_path / "lake"
-    config = tmp_path / "hook.toml"
+def _receiver_command(
+    folder: Path, webhook: str, accounts: str = ""
+) -> tuple[list[str], dict[str, str]]:
+    """`harvester webhook` on a free loopback port for a config in `folder` (lake: `lake`), with
+    `webhook` added to its [webhook] table and `accounts` after its one account; and its env."""
+    config = folder / "hook.toml"
     config.write_text(
         f"""
 [graph]
 app_secret_env = "HOOK_APP_SECRET"
 [output]
-path = "{lake.as_posix()}"
+path = "{(folder / "lake").as_posix()}"
 [webhook]
 verify_token_env = "HOOK_VERIFY"
-batch_rows = 25
-flush_interval_seconds = 3600
-[[accounts]]
+{webhook}[[accounts]]
 id = "17841400000000001"
 token_env = "HOOK_TOKEN"
-"""
+{accounts}"""
     )
     env = {**os.environ, "HOOK_APP_SECRET": APP_SECRET, "HOOK_VERIFY": VERIFY, "HOOK_TOKEN": "x"}
     command = [sys.executable, "-m", "harvester", "webhook", str(config), "--host", "127.0.0.1"]
-    async with await anyio.open_process([*command, "--port", "0"], env=env) as process:
+    return [*command, "--port", "0"], env
+
+
+async def test_shutdown_mid_stream_keeps_every_accepted_event(tmp_path: Path) -> None:
+    """SIGTERM to `harvester webhook` while events stream in: every 200 is in the lake."""
+    lake = tmp_path / "lake"
+    command, env = _receiver_command(tmp_path, "batch_rows = 25\nflush_interval_seconds = 3600\n")
+    async with await anyio.open_process(command, env=env) as process:
         assert process.stderr is not None
         stderr = BufferedByteReceiveStream(process.stderr)
         with anyio.fail_after(30):
@@ -335,3 +342,26 @@ def test_webhook_config_errors_name_the_key(
             parse_config(text, source="h.toml", base_dir=tmp_path, env={**env, "T": "t"})
         )
     assert problem in str(raised.value)
+
+
+async def test_the_receiver_says_instagram_login_accounts_get_no_webhooks(tmp_path: Path) -> None:
+    """Meta has no story_insights webhook for Instagram Login accounts: said before listening."""
+    (tmp_path / "ig.token").write_text("IGAAnotarealtoken\n")
+    (tmp_path / "ig.token").chmod(0o600)
+    instagram = (
+        '[[accounts]]\nid = "17841400000000002"\ntoken_file = "ig.token"\nlogin = "instagram"\n'
+    )
+    command, env = _receiver_command(tmp_path, "", instagram)
+    async with await anyio.open_process(command, env=env) as process:
+        assert process.stderr is not None
+        stderr = BufferedByteReceiveStream(process.stderr)
+        with anyio.fail_after(30):
+            note = (await stderr.receive_until(b"\n", 4096)).decode()
+            listening = (await stderr.receive_until(b"\n", 4096)).decode()
+        process.send_signal(signal.SIGTERM)
+        await process.wait()
+    assert note == (
+        "harvester: note: Meta sends no story_insights webhooks for Instagram Login accounts "
+        "(17841400000000002); their stories' insights come from `harvester run` only"
+    )
+    assert "listening on" in listening

@@ -129,6 +129,7 @@ def _exercise(line: str, out: Path) -> None:
     info = json.loads(out.read_text())
     assert set(info) == {
         "base_url",
+        "instagram_base_url",
         "api_version",
         "app_secret",
         "accounts",
@@ -139,7 +140,7 @@ def _exercise(line: str, out: Path) -> None:
     }
     assert info["app_secret"] is None
     acc = info["accounts"][0]
-    assert set(acc) == {"id", "token", "page_id"}
+    assert set(acc) == {"id", "token", "page_id", "login"}
     url = f"{info['base_url']}/v25.0/{acc['id']}?access_token={acc['token']}"
     with urllib.request.urlopen(url, timeout=10) as resp:
         assert json.loads(resp.read()) == {"id": acc["id"]}
