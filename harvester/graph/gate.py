@@ -23,6 +23,7 @@ A throttled account never slows the others: every wait is per scope, except the 
 from __future__ import annotations
 
 import math
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -141,12 +142,15 @@ class RateGate:
         self,
         settings: LimitSettings,
         *,
-        clock: Callable[[], float] = anyio.current_time,
+        clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         app_permits: AppPermits | None = None,
     ) -> None:
         self._settings = settings
         self._app_permits = app_permits
+        # The default is asyncio's own clock (its loop time is `time.monotonic`), read directly:
+        # `anyio.current_time` looks the event loop up on every call, and the gate reads the
+        # clock several times per request (~5 % of the client's CPU in a batched harvest).
         self._clock = clock
         self._sleep = sleep
         self._in_flight = anyio.CapacityLimiter(settings.max_requests_in_flight)
