@@ -126,23 +126,23 @@ def parse_insights(
         # are the client's hottest loop); anything else takes the checked path below. First,
         # inline, the commonest of all: one int64 value of a count metric.
         if type(entry) is dict:
-            name, period, values = entry.get("name"), entry.get("period"), entry.get("values")
+            metric, when, values = entry.get("name"), entry.get("period"), entry.get("values")
             if (
-                type(name) is str
-                and (period is None or type(period) is str)
+                type(metric) is str
+                and (when is None or type(when) is str)
                 and type(values) is list
                 and len(values) == 1
                 and type(first := values[0]) is dict
                 and type(value := first.get("value")) is int
                 and _INT64_MIN <= value < _INT64_END
-                and name not in fractional
+                and metric not in fractional
                 and entry.get("total_value") is None
             ):
                 # Interned as in `_plain`.
-                name = intern(name)
-                seen.add(name)
+                metric = intern(metric)
+                seen.add(metric)
                 if with_totals:
-                    append((name, None if period is None else intern(period), None, value, None))
+                    append((metric, None if when is None else intern(when), None, value, None))
                 continue
         plain = _plain(entry, with_totals, fractional) if type(entry) is dict else None
         if plain is not None:
