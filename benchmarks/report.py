@@ -96,15 +96,8 @@ def cpu_summary(results: list[dict[str, Any]]) -> list[str]:
             parts.append(f"{batch['media_per_s'] / sdk['media_per_s']:.0f}x the SDK loop's media/s")
         if parts:
             lines.append(f"- {latency:g} ms, {accounts} accounts: batch at " + ", ".join(parts))
-    return (
-        [
-            "",
-            "Client CPU (issue 18: batch <= 1.5x the codec floor at 0 ms, >= 200x SDK at 50 ms):",
-            "",
-            *lines,
-        ]
-        if lines
-        else []
+    return _section(
+        "Client CPU (issue 18: batch <= 1.5x the codec floor at 0 ms, >= 200x SDK at 50 ms):", lines
     )
 
 
@@ -126,11 +119,12 @@ def whole_job_summary(results: list[dict[str, Any]]) -> list[str]:
             parts.append(f"{job / sdk:.0f}x sdk_job's")
         if parts:
             lines.append(f"- {latency:g} ms, {accounts} accounts: job at " + ", ".join(parts))
-    return (
-        ["", "Whole job (issue 15: >= 90 % of job_noacct, >= 200x sdk_job at 50 ms):", "", *lines]
-        if lines
-        else []
-    )
+    return _section("Whole job (issue 15: >= 90 % of job_noacct, >= 200x sdk_job at 50 ms):", lines)
+
+
+def _section(title: str, lines: list[str]) -> list[str]:
+    """A titled list under the table, or nothing when a run has none of its figures."""
+    return ["", title, "", *lines] if lines else []
 
 
 def write_chart(doc: dict[str, Any], path: Path) -> bool:
