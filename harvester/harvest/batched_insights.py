@@ -81,6 +81,7 @@ class _Job:
     attempts: int = 0
     adapted: bool = False
     learner: bool = False  # the media its kind waits for (see Refusals.turn)
+    cleared: bool = False  # its kind is known to work (Refusals.turn said go; that holds)
     worked: bool = False  # got its insights
     wait_for: anyio.Event | None = None
     # The main ops' values once they all answered (then only conditional ops remain).
@@ -226,7 +227,9 @@ class BatchedInsights:
         go: list[_Job] = []
         waiting: list[_Job] = []
         for job in jobs:
-            turn = True if job.learner else self._refusals.turn(job.media)
+            # A waiting worker runs this at every wake-up: a kind once known to work stays so.
+            turn = True if job.learner else False if job.cleared else self._refusals.turn(job.media)
+            job.cleared = turn is False
             if isinstance(turn, anyio.Event):
                 job.wait_for = turn
                 waiting.append(job)
@@ -262,9 +265,10 @@ class BatchedInsights:
         # land in a block), the rest in a later round.
         room = self.group_size(account)
         waiting: list[_Job] = []  # only their conditional ops are left, and those must wait
+        held: set[str] = set()  # conditions that said WAIT: they do until a POST is judged
         for job, planned in routed:
             sent = len(ops)
-            for condition, names in self._reserve(account, job, max(0, room - sent)):
+            for condition, names in self._reserve(account, job, max(0, room - sent), held):
                 ops.append(insights_op(job.media.id, names))
                 owners.append((job, planned, _Conditional(condition, names)))
             if job.values is not None and len(ops) == sent:
@@ -298,9 +302,13 @@ class BatchedInsights:
         retry, wait = self._judge(account, owners, results, out)
         return retry + [j for j in waiting if j not in retry], wait
 
-    def _reserve(self, account: Account, job: _Job, room: int) -> list[tuple[str, tuple[str, ...]]]:
+    def _reserve(
+        self, account: Account, job: _Job, room: int, held: set[str]
+    ) -> list[tuple[str, tuple[str, ...]]]:
         """Up to `room` of the job's conditional ops that may go now (each holds a place in
-        `ConditionalAsks` until judged); the others stay in `job.conditions`."""
+        `ConditionalAsks` until judged); the others stay in `job.conditions`. `held`: the
+        conditions that said WAIT earlier in this round, not asked again (only a settled ask
+        frees a place, and none settles while the round is built)."""
         asks = self._conditional
         if asks is None or job.conditions is None:
             return []
@@ -308,11 +316,15 @@ class BatchedInsights:
         for item in list(job.conditions):
             if len(going) >= room:
                 break
+            if item[0] in held:
+                continue
             decision = asks.reserve(account.id, item[0])
             if decision is Decision.SKIP:
                 job.conditions.remove(item)
             elif decision is Decision.ASK:
                 going.append(item)
+            else:
+                held.add(item[0])
         return going
 
     def _unreserve(self, account: Account, owners: list[tuple[_Job, Route, _Purpose]]) -> None:
