@@ -309,6 +309,7 @@ def _to_table(dataset: Dataset, blocks: list[Rows]) -> pa.Table:
     # rows is slower still (one call with a million arguments).
     rows = list(chain.from_iterable(map(attrgetter("rows"), blocks)))
     varying = [list(map(itemgetter(i), rows)) for i in range(len(schema) - head - tail)]
+    del rows  # a pointer per row: not held while Arrow converts the columns
     heads = list(map(attrgetter("head"), blocks))
     tails = list(map(attrgetter("tail"), blocks))
     shared = [
