@@ -45,6 +45,7 @@ def config_text(
     *,
     whole_job: bool = False,
     account_insights: bool = True,
+    facebook_views: bool = True,
 ) -> str:
     """The run's TOML. Only media insights are harvested: the SDK baseline, like most user
     scripts, walks the /media edge and nothing else, and every variant must do the same work.
@@ -64,6 +65,8 @@ def config_text(
         lines += [f"{key} = false" for key in ("stories", "account_insights") if key in keys]
     elif not account_insights:
         lines.append("account_insights = false")
+    if not facebook_views:
+        lines.append("facebook_views = false")
     if batch_size is not None and BATCH_KEY in keys:
         lines.append(f"{BATCH_KEY} = {batch_size}")
     for i in range(accounts):
@@ -107,6 +110,11 @@ def main() -> int:
     parser.add_argument("--rss-samples", action="store_true")
     parser.add_argument("--whole-job", action="store_true", help="stories and account insights too")
     parser.add_argument("--without-account-insights", action="store_true", help="with --whole-job")
+    parser.add_argument(
+        "--without-facebook-views",
+        action="store_true",
+        help="facebook_views = false: no conditional ops, the same ops as the codec floor",
+    )
     args = parser.parse_args()
     world = json.loads(args.world.read_text())
     env = {f"T{i}": world["accounts"][i]["token"] for i in range(args.accounts)}
@@ -118,6 +126,7 @@ def main() -> int:
             args.batch_size,
             whole_job=args.whole_job,
             account_insights=not args.without_account_insights,
+            facebook_views=not args.without_facebook_views,
         )
         config = parse_config(text, source="bench", base_dir=Path(lake), env=env)
         t0, c0 = time.perf_counter(), time.process_time()

@@ -131,8 +131,13 @@ def _totals(
         raise MalformedReply(f"{name}: total_value is not an object")
     if with_total and "value" in total:
         yield (name, period, end_time, None, None, *number(name, total["value"]))
+    last: list[str] | None = None
+    dimension = ""
     for keys, values, value in breakdown_results(name, total):
-        yield (name, period, end_time, ",".join(keys), ",".join(values), *value)
+        if keys is not last:  # a breakdown's results share its keys: joined once
+            last, dimension = keys, ",".join(keys)
+        label = values[0] if len(values) == 1 else ",".join(values)
+        yield (name, period, end_time, dimension, label, *value)
 
 
 def _map(name: str, value: object) -> dict[str, Number]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, NamedTuple
 from urllib.parse import quote
@@ -57,10 +56,9 @@ _OP_HEAD = "%7B%22method%22%3A%22GET%22%2C%22relative_url%22%3A%22"
 _OP_TAIL = "%22%7D"
 
 
-@dataclass(frozen=True, slots=True)
-class BatchOp:
+class BatchOp(NamedTuple):
     """One GET inside a batch: a path relative to the version root (`"<id>/insights"`) and its
-    query parameters in order."""
+    query parameters in order. A NamedTuple, like `OpResult`: one is built per op."""
 
     path: str
     params: tuple[tuple[str, str], ...] = ()

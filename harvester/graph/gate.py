@@ -23,6 +23,7 @@ A throttled account never slows the others: every wait is per scope, except the 
 from __future__ import annotations
 
 import math
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -141,12 +142,15 @@ class RateGate:
         self,
         settings: LimitSettings,
         *,
-        clock: Callable[[], float] = anyio.current_time,
+        clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         app_permits: AppPermits | None = None,
     ) -> None:
         self._settings = settings
         self._app_permits = app_permits
+        # The default is asyncio's own clock (its loop time is `time.monotonic`), read directly:
+        # `anyio.current_time` looks the event loop up on every call, and the gate reads the
+        # clock several times per request (~5 % of the client's CPU in a batched harvest).
         self._clock = clock
         self._sleep = sleep
         self._in_flight = anyio.CapacityLimiter(settings.max_requests_in_flight)
@@ -204,7 +208,8 @@ class RateGate:
                 locked = []
                 cooled = False
                 for scope in scopes:
-                    await self._clear(scope)
+                    if self._held_back(scope):
+                        await self._clear(scope)
                     if scope.hot or self._projected_hot(scope):
                         await held.enter_async_context(scope.lock)
                         if not (scope.hot or self._projected_hot(scope)):
@@ -218,8 +223,8 @@ class RateGate:
                 if cooled:
                     continue
                 if account.in_flight is not None:
-                    await held.enter_async_context(account.in_flight)
-                await held.enter_async_context(self._in_flight)
+                    await _take(held, account.in_flight)
+                await _take(held, self._in_flight)
                 # While we queued, a scope may have turned hot (start again, this time through
                 # its lock: taking it now, while holding slots, could deadlock), or blocked or
                 # closed (wait or raise): a call never goes out on stale permission.
@@ -229,7 +234,8 @@ class RateGate:
                 ):
                     continue
                 for scope in scopes:
-                    await self._clear(scope)
+                    if self._held_back(scope):
+                        await self._clear(scope)
                 if self._app_permits is not None:
                     # Taken last, right before the call goes: a permit counts in the shared
                     # window from when it is granted, so it must not age in a local queue.
@@ -369,6 +375,10 @@ class RateGate:
                 await self._wait(scope.answered.leaves_at(excess) - now)
             now = self._clock()
 
+    def _held_back(self, scope: _Scope) -> bool:
+        """Whether `_clear` has anything to do (checked first: most calls find nothing)."""
+        return scope.closed is not None or scope.blocked_until > self._clock()
+
     async def _clear(self, scope: _Scope) -> None:
         while True:
             if scope.closed is not None:
@@ -382,6 +392,17 @@ class RateGate:
         if seconds > 0:
             self._waited += seconds
             await self._sleep(seconds)
+
+
+async def _take(held: AsyncExitStack, limiter: anyio.CapacityLimiter) -> None:
+    """Hold a token of `limiter` until `held` closes. A free token is taken without a trip
+    through the event loop (`acquire` always yields once; a batched harvest passes two limiters
+    per POST); `acquire_nowait` keeps the queue's order, refusing while others wait."""
+    try:
+        limiter.acquire_nowait()
+    except anyio.WouldBlock:
+        await limiter.acquire()
+    held.callback(limiter.release)
 
 
 def _bucket(calls_per_hour: int | None) -> AsyncLimiter | None:

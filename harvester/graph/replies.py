@@ -42,6 +42,8 @@ def number(name: str, raw: Any) -> Number:
     Raises `MalformedReply` naming the metric for anything that is not a finite number (a
     string, a bool, a list, NaN), so the caller writes an error row instead of a silent 0.
     """
+    if type(raw) is int and _INT64_MIN <= raw < _INT64_END:  # the usual count, checked first
+        return (None, float(raw)) if name in fractional_metrics() else (raw, None)
     if raw is None:
         return None, None
     if isinstance(raw, bool) or not isinstance(raw, int | float):
@@ -116,11 +118,32 @@ def parse_insights(
     if not isinstance(data, list):
         raise MalformedReply(f"insights reply without a 'data' list: {reply!r:.120}")
     out: list[InsightValue] = []
+    append = out.append
     seen: set[str] = set()
     fractional = fractional_metrics()
     for entry in data:
         # The shapes of nearly every entry, read without the checks' calls (a media's ~13 values
-        # are the client's hottest loop); anything else takes the checked path below.
+        # are the client's hottest loop); anything else takes the checked path below. First,
+        # inline, the commonest of all: one int64 value of a count metric.
+        if type(entry) is dict:
+            metric, when, values = entry.get("name"), entry.get("period"), entry.get("values")
+            if (
+                type(metric) is str
+                and (when is None or type(when) is str)
+                and type(values) is list
+                and len(values) == 1
+                and type(first := values[0]) is dict
+                and type(value := first.get("value")) is int
+                and _INT64_MIN <= value < _INT64_END
+                and metric not in fractional
+                and entry.get("total_value") is None
+            ):
+                # Interned as in `_plain`.
+                metric = intern(metric)
+                seen.add(metric)
+                if with_totals:
+                    append((metric, None if when is None else intern(when), None, value, None))
+                continue
         plain = _plain(entry, with_totals, fractional) if type(entry) is dict else None
         if plain is not None:
             seen.add(entry["name"])
@@ -223,14 +246,17 @@ def breakdown_results(
         results = breakdown.get("results") if isinstance(breakdown, dict) else None
         if not _strings(keys) or not isinstance(results, list):
             raise MalformedReply(f"{name}: breakdown without dimension_keys/results")
+        width = len(keys)
         for result in results:
             values = result.get("dimension_values") if isinstance(result, dict) else None
-            if not _strings(values) or len(values) != len(keys):
+            if not _strings(values) or len(values) != width:
                 raise MalformedReply(f"{name}: breakdown result does not match its keys")
             yield keys, values, number(name, result.get("value"))
 
 
 def _strings(value: object) -> TypeGuard[list[str]]:
+    if type(value) is list and len(value) == 1:  # one dimension: no generator for all()
+        return type(value[0]) is str or isinstance(value[0], str)
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 

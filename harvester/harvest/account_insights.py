@@ -437,7 +437,10 @@ class AccountInsightsStage:
         metrics = self._refusals.account_metrics(request.metrics, request.breakdown)
         if request.kind == "total" and request.breakdown is None:
             metrics = tuple(m for m in metrics if (request.until, m) not in run.totalled)
-        return replace(request, metrics=metrics) if metrics else None
+        if not metrics:
+            return None
+        # `replace` builds a new frozen dataclass (µs each): only when something changed.
+        return request if metrics == request.metrics else replace(request, metrics=metrics)
 
     def _answer(self, run: PieceRun, request: AccountRequest, result: Any) -> list[AccountRequest]:
         """One request's final result (its reply, or the `GraphError` it ended in) into the
@@ -461,7 +464,8 @@ class AccountInsightsStage:
             for m in request.metrics
             if m in request.skip_totals or (request.until, m) in run.totalled
         )
-        request = replace(request, skip_totals=skip)
+        if skip != request.skip_totals:
+            request = replace(request, skip_totals=skip)
         try:
             values = parse_account_reply(
                 result,

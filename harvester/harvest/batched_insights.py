@@ -59,6 +59,21 @@ def transient(result: Any) -> GraphError | None:
     return result if isinstance(result, Retriable) else None
 
 
+class _Posts:
+    """An account's batch POSTs under way, and an event set each time one comes back."""
+
+    __slots__ = ("in_flight", "returned")
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.returned = anyio.Event()
+
+    def back(self) -> None:
+        self.in_flight -= 1
+        self.returned.set()
+        self.returned = anyio.Event()
+
+
 @dataclass(eq=False)  # jobs are compared by identity
 class _Job:
     media: Media
@@ -66,6 +81,7 @@ class _Job:
     attempts: int = 0
     adapted: bool = False
     learner: bool = False  # the media its kind waits for (see Refusals.turn)
+    cleared: bool = False  # its kind is known to work (Refusals.turn said go; that holds)
     worked: bool = False  # got its insights
     wait_for: anyio.Event | None = None
     # The main ops' values once they all answered (then only conditional ops remain).
@@ -110,15 +126,28 @@ class BatchedInsights:
         self.batch_size = batch_size  # the config holds it to Meta's cap
         self._breakdowns = breakdowns
         self._conditional = conditional
+        # Per account with POSTs under way (one event loop: no locks needed).
+        self._posts: dict[str, _Posts] = {}
 
-    # The most ops one media costs: its main request, a breakdown request per breakdown metric
-    # (a story has two: profile_activity and navigation) and its conditional metrics (one).
-    max_ops_per_media = 4
+    # The most main ops one media costs: its main request and a breakdown request per breakdown
+    # metric (a story has two: profile_activity and navigation).
+    max_ops_per_media = 3
 
-    def gather(
+    async def gather(
         self, account: Account, first: Media, media_in: MemoryObjectReceiveStream[Media]
     ) -> list[Media]:
-        """The first media and whatever else is already waiting, up to one batch of ops."""
+        """The first media and whatever else is already waiting, up to one batch of ops.
+
+        While the gate's room is short of a batch and the account has POSTs under way, this
+        waits for one to come back first: its usage raises the gate's estimate of the budget
+        (a first reply of 0 % after one listing call means only "at least 100"), and media
+        gather meanwhile, so the account sends a few full POSTs instead of a run of one-media
+        ones. With none under way the room is what it is, and the batch is cut to it."""
+        while self.group_size(account) < self.batch_size:
+            posts = self._posts.get(account.id)
+            if posts is None:
+                break
+            await posts.returned.wait()
         group, ops = [first], self.ops_for(first, account)
         room = self.group_size(account)
         while ops + self.max_ops_per_media <= room:
@@ -131,24 +160,19 @@ class BatchedInsights:
         return group
 
     def ops_for(self, media: Media, account: Account) -> int:
-        """How many ops the media costs (its main request, one per breakdown, one per condition
-        the account is still asked)."""
+        """How many main ops the media costs (its main request, one per breakdown): what a
+        batch is filled with. Conditional ops take the room the main ops leave (`_round`): an
+        account has few of them in flight at a time (`ConditionalAsks`), so room held for them
+        would mostly go unused."""
         planned = self._refusals.route(media)
         if not planned.metrics:
             return 0
-        return 1 + len(self._breakdown_ops(planned)) + len(self._conditions(account, planned))
+        return 1 + len(self._breakdown_ops(planned))
 
     def _job_ops(self, job: _Job, account: Account) -> int:
         if job.values is None:
             return self.ops_for(job.media, account)
         return len(job.conditions or ())
-
-    def _conditions(self, account: Account, planned: Route) -> list[tuple[str, tuple[str, ...]]]:
-        """The route's conditions the account is still asked."""
-        asks = self._conditional
-        if asks is None:
-            return []
-        return [(c, names) for c, names in planned.conditional if asks.asking(account.id, c)]
 
     def group_size(self, account: Account) -> int:
         """The ops the next batch may hold: the batch size, cut to the room the gate sees."""
@@ -203,7 +227,9 @@ class BatchedInsights:
         go: list[_Job] = []
         waiting: list[_Job] = []
         for job in jobs:
-            turn = True if job.learner else self._refusals.turn(job.media)
+            # A waiting worker runs this at every wake-up: a kind once known to work stays so.
+            turn = True if job.learner else False if job.cleared else self._refusals.turn(job.media)
+            job.cleared = turn is False
             if isinstance(turn, anyio.Event):
                 job.wait_for = turn
                 waiting.append(job)
@@ -239,9 +265,10 @@ class BatchedInsights:
         # land in a block), the rest in a later round.
         room = self.group_size(account)
         waiting: list[_Job] = []  # only their conditional ops are left, and those must wait
+        held: set[str] = set()  # conditions that said WAIT: they do until a POST is judged
         for job, planned in routed:
             sent = len(ops)
-            for condition, names in self._reserve(account, job, max(0, room - sent)):
+            for condition, names in self._reserve(account, job, max(0, room - sent), held):
                 ops.append(insights_op(job.media.id, names))
                 owners.append((job, planned, _Conditional(condition, names)))
             if job.values is not None and len(ops) == sent:
@@ -253,6 +280,10 @@ class BatchedInsights:
             if waiting and self._conditional is not None:
                 await self._conditional.changed(account.id)
             return waiting, 0.0
+        posts = self._posts.get(account.id)
+        if posts is None:
+            posts = self._posts[account.id] = _Posts()
+        posts.in_flight += 1
         try:
             results = await self._client.batch(account, ops)
         except BaseException as error:
@@ -264,12 +295,20 @@ class BatchedInsights:
                 job.errors.append(self._error(account, job, error))
                 out.append(self._rows.errors(job.errors))
             return [], 0.0
+        finally:
+            posts.back()
+            if not posts.in_flight:
+                del self._posts[account.id]
         retry, wait = self._judge(account, owners, results, out)
         return retry + [j for j in waiting if j not in retry], wait
 
-    def _reserve(self, account: Account, job: _Job, room: int) -> list[tuple[str, tuple[str, ...]]]:
+    def _reserve(
+        self, account: Account, job: _Job, room: int, held: set[str]
+    ) -> list[tuple[str, tuple[str, ...]]]:
         """Up to `room` of the job's conditional ops that may go now (each holds a place in
-        `ConditionalAsks` until judged); the others stay in `job.conditions`."""
+        `ConditionalAsks` until judged); the others stay in `job.conditions`. `held`: the
+        conditions that said WAIT earlier in this round, not asked again (only a settled ask
+        frees a place, and none settles while the round is built)."""
         asks = self._conditional
         if asks is None or job.conditions is None:
             return []
@@ -277,11 +316,15 @@ class BatchedInsights:
         for item in list(job.conditions):
             if len(going) >= room:
                 break
+            if item[0] in held:
+                continue
             decision = asks.reserve(account.id, item[0])
             if decision is Decision.SKIP:
                 job.conditions.remove(item)
             elif decision is Decision.ASK:
                 going.append(item)
+            else:
+                held.add(item[0])
         return going
 
     def _unreserve(self, account: Account, owners: list[tuple[_Job, Route, _Purpose]]) -> None:

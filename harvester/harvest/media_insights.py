@@ -66,14 +66,14 @@ class MediaInsightsStage:
             requests_per_account if self._batched is None else max(1, requests_per_account // 2)
         )
 
-    def gather(
+    async def gather(
         self, account: Account, first: Media, media_in: MemoryObjectReceiveStream[Media]
     ) -> list[Media]:
         """The media one worker asks at once: the first, and, batching, whatever else is
         already waiting, up to one batch of ops."""
         if self._batched is None:
             return [first]
-        return self._batched.gather(account, first, media_in)
+        return await self._batched.gather(account, first, media_in)
 
     async def harvest(self, account: Account, group: Sequence[Media]) -> list[Rows]:
         """Rows for a group of (non-child) media of one account: their insights, and an error
