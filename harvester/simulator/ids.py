@@ -34,18 +34,16 @@ _SHORTCODE_ALPHABET = _ALPHABET + "-_"
 TOKEN_BODY_CHARS = 150
 
 
-def _splitmix(x: int) -> int:
-    x = (x + 0x9E3779B97F4A7C15) & M64
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & M64
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & M64
-    return x ^ (x >> 31)
-
-
 def mix(*parts: int) -> int:
-    """A 64-bit hash of integers, stable across processes and Python versions."""
+    """A 64-bit hash of integers, stable across processes and Python versions: splitmix64 over
+    the parts, written inline (a function call per part was a fifth of the simulator's CPU
+    under the whole-job benchmark)."""
     x = 0
     for p in parts:
-        x = _splitmix(x ^ (p & M64))
+        x = ((x ^ (p & M64)) + 0x9E3779B97F4A7C15) & M64
+        x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & M64
+        x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & M64
+        x ^= x >> 31
     return x
 
 
