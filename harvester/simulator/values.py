@@ -8,6 +8,7 @@ so a harvester test can compute any expected number through `World` without a re
 from __future__ import annotations
 
 from datetime import date
+from functools import lru_cache
 
 from harvester.simulator.entities import SimAccount, SimMedia
 from harvester.simulator.ids import mix, name_key, unit
@@ -148,6 +149,7 @@ _ACCOUNT_DAILY: dict[str, tuple[float, float]] = {
 _PERIOD_SCALE = {"day": 1.0, "week": 4.2, "days_28": 11.0, "lifetime": 1.0}
 
 
+@lru_cache(maxsize=1 << 16)  # a day's value is asked by each of its ~5 total requests
 def account_value(seed: int, account: SimAccount, metric: str, period: str, day: date) -> int:
     """The value for the period ending at `day`'s 07:00 UTC boundary (Meta's end_time)."""
     u = unit(seed, account.index, name_key(metric), name_key(period), day.toordinal())
