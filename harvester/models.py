@@ -15,7 +15,16 @@ class Dataset(StrEnum):
     MEDIA = "media"
     MEDIA_INSIGHTS = "media_insights"
     ACCOUNT_INSIGHTS = "account_insights"
+    ACCOUNTS = "accounts"
     ERRORS = "errors"
+
+
+class Source(StrEnum):
+    """Whose data a row of `media` or `accounts` is: an account the config owns (with a token and
+    insights) or a competitor seen through business discovery (public fields only, no insights)."""
+
+    OWNED = "owned"
+    COMPETITOR = "competitor"
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,29 @@ class Account:
 
 
 @dataclass(frozen=True, slots=True)
+class MediaDetails:
+    """What the listing call says of a media beyond what routing needs: the `media` columns from
+    `caption` to `total_views_count`, in schema order. None wherever Meta omits the field (a
+    hidden like count, a withheld media URL, a field the version or login does not have)."""
+
+    caption: str | None = None
+    like_count: int | None = None
+    comments_count: int | None = None
+    media_url: str | None = None
+    thumbnail_url: str | None = None
+    shortcode: str | None = None
+    username: str | None = None
+    is_comment_enabled: bool | None = None
+    is_shared_to_feed: bool | None = None
+    reposts_count: int | None = None
+    saved_count: int | None = None
+    shares_count: int | None = None
+    total_like_count: int | None = None
+    total_comments_count: int | None = None
+    total_views_count: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Media:
     """A media object as listed; `parent_id` is set only for carousel children."""
 
@@ -70,10 +102,29 @@ class Media:
     timestamp: datetime | None
     permalink: str | None
     parent_id: str | None = None
+    details: MediaDetails | None = None
+    source: Source = Source.OWNED
 
     @property
     def is_child(self) -> bool:
         return self.parent_id is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """An account's public profile as Meta reports it at fetch time: one `accounts` row. None
+    wherever Meta omits the field (an account without a website or a biography)."""
+
+    account_id: str
+    source: Source
+    username: str | None = None
+    name: str | None = None
+    biography: str | None = None
+    website: str | None = None
+    followers_count: int | None = None
+    follows_count: int | None = None
+    media_count: int | None = None
+    profile_picture_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

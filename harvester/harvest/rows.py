@@ -8,17 +8,23 @@ travel as short tuples and the sink repeats the shared columns once per block.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import fields
 from datetime import UTC, datetime
 from enum import StrEnum
+from operator import attrgetter
 from typing import Any
 
 from harvester.graph.account_replies import AccountValue
 from harvester.graph.errors import GraphError, MetricUnsupported
 from harvester.graph.replies import InsightValue, number
 from harvester.harvest.report import RunCounters
-from harvester.models import Account, Dataset, Media, Rows
+from harvester.models import Account, Dataset, Media, MediaDetails, Profile, Rows
 
 __all__ = ["RunRows", "Stage", "error_row"]
+
+# A media's details as `media` columns in schema order (attrgetter: no per-media deep copy).
+_details = attrgetter(*(f.name for f in fields(MediaDetails)))
+_NO_DETAILS: tuple[Any, ...] = _details(MediaDetails())
 
 
 class Stage(StrEnum):
@@ -88,10 +94,36 @@ class RunRows:
                     m.media_product_type,
                     m.timestamp,
                     m.permalink,
+                    *(_NO_DETAILS if m.details is None else _details(m.details)),
+                    m.source.value,
                     now,
                     self.run_id,
                 )
                 for m in media
+            ],
+        )
+
+    def profiles(self, profiles: Iterable[Profile]) -> Rows:
+        """`accounts` rows: one per account profile fetched."""
+        now = datetime.now(UTC)
+        return Rows(
+            Dataset.ACCOUNTS,
+            [
+                (
+                    p.account_id,
+                    p.username,
+                    p.name,
+                    p.biography,
+                    p.website,
+                    p.followers_count,
+                    p.follows_count,
+                    p.media_count,
+                    p.profile_picture_url,
+                    p.source.value,
+                    now,
+                    self.run_id,
+                )
+                for p in profiles
             ],
         )
 
