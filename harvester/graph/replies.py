@@ -15,7 +15,7 @@ from typing import Any, TypeGuard
 
 from harvester.catalog import load_catalog
 from harvester.graph.errors import MalformedReply
-from harvester.models import Media
+from harvester.models import Media, MediaDetails, Profile, Source
 
 # A reply's number as the lake keeps it: (value, value_float). An exact integer of a count metric
 # is `value` (int64); every other number (a fractional metric's, or a count Meta sent with a
@@ -79,7 +79,12 @@ def parse_timestamp(text: object) -> datetime | None:
 
 
 def parse_media(item: object, account_id: str, parent_id: str | None = None) -> Iterator[Media]:
-    """One listed media object, then its carousel children (if the listing expanded them)."""
+    """One listed media object, then its carousel children (if the listing expanded them).
+
+    Its details (caption, counts, URLs) are read from whatever the reply holds: a field the
+    listing did not ask, or that Meta omits (a hidden like count, a withheld media URL), is None.
+    Runs once per listed media, so the details are read key by key into one constructor call.
+    """
     if not isinstance(item, dict):
         raise MalformedReply(f"media item is not an object: {item!r:.80}")
     media_id = item.get("id")
@@ -95,6 +100,23 @@ def parse_media(item: object, account_id: str, parent_id: str | None = None) -> 
         timestamp=parse_timestamp(item.get("timestamp")),
         permalink=_optional_str(item, "permalink"),
         parent_id=parent_id,
+        details=MediaDetails(
+            _optional_str(item, "caption"),
+            _optional_count(item, "like_count"),
+            _optional_count(item, "comments_count"),
+            _optional_str(item, "media_url"),
+            _optional_str(item, "thumbnail_url"),
+            _optional_str(item, "shortcode"),
+            _optional_str(item, "username"),
+            _optional_bool(item, "is_comment_enabled"),
+            _optional_bool(item, "is_shared_to_feed"),
+            _optional_count(item, "reposts_count"),
+            _optional_count(item, "saved_count"),
+            _optional_count(item, "shares_count"),
+            _optional_count(item, "total_like_count"),
+            _optional_count(item, "total_comments_count"),
+            _optional_count(item, "total_views_count"),
+        ),
     )
     children = item.get("children")
     if children is not None:
@@ -102,6 +124,27 @@ def parse_media(item: object, account_id: str, parent_id: str | None = None) -> 
             raise MalformedReply(f"children of {media_id} is not a list of objects")
         for child in children["data"]:
             yield from parse_media(child, account_id, parent_id=media_id)
+
+
+def parse_profile(reply: object, account_id: str, source: Source = Source.OWNED) -> Profile:
+    """An IG User node (`GET /{ig-user-id}?fields=username,...`) as one `accounts` row; a field
+    Meta omits (no website, no biography) is None."""
+    if not isinstance(reply, dict):
+        raise MalformedReply(f"IG user reply is not an object: {reply!r:.80}")
+    if reply.get("id", account_id) != account_id:
+        raise MalformedReply(f"IG user reply for {reply.get('id')!r:.40}, asked {account_id}")
+    return Profile(
+        account_id=account_id,
+        source=source,
+        username=_optional_str(reply, "username"),
+        name=_optional_str(reply, "name"),
+        biography=_optional_str(reply, "biography"),
+        website=_optional_str(reply, "website"),
+        followers_count=_optional_count(reply, "followers_count"),
+        follows_count=_optional_count(reply, "follows_count"),
+        media_count=_optional_count(reply, "media_count"),
+        profile_picture_url=_optional_str(reply, "profile_picture_url"),
+    )
 
 
 def parse_insights(
@@ -247,3 +290,19 @@ def _optional_str(item: dict[str, Any], key: str) -> str | None:
     if value is None or isinstance(value, str):
         return value
     raise MalformedReply(f"{key} is not a string: {value!r:.80}")
+
+
+def _optional_count(item: dict[str, Any], key: str) -> int | None:
+    """A field's count as int64, None when absent; anything else (a string, a bool, a float) is
+    a malformed reply, never coerced."""
+    value = item.get(key)
+    if value is None or (type(value) is int and _INT64_MIN <= value < _INT64_END):
+        return value
+    raise MalformedReply(f"{key} is not a 64-bit integer: {value!r:.80}")
+
+
+def _optional_bool(item: dict[str, Any], key: str) -> bool | None:
+    value = item.get(key)
+    if value is None or type(value) is bool:
+        return value
+    raise MalformedReply(f"{key} is not true or false: {value!r:.80}")
