@@ -32,6 +32,7 @@ class Stage(StrEnum):
 
     DISCOVERY = "discovery"
     LISTING = "listing"
+    PROFILE = "profile"
     ROUTING = "routing"
     MEDIA_INSIGHTS = "media_insights"
     METRIC_UNSUPPORTED = "metric_unsupported"
