@@ -36,7 +36,7 @@ class Router:
         extra = settings.extra_metrics
         self.insights = MediaInsights(world, settings.as_of, settings.login, extra)
         self.account_insights = AccountInsights(world, settings.as_of, extra)
-        self.objects = ObjectReader(world, self._expand_insights)
+        self.objects = ObjectReader(world, self._expand_insights, settings.login, settings.as_of)
         default = validity.parse_version(settings.api_version)
         self.default_version = self._served(
             default if default is not None else validity.MAX_VERSION, None
