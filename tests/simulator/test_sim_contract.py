@@ -360,10 +360,12 @@ async def test_media_nodes_with_details(shared_fixtures: Path) -> None:
         for recorded in real.values():
             media = pick(
                 world,
-                lambda m, t=recorded["media_type"]: m.media_type == t
-                and m.trouble is None
-                and not world.likes_hidden(m)
-                and all(not world.media_url_withheld(k) for k in world.children(m.id)),
+                lambda m, t=recorded["media_type"]: (
+                    m.media_type == t
+                    and m.trouble is None
+                    and not world.likes_hidden(m)
+                    and all(not world.media_url_withheld(k) for k in world.children(m.id))
+                ),
             )
             fields = ",".join(
                 f"children{{{fields_of(recorded['children']['data'])}}}" if k == "children" else k
