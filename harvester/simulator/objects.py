@@ -159,14 +159,9 @@ class ObjectReader:
         if name == "username":
             return acc.username
         if name == "media_url":
-            if self.world.media_url_withheld(media):
-                return None
-            ext = "mp4" if media.media_type == "VIDEO" else "jpg"
-            return f"https://scontent.cdninstagram.com/v/t51.29350-15/{media.id}_n.{ext}"
+            return self.world.media_url(media)
         if name == "thumbnail_url":
-            if media.media_type != "VIDEO":
-                return None
-            return f"https://scontent.cdninstagram.com/v/t51.29350-15/{media.id}_thumb.jpg"
+            return self.world.thumbnail_url(media)
         if media.is_child:
             return None
         if name == "caption":

@@ -336,6 +336,18 @@ class World:
             and self._percent(media, _URL_WITHHELD) < MEDIA_URL_WITHHELD_PERCENT
         )
 
+    def media_url(self, media: SimMedia) -> str | None:
+        if self.media_url_withheld(media):
+            return None
+        ext = "mp4" if media.media_type == "VIDEO" else "jpg"
+        return f"https://scontent.cdninstagram.com/v/t51.29350-15/{media.id}_n.{ext}"
+
+    def thumbnail_url(self, media: SimMedia) -> str | None:
+        """A video's cover image (Meta serves `thumbnail_url` on video only)."""
+        if media.media_type != "VIDEO":
+            return None
+        return f"https://scontent.cdninstagram.com/v/t51.29350-15/{media.id}_thumb.jpg"
+
     def comments_enabled(self, media: SimMedia) -> bool:
         return self._percent(media, _COMMENTS_OFF) >= COMMENTS_DISABLED_PERCENT
 
