@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class Dataset(StrEnum):
@@ -68,11 +68,14 @@ class Account:
     token: Secret
 
 
-@dataclass(frozen=True, slots=True)
-class MediaDetails:
+class MediaDetails(NamedTuple):
     """What the listing call says of a media beyond what routing needs: the `media` columns from
     `caption` to `total_views_count`, in schema order. None wherever Meta omits the field (a
-    hidden like count, a withheld media URL, a field the version or login does not have)."""
+    hidden like count, a withheld media URL, a field the version or login does not have).
+
+    A NamedTuple, not a frozen dataclass: one is made per listed media, and a frozen dataclass
+    of 15 fields costs ~1.5 us to build (an `object.__setattr__` per field) against ~0.2 us;
+    its rows are the tuple itself, in column order."""
 
     caption: str | None = None
     like_count: int | None = None

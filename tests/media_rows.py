@@ -7,7 +7,7 @@ from typing import Any
 from harvester.models import MediaDetails, Source
 
 # caption .. total_views_count of a media the listing said nothing more of, then `source`.
-NO_DETAILS: tuple[Any, ...] = (None,) * len(MediaDetails.__slots__) + (Source.OWNED.value,)
+NO_DETAILS: tuple[Any, ...] = (None,) * len(MediaDetails._fields) + (Source.OWNED.value,)
 
 
 def media_row(*head: Any, fetched_at: Any, run_id: str) -> tuple[Any, ...]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
+from functools import cache
 from typing import Any
 
-from harvester.catalog import ObjectFields
+from harvester.catalog import ObjectFields, load_fields
 from harvester.graph.client import GraphClient
 from harvester.graph.errors import GraphError, nonexisting_field
 from harvester.graph.replies import parse_media, parse_profile
@@ -55,17 +56,38 @@ class ListingFields:
         fields = self._fields
         if name is None or name not in {*fields.media, *fields.child, *fields.story, *fields.user}:
             return False
-        self.refused.add(name)
+        # Meta names the first field it lacks only. One Meta added to every version on a date
+        # is missing because Meta's clock is before that date: so are those added with it or
+        # later, and they go too (one refused call, not one per field).
+        added = _added_on()
+        since = added.get(name)
+        gone = {name} | {f for f, day in added.items() if since and day and day >= since}
+        self.refused |= gone
         self._fields = replace(
             fields,
-            media=tuple(f for f in fields.media if f != name),
-            child=tuple(f for f in fields.child if f != name),
-            story=tuple(f for f in fields.story if f != name),
-            user=tuple(f for f in fields.user if f != name),
+            media=tuple(f for f in fields.media if f not in gone),
+            child=tuple(f for f in fields.child if f not in gone),
+            story=tuple(f for f in fields.story if f not in gone),
+            user=tuple(f for f in fields.user if f not in gone),
         )
         self._join()
-        log.warning("Meta has no field %s here (%s): not asked again this run", name, error.message)
+        log.warning(
+            "Meta has no field %s here (%s): %s not asked again this run",
+            name,
+            error.message,
+            ", ".join(sorted(gone)),
+        )
         return True
+
+
+@cache
+def _added_on() -> dict[str, date | None]:
+    """Each catalogued field's `added_everywhere_on` (the latest, should a name recur)."""
+    out: dict[str, date | None] = {}
+    for entry in load_fields():
+        day = entry.added_everywhere_on
+        out[entry.name] = max(filter(None, (out.get(entry.name), day)), default=None)
+    return out
 
 
 async def _first_answered(

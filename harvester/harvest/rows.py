@@ -8,10 +8,8 @@ travel as short tuples and the sink repeats the shared columns once per block.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import fields
 from datetime import UTC, datetime
 from enum import StrEnum
-from operator import attrgetter
 from typing import Any
 
 from harvester.graph.account_replies import AccountValue
@@ -22,9 +20,8 @@ from harvester.models import Account, Dataset, Media, MediaDetails, Profile, Row
 
 __all__ = ["RunRows", "Stage", "error_row"]
 
-# A media's details as `media` columns in schema order (attrgetter: no per-media deep copy).
-_details = attrgetter(*(f.name for f in fields(MediaDetails)))
-_NO_DETAILS: tuple[Any, ...] = _details(MediaDetails())
+# A media's details are its `media` columns in schema order (a NamedTuple): spread as they are.
+_NO_DETAILS = MediaDetails()
 
 
 class Stage(StrEnum):
@@ -95,7 +92,7 @@ class RunRows:
                     m.media_product_type,
                     m.timestamp,
                     m.permalink,
-                    *(_NO_DETAILS if m.details is None else _details(m.details)),
+                    *(m.details or _NO_DETAILS),
                     m.source.value,
                     now,
                     self.run_id,

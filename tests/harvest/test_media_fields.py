@@ -7,6 +7,7 @@ account.
 from __future__ import annotations
 
 import math
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -188,3 +189,33 @@ async def test_a_same_day_sweep_keeps_one_profile_per_account(tmp_path: Path) ->
     assert sorted(r[0] for r in rows) == sorted(live)
     assert {r[2] for r in rows} == {swept.run_id} != {first.run_id}
     assert len({r[1] for r in rows}) == 1
+
+
+async def test_fields_meta_has_not_added_yet_are_dropped_and_left_null(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Meta before 2026-04-22: the newer counts do not exist, in any version. The first listing
+    # call names one (code 100); the run asks again without it and the others Meta added with
+    # it, for every account, and the other details land as usual. One account at a time, so
+    # that exactly one call meets the refusal.
+    settings = SimulatorSettings(seed=11, accounts=3, media_per_account=45, as_of=date(2026, 4, 1))
+    async with run_simulator(settings) as sim:
+        text, kwargs = demo_config(
+            sim.world_info(),
+            tmp_path,
+            {"harvest": {"account_insights": False}, "limits": {"max_accounts_in_flight": 1}},
+        )
+        report = await run_harvest(parse_config(text, **kwargs))
+        world, log = sim.world, list(sim.request_log)
+    assert report.exit_code == 3  # the planted troubles and the expired token, nothing else
+    refused = [e for e in log if e["edge"] == "media" and e["error_code"] == 100]
+    assert len(refused) == 1
+    errors = duckdb.sql(f"SELECT stage FROM {glob(tmp_path, 'errors')}").fetchall()
+    assert ("listing",) in errors and len([e for e in errors if e == ("listing",)]) == 1
+    frame = pl.read_parquet(f"{tmp_path}/media/**/*.parquet")
+    counts = frame.select(list(MEDIA_COUNT_FIELDS)).null_count().row(0)
+    assert counts == (frame.height,) * len(MEDIA_COUNT_FIELDS)
+    want = expected_media(world)
+    got = {r[0]: r[1:] for r in frame.select(["media_id", *DETAILS[:9]]).rows()}
+    assert got == {m: row[:9] for m, row in want.items()}
+    assert "Meta has no field reposts_count here" in caplog.text
