@@ -19,6 +19,7 @@ from harvester.cli import demo_config
 from harvester.config import parse_config
 from harvester.harvest.pipeline import run_harvest
 from harvester.harvest.report import RunReport
+from harvester.models import MediaDetails
 from harvester.simulator import SimulatorSettings, World, run_simulator
 from harvester.simulator.entities import SimMedia
 from harvester.simulator.validity import MEDIA_COUNT_FIELDS
@@ -27,18 +28,8 @@ pytestmark = pytest.mark.anyio
 
 # Six accounts: one of them without a website, one without either (and one expired token).
 SETTINGS = SimulatorSettings(seed=11, accounts=6, media_per_account=45)
-DETAILS = [
-    "caption",
-    "like_count",
-    "comments_count",
-    "media_url",
-    "thumbnail_url",
-    "shortcode",
-    "username",
-    "is_comment_enabled",
-    "is_shared_to_feed",
-    *MEDIA_COUNT_FIELDS,
-]
+# The `media` columns caption .. total_views_count.
+DETAILS = list(MediaDetails._fields)
 PROFILE = [
     "username",
     "name",

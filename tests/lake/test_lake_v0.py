@@ -32,6 +32,7 @@ import pytest
 
 import harvester
 from harvester import HarvestWindow, RunReport, parse_config, run_harvest
+from harvester.models import MediaDetails
 from harvester.simulator import RunningSimulator, SimulatorSettings, run_simulator
 
 pytestmark = pytest.mark.anyio
@@ -103,24 +104,7 @@ def read(folder: Path, **options: Any) -> pa.Table:
 # in the old code's rows, which a resumed job keeps as they are (it does not list a done media's
 # unit again), so media rows compare on the other columns; `new_media_columns_are_filled` checks
 # these apart.
-ADDED_MEDIA_COLUMNS = [
-    "caption",
-    "like_count",
-    "comments_count",
-    "media_url",
-    "thumbnail_url",
-    "shortcode",
-    "username",
-    "is_comment_enabled",
-    "is_shared_to_feed",
-    "reposts_count",
-    "saved_count",
-    "shares_count",
-    "total_like_count",
-    "total_comments_count",
-    "total_views_count",
-    "source",
-]
+ADDED_MEDIA_COLUMNS = [*MediaDetails._fields, "source"]
 
 
 def rows(lake: Path, dataset: str, *, keep_all: bool = False) -> Counter[tuple[Any, ...]]:
