@@ -391,7 +391,8 @@ class _Harvest:
                     )
                 finally:
                     answered.set()
-            await self._profile(account, blocks)
+            if info["listing_ok"]:  # a broken listing: the profile would fail alike, a call more
+                await self._profile(account, blocks)
         self._raise_if_stopped()
         await rows.send(Unit("account", (account.id,), blocks, info))
 
