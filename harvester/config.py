@@ -157,6 +157,8 @@ class HarvestSettings:
     # An account whose media refuse those this many times in a row is not asked them again in
     # the run (each refusal is a call spent for nothing).
     conditional_refusals_in_a_row: int = 10
+    # One `GET /{ig-user-id}` per owned account per run: its `accounts` row (followers, ...).
+    profiles: bool = True
 
 
 @dataclass(frozen=True)
@@ -587,6 +589,7 @@ class _Parser:
             account_totals=totals,
             batch_size=batch,
             stories=t.boolean("stories", d.stories),
+            profiles=t.boolean("profiles", d.profiles),
             media_insights=t.boolean("media_insights", d.media_insights),
             media_page_size=page,
             breakdowns=t.boolean("breakdowns", d.breakdowns),

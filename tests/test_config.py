@@ -256,6 +256,7 @@ media_insights = false
 media_page_size = 25
 breakdowns = false
 lookback_days = 3
+profiles = false
 """
         + ACCOUNT_A
     )
@@ -272,7 +273,9 @@ lookback_days = 3
     )
     assert config.limits == LimitSettings(2, 3, 4, 200, 5000, 50.0, 50.0, 0.01, 0.5, 9.0)
     assert config.retry == RetrySettings(1, 0.0, 0.0, 0, 0.0)
-    assert config.harvest == HarvestSettings(False, False, 25, False, lookback_days=3)
+    assert config.harvest == HarvestSettings(
+        False, False, 25, False, lookback_days=3, profiles=False
+    )
 
 
 def test_csv_accounts_merge_after_toml_accounts(base_dir: Path) -> None:

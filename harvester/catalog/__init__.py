@@ -18,6 +18,7 @@ from typing import Any, Literal, cast
 
 __all__ = [
     "EXPIRY_WARNING",
+    "FIELD_NODES",
     "LOGINS",
     "AccountMetric",
     "ApiVersion",
@@ -27,12 +28,17 @@ __all__ = [
     "MediaKind",
     "MediaMetric",
     "MetricType",
+    "ObjectField",
+    "ObjectFields",
     "Shape",
     "VersionDates",
     "VersionStatus",
     "load_catalog",
+    "load_fields",
     "media_kind",
+    "object_fields",
     "parse_catalog",
+    "parse_fields",
     "version_status",
 ]
 
@@ -464,3 +470,97 @@ def version_status(
     return VersionStatus(
         "expired", f"{parsed} {expired} (Meta serves the oldest live version, {served}, instead)"
     )
+
+
+# ---- object fields (fields.toml) ------------------------------------------------------------
+
+FieldNode = Literal["media", "child", "story", "user"]
+FIELD_NODES: tuple[FieldNode, ...] = ("media", "child", "story", "user")
+_FIELD_KEYS = frozenset({"name", "on", "since", "until", "login", "added_everywhere_on"})
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectField:
+    """One entry of fields.toml: a field the harvest asks on the nodes `on`, in versions
+    [since, until), with `logins`."""
+
+    name: str
+    on: frozenset[FieldNode]
+    since: ApiVersion | None
+    until: ApiVersion | None
+    logins: frozenset[Login] = frozenset(LOGINS)
+    added_everywhere_on: date | None = None
+
+    def accepted_in(self, version: ApiVersion) -> bool:
+        return _in_range(version, self.since, self.until)
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectFields:
+    """The fields a harvest asks of each node for one version and login, in the file's order:
+    what `harvest.listing` joins into its `fields=` parameters."""
+
+    media: tuple[str, ...]
+    child: tuple[str, ...]
+    story: tuple[str, ...]
+    user: tuple[str, ...]
+
+
+def _object_field(entry: _Entry) -> ObjectField:
+    on = entry.texts("on", required=True)
+    bad = [n for n in on if n not in FIELD_NODES]
+    if bad:
+        raise CatalogError(f"{entry.where}.on: unknown node(s) {bad}, expected {list(FIELD_NODES)}")
+    since, until = entry.versions()
+    return ObjectField(
+        name=entry.text("name"),
+        on=frozenset(cast(tuple[FieldNode, ...], on)),
+        since=since,
+        until=until,
+        logins=entry.logins(),
+        added_everywhere_on=entry.day("added_everywhere_on"),
+    )
+
+
+def parse_fields(text: str) -> tuple[ObjectField, ...]:
+    """The entries of a fields.toml text; raises CatalogError naming the bad entry and key."""
+    try:
+        doc: Mapping[str, Any] = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogError(f"fields catalogue is not valid TOML: {exc}") from None
+    unknown = sorted(set(doc) - {"field"})
+    if unknown:
+        raise CatalogError(f"unknown top-level key(s) {', '.join(unknown)}")
+    tables = doc.get("field", [])
+    if not isinstance(tables, list):
+        raise CatalogError("field: expected an array of tables ([[field]])")
+    entries = tuple(
+        _object_field(_Entry(f"field[{i}]", t, _FIELD_KEYS)) for i, t in enumerate(tables)
+    )
+    seen: set[tuple[str, str]] = set()
+    for i, f in enumerate(entries):
+        for node in f.on:  # one entry per (field, node): a second would ask the field twice
+            if (f.name, node) in seen:
+                raise CatalogError(f"field[{i}]: {f.name!r} on {node!r} listed twice")
+            seen.add((f.name, node))
+    return entries
+
+
+@cache
+def load_fields() -> tuple[ObjectField, ...]:
+    """The packaged fields.toml, parsed and validated once per process."""
+    text = resources.files("harvester.catalog").joinpath("fields.toml").read_text(encoding="utf-8")
+    return parse_fields(text)
+
+
+@cache
+def object_fields(api_version: ApiVersion | str, login: Login = "facebook") -> ObjectFields:
+    """What a harvest asks of each node at `api_version` with `login`: the newer media count
+    fields only with Facebook Login, children only what Meta serves on children."""
+    version = ApiVersion.parse(api_version) if isinstance(api_version, str) else api_version
+    live = [f for f in load_fields() if f.accepted_in(version) and login in f.logins]
+
+    def on(node: FieldNode) -> tuple[str, ...]:
+        return tuple(f.name for f in live if node in f.on)
+
+    return ObjectFields(media=on("media"), child=on("child"), story=on("story"), user=on("user"))

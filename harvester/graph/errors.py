@@ -69,6 +69,7 @@ __all__ = [
     "WrongAccount",
     "classify",
     "decode_reply",
+    "nonexisting_field",
     "scrub",
     "valid_metrics",
 ]
@@ -415,6 +416,18 @@ def valid_metrics(message: str) -> tuple[str, ...] | None:
     if not all(_METRIC_NAME.fullmatch(name) for name in names):
         return None
     return tuple(dict.fromkeys(names))
+
+
+_NONEXISTING_FIELD = re.compile(r"Tried accessing nonexisting field \(([A-Za-z0-9_]+)\)")
+
+
+def nonexisting_field(error: GraphError) -> str | None:
+    """The field Meta's code 100 "Tried accessing nonexisting field (x) on node type (IGUser)"
+    names, or None for any other error: a field the version, login or date does not have yet."""
+    if error.code != 100 or not isinstance(error.message, str):
+        return None
+    match = _NONEXISTING_FIELD.search(error.message)
+    return match[1] if match else None
 
 
 # Carousel children: Meta's exact wording is undocumented; this is our guess, matched loosely.

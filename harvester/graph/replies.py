@@ -7,15 +7,16 @@ Replies are untrusted input. Every parser here is total: a reply of an unexpecte
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from functools import cache
+from operator import itemgetter
 from sys import intern
-from typing import Any, TypeGuard
+from typing import Any, TypeGuard, get_args, get_type_hints
 
 from harvester.catalog import load_catalog
 from harvester.graph.errors import MalformedReply
-from harvester.models import Media
+from harvester.models import Media, MediaDetails, Profile, Source
 
 # A reply's number as the lake keeps it: (value, value_float). An exact integer of a count metric
 # is `value` (int64); every other number (a fractional metric's, or a count Meta sent with a
@@ -81,7 +82,11 @@ def parse_timestamp(text: object) -> datetime | None:
 
 
 def parse_media(item: object, account_id: str, parent_id: str | None = None) -> Iterator[Media]:
-    """One listed media object, then its carousel children (if the listing expanded them)."""
+    """One listed media object, then its carousel children (if the listing expanded them).
+
+    Its details (caption, counts, URLs) are read from whatever the reply holds: a field the
+    listing did not ask, or that Meta omits (a hidden like count, a withheld media URL), is None.
+    """
     if not isinstance(item, dict):
         raise MalformedReply(f"media item is not an object: {item!r:.80}")
     media_id = item.get("id")
@@ -97,6 +102,7 @@ def parse_media(item: object, account_id: str, parent_id: str | None = None) -> 
         timestamp=parse_timestamp(item.get("timestamp")),
         permalink=_optional_str(item, "permalink"),
         parent_id=parent_id,
+        details=_details(item),
     )
     children = item.get("children")
     if children is not None:
@@ -104,6 +110,77 @@ def parse_media(item: object, account_id: str, parent_id: str | None = None) -> 
             raise MalformedReply(f"children of {media_id} is not a list of objects")
         for child in children["data"]:
             yield from parse_media(child, account_id, parent_id=media_id)
+
+
+# The details' keys and the type each must have when present (from `MediaDetails`' annotations).
+_DETAIL_KEYS: tuple[str, ...] = MediaDetails._fields
+_DETAIL_TYPES: tuple[type, ...] = tuple(
+    next(t for t in get_args(hint) if t is not type(None))
+    for hint in get_type_hints(MediaDetails).values()
+)
+# The type signatures of details already found well-typed, each with a getter of its ints (whose
+# int64 range is checked per media), or None when it has none. A run meets a handful (a hidden
+# like count, a photo without thumbnail_url, ...); bounded anyway, as replies are untrusted.
+_SIGNATURES: dict[tuple[type, ...], Callable[[tuple[Any, ...]], tuple[int, ...]] | None] = {}
+_MAX_SIGNATURES = 4096
+
+
+def _details(item: dict[str, Any]) -> MediaDetails:
+    """A media's details, checked. Runs per listed media, so it reads the keys and their types
+    in C (`map`) and checks a signature it has seen once, rather than each key in Python."""
+    values = tuple(map(item.get, _DETAIL_KEYS))
+    signature = tuple(map(type, values))
+    if signature in _SIGNATURES:
+        ints = _SIGNATURES[signature]
+    else:
+        ints = _check_signature(signature, values)
+    # |v| < 2**63 for each int: one C pass (a count of exactly -2**63 is refused too).
+    if ints is not None and max(map(abs, ints(values))) >> 63:
+        key, value = next(
+            (k, v)
+            for k, v in zip(_DETAIL_KEYS, values, strict=True)
+            if type(v) is int and not _INT64_MIN <= v < _INT64_END
+        )
+        raise MalformedReply(f"{key} is not a 64-bit integer: {value!r:.80}")
+    return MediaDetails._make(values)
+
+
+def _check_signature(
+    signature: tuple[type, ...], values: tuple[Any, ...]
+) -> Callable[[tuple[Any, ...]], tuple[int, ...]] | None:
+    for key, kind, want, value in zip(_DETAIL_KEYS, signature, _DETAIL_TYPES, values, strict=True):
+        if kind is not type(None) and kind is not want:
+            expected = {int: "a 64-bit integer", bool: "true or false"}.get(want, "a string")
+            raise MalformedReply(f"{key} is not {expected}: {value!r:.80}")
+    positions = [i for i, kind in enumerate(signature) if kind is int]
+    ints = None
+    if positions:
+        pick = itemgetter(*positions)
+        ints = (lambda v: (pick(v),)) if len(positions) == 1 else pick
+    if len(_SIGNATURES) < _MAX_SIGNATURES:
+        _SIGNATURES[signature] = ints
+    return ints
+
+
+def parse_profile(reply: object, account_id: str, source: Source = Source.OWNED) -> Profile:
+    """An IG User node (`GET /{ig-user-id}?fields=username,...`) as one `accounts` row; a field
+    Meta omits (no website, no biography) is None."""
+    if not isinstance(reply, dict):
+        raise MalformedReply(f"IG user reply is not an object: {reply!r:.80}")
+    if reply.get("id", account_id) != account_id:
+        raise MalformedReply(f"IG user reply for {reply.get('id')!r:.40}, asked {account_id}")
+    return Profile(
+        account_id=account_id,
+        source=source,
+        username=_optional_str(reply, "username"),
+        name=_optional_str(reply, "name"),
+        biography=_optional_str(reply, "biography"),
+        website=_optional_str(reply, "website"),
+        followers_count=_optional_count(reply, "followers_count"),
+        follows_count=_optional_count(reply, "follows_count"),
+        media_count=_optional_count(reply, "media_count"),
+        profile_picture_url=_optional_str(reply, "profile_picture_url"),
+    )
 
 
 def parse_insights(
@@ -273,3 +350,12 @@ def _optional_str(item: dict[str, Any], key: str) -> str | None:
     if value is None or isinstance(value, str):
         return value
     raise MalformedReply(f"{key} is not a string: {value!r:.80}")
+
+
+def _optional_count(item: dict[str, Any], key: str) -> int | None:
+    """A field's count as int64, None when absent; anything else (a string, a bool, a float) is
+    a malformed reply, never coerced."""
+    value = item.get(key)
+    if value is None or (type(value) is int and _INT64_MIN <= value < _INT64_END):
+        return value
+    raise MalformedReply(f"{key} is not a 64-bit integer: {value!r:.80}")

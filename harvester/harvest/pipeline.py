@@ -30,7 +30,7 @@ import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from harvester.catalog import Login, version_status
+from harvester.catalog import Login, object_fields, version_status
 from harvester.config import Config
 from harvester.graph.client import GraphClient
 from harvester.graph.errors import AccountFatal, GraphError, NothingWorks, WrongAccount
@@ -40,7 +40,7 @@ from harvester.graph.token_store import expiring
 from harvester.harvest.account_insights import AccountInsightsStage
 from harvester.harvest.conditional import ConditionalAsks
 from harvester.harvest.discovery import discover_into
-from harvester.harvest.listing import list_media, list_stories
+from harvester.harvest.listing import ListingFields, fetch_profile, list_media, list_stories
 from harvester.harvest.media_insights import MediaInsightsStage
 from harvester.harvest.report import RunCounters, RunReport
 from harvester.harvest.routing import Refusals
@@ -326,6 +326,11 @@ class _Harvest:
         }
         self.refusals = [refusals for refusals, _, _ in self._stages.values()]
         _, self._media_stage, self._account_stage = self._stages["facebook"]
+        # What the listing asks of each login's media (the newer count fields are Facebook's).
+        self._fields = {
+            login: ListingFields(object_fields(config.graph.api_version, login))
+            for login in self._stages
+        }
 
     def _build_stages(
         self, login: Login
@@ -424,8 +429,24 @@ class _Harvest:
                     )
                 finally:
                     answered.set()
+            if info["listing_ok"]:  # a broken listing: the profile would fail alike, a call more
+                await self._profile(account, blocks)
         self._raise_if_stopped()
         await rows.send(Unit("account", (account.id,), blocks, info))
+
+    async def _profile(self, account: Account, blocks: list[Rows]) -> None:
+        """The account's `accounts` row (or its error row) into its own unit, so a resumed job
+        neither loses nor repeats it; asked after the listing, so a dead token costs one call."""
+        if not self._config.harvest.profiles or self._client.closed(account.id):
+            return
+        try:
+            profile = await fetch_profile(self._client, account, self._fields[account.login])
+        except NothingWorks:
+            raise
+        except GraphError as error:
+            blocks.append(self._rows.error_block(account.id, account.id, Stage.PROFILE, error))
+            return
+        blocks.append(self._rows.profiles([profile]))
 
     async def _list_account(
         self,
@@ -449,13 +470,13 @@ class _Harvest:
                 since=media_window.since,
                 until=media_window.until,
                 page_size=harvest.media_page_size,
+                fields=self._fields[account.login],
             ):
                 answered.set()
                 await self._emit_media(account, page, media_out, rows)
             if harvest.stories:
-                await self._emit_media(
-                    account, await list_stories(self._client, account), media_out, rows
-                )
+                stories = await list_stories(self._client, account, self._fields[account.login])
+                await self._emit_media(account, stories, media_out, rows)
             listing_ok = True
         except NothingWorks:
             raise

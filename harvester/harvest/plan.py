@@ -38,6 +38,8 @@ class AccountPlan:
     listing_calls: int = 0
     insight_calls: int = 0
     account_calls: int = 0
+    # The `accounts` row's profile call (`[harvest] profiles`): one per account per run.
+    profile_calls: int = 0
     problem: str | None = None
 
     @property
@@ -46,7 +48,7 @@ class AccountPlan:
 
     @property
     def calls(self) -> int:
-        return self.listing_calls + self.insight_calls + self.account_calls
+        return self.listing_calls + self.insight_calls + self.account_calls + self.profile_calls
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,11 @@ async def make_plan(config: Config, window: HarvestWindow | None = None) -> Plan
         if config.harvest.account_insights
     }
     account_calls = by_totals.get(config.harvest.account_totals, 0)
-    plans = [AccountPlan(a.id, account_calls=account_calls) for a in config.accounts]
+    profile_calls = int(config.harvest.profiles)
+    plans = [
+        AccountPlan(a.id, account_calls=account_calls, profile_calls=profile_calls)
+        for a in config.accounts
+    ]
     latencies: list[float] = []
     limiter = anyio.CapacityLimiter(config.limits.max_accounts_in_flight)
     client = GraphClient(config.graph, config.limits, config.retry)
@@ -175,7 +181,7 @@ async def _plan_account(
                     started = time.perf_counter()
         except GraphError as error:
             plan.problem = f"{type(error).__name__}: {getattr(error, 'message', error)}"
-            plan.account_calls = 0
+            plan.account_calls = plan.profile_calls = 0
 
 
 def _estimate(config: Config, plans: Sequence[AccountPlan], latency: float) -> tuple[float, str]:

@@ -16,9 +16,12 @@ from harvester.graph.account_replies import AccountValue
 from harvester.graph.errors import GraphError, MetricUnsupported
 from harvester.graph.replies import InsightValue, number
 from harvester.harvest.report import RunCounters
-from harvester.models import Account, Dataset, Media, Rows
+from harvester.models import Account, Dataset, Media, MediaDetails, Profile, Rows
 
 __all__ = ["RunRows", "Stage", "error_row"]
+
+# A media's details are its `media` columns in schema order (a NamedTuple): spread as they are.
+_NO_DETAILS = MediaDetails()
 
 
 class Stage(StrEnum):
@@ -28,6 +31,7 @@ class Stage(StrEnum):
     LISTING = "listing"
     # An Instagram Login token's `/me` names another account than the configured id.
     IDENTITY = "identity"
+    PROFILE = "profile"
     ROUTING = "routing"
     MEDIA_INSIGHTS = "media_insights"
     METRIC_UNSUPPORTED = "metric_unsupported"
@@ -90,10 +94,36 @@ class RunRows:
                     m.media_product_type,
                     m.timestamp,
                     m.permalink,
+                    *(m.details or _NO_DETAILS),
+                    m.source.value,
                     now,
                     self.run_id,
                 )
                 for m in media
+            ],
+        )
+
+    def profiles(self, profiles: Iterable[Profile]) -> Rows:
+        """`accounts` rows: one per account profile fetched."""
+        now = datetime.now(UTC)
+        return Rows(
+            Dataset.ACCOUNTS,
+            [
+                (
+                    p.account_id,
+                    p.username,
+                    p.name,
+                    p.biography,
+                    p.website,
+                    p.followers_count,
+                    p.follows_count,
+                    p.media_count,
+                    p.profile_picture_url,
+                    p.source.value,
+                    now,
+                    self.run_id,
+                )
+                for p in profiles
             ],
         )
 

@@ -93,7 +93,8 @@ def _latest(stored: str | None, moment: datetime) -> str:
 def supersede(lake: Lake, state: JobState) -> int:
     """Drop, from the other files of the job's snapshot date, the rows of objects this job wrote.
 
-    Objects: a media (`media` and `media_insights` rows, by media_id); an account's insights over
+    Objects: a media (`media` and `media_insights` rows, by media_id); an account's profile
+    (`accounts` rows, by account_id); an account's insights over
     the days this job covered for it (end_times after the midnight that starts the day its first
     row closes, up to its last; rows without end_time, the lifetime breakdowns, included); an
     error about a media or account the job completed. Each touched file is rewritten under its
@@ -137,12 +138,13 @@ def _replaced(lake: Lake, dataset: Dataset, files: list[str], state: JobState) -
 
         return completed
     if dataset is not Dataset.ACCOUNT_INSIGHTS:
-        # Unique per file first: a file holds each media's ~10 insight rows.
-        uniques = [
-            pc.unique(lake.read_parquet(path, ["media_id"]).column("media_id")) for path in files
-        ]
+        # A media's rows by media_id; an account's profile (`accounts`) by account_id: one row
+        # per account and snapshot date. Unique per file first: a file holds each media's ~10
+        # insight rows.
+        key = "account_id" if dataset is Dataset.ACCOUNTS else "media_id"
+        uniques = [pc.unique(lake.read_parquet(path, [key]).column(key)) for path in files]
         ids = pc.unique(pa.chunked_array(uniques, type=pa.string()).combine_chunks())
-        return lambda table: pc.is_in(table.column("media_id"), value_set=ids)
+        return lambda table: pc.is_in(table.column(key), value_set=ids)
     spans: dict[str, tuple[datetime, datetime]] = {}
     for path in files:
         table = lake.read_parquet(path, ["account_id", "end_time"])

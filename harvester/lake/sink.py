@@ -55,6 +55,7 @@ SORT_KEYS: dict[Dataset, tuple[str, ...]] = {
     # A media's insight rows stay in the order Meta answered them (its blocks are sorted whole).
     Dataset.MEDIA_INSIGHTS: ("account_id", "media_id"),
     Dataset.ACCOUNT_INSIGHTS: ("account_id", "metric", "period", "end_time", "dimension"),
+    Dataset.ACCOUNTS: ("account_id",),
     Dataset.ERRORS: ("account_id", "object_id", "stage"),
 }
 _KEY_INDEXES: dict[Dataset, tuple[int, ...]] = {

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable, Sequence
+from datetime import date
 from typing import Any
 
 from harvester.simulator import replies, validity
@@ -24,8 +25,8 @@ ID_ONLY = parse_fields("id")
 PAGE_DEFAULT = parse_fields("access_token,category,category_list,name,id,tasks")
 TASKS = ["ANALYZE", "ADVERTISE", "MESSAGING", "MODERATE", "CREATE_CONTENT", "MANAGE"]
 USER_NODE = "IGUser"  # node names as they appear in Meta's "nonexisting field" errors
-MEDIA_NODE = "IGMedia"
-CHILD_NODE = "IGMedia"
+MEDIA_NODE = "ShadowIGMedia"
+CHILD_NODE = "ShadowIGMedia"
 PAGE_NODE = "Page"
 
 InsightsRenderer = Callable[[SimMedia, Field], dict[str, Any]]
@@ -111,14 +112,36 @@ def paginate(call: Call, key: str, lo: int, hi: int) -> tuple[range, dict[str, A
 class ObjectReader:
     """Renders nodes and edges of one world; insights expansion is delegated to the caller."""
 
-    def __init__(self, world: World, insights: InsightsRenderer) -> None:
+    def __init__(
+        self,
+        world: World,
+        insights: InsightsRenderer,
+        login: str = validity.FACEBOOK,
+        as_of: date | None = None,
+    ) -> None:
         self.world = world
         self._insights = insights
+        # The IG Media fields each login has on `as_of` (the newer counts: Facebook Login only);
+        # a media answers its account's login (an Instagram Login account's through its host).
+        self._login = login
+        self._media_allowed = {
+            name: validity.ig_media_fields(name, as_of)
+            for name in (validity.FACEBOOK, validity.INSTAGRAM)
+        }
 
     # -- media ----------------------------------------------------------------------------
 
     def media_fields(self, media: SimMedia, specs: Sequence[Field]) -> dict[str, Any]:
-        allowed = validity.CHILD_FIELDS if media.is_child else validity.IG_MEDIA_FIELDS
+        if media.is_child:
+            allowed = validity.CHILD_FIELDS
+        else:
+            account_login = self.world.accounts[media.account_index].login
+            login = (
+                validity.INSTAGRAM
+                if validity.INSTAGRAM in (self._login, account_login)
+                else self._login
+            )
+            allowed = self._media_allowed[login]
         check_known(tuple(specs), allowed, CHILD_NODE if media.is_child else MEDIA_NODE)
         out: dict[str, Any] = {}
         for spec in specs:
@@ -150,22 +173,21 @@ class ObjectReader:
         if name == "username":
             return acc.username
         if name == "media_url":
-            ext = "mp4" if media.media_type == "VIDEO" else "jpg"
-            return f"https://scontent.cdninstagram.com/v/t51.29350-15/{media.id}_n.{ext}"
+            return self.world.media_url(media)
         if name == "thumbnail_url":
-            if media.media_type != "VIDEO":
-                return None
-            return f"https://scontent.cdninstagram.com/v/t51.29350-15/{media.id}_thumb.jpg"
+            return self.world.thumbnail_url(media)
         if media.is_child:
             return None
         if name == "caption":
             return self.world.caption(media)
         if name == "like_count":
-            return self.world.value_of(media, "likes")
+            return None if self.world.likes_hidden(media) else self.world.value_of(media, "likes")
         if name == "comments_count":
             return self.world.value_of(media, "comments")
         if name == "is_comment_enabled":
-            return True
+            return self.world.comments_enabled(media)
+        if name in validity.MEDIA_COUNT_FIELDS:
+            return self.world.value_of(media, validity.MEDIA_COUNT_FIELDS[name])
         if name == "is_shared_to_feed":
             return True if media.media_product_type == "REELS" else None
         if name == "children":
@@ -222,12 +244,12 @@ class ObjectReader:
             "id": acc.id,
             "username": acc.username,
             "name": acc.name,
-            "biography": f"Simulated business account #{acc.index}.",
+            "biography": self.world.biography(acc),
             "followers_count": acc.followers_count,
             "follows_count": acc.follows_count,
             "media_count": self.world.media_per_account,
             "profile_picture_url": f"https://scontent.xx.fbcdn.net/v/t51.2885-15/{acc.id}_n.jpg",
-            "website": f"https://example.com/{acc.username}",
+            "website": self.world.website(acc),
             "ig_id": 7_000_000_000 + acc.index,
             "legacy_instagram_user_id": str(7_000_000_000 + acc.index),
             "has_profile_pic": True,

@@ -46,7 +46,7 @@ class Router:
         self.account_insights = AccountInsights(
             world, settings.as_of, extra, settings.withdrawn_breakdowns
         )
-        self.objects = ObjectReader(world, self._expand_insights)
+        self.objects = ObjectReader(world, self._expand_insights, settings.login, settings.as_of)
         default = validity.parse_version(settings.api_version)
         self.default_version = self._served(
             default if default is not None else validity.MAX_VERSION, None

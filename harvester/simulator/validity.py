@@ -372,6 +372,28 @@ IG_MEDIA_FIELDS = frozenset(
         "insights",
     ]
 )
+# IG Media fields Meta added to every version on 2026-04-22, Facebook Login only: field -> the
+# media metric whose lifetime value it carries (the simulator's values are one source of truth).
+MEDIA_COUNT_FIELDS: dict[str, str] = {
+    "reposts_count": "reposts",
+    "saved_count": "saved",
+    "shares_count": "shares",
+    "total_like_count": "total_likes",
+    "total_comments_count": "total_comments",
+    "total_views_count": "total_views",
+}
+MEDIA_COUNT_FIELDS_ADDED = ADDED_2026_04
+
+
+@lru_cache(maxsize=8)
+def ig_media_fields(login: str, as_of: date | None) -> frozenset[str]:
+    """The IG Media fields with `login` on `as_of` (None: lenient in time, as for metrics)."""
+    added = as_of is None or as_of >= MEDIA_COUNT_FIELDS_ADDED
+    if login == FACEBOOK and added:
+        return IG_MEDIA_FIELDS | MEDIA_COUNT_FIELDS.keys()
+    return IG_MEDIA_FIELDS
+
+
 CHILD_FIELDS = frozenset(
     [
         "alt_text",

@@ -48,6 +48,18 @@ _FOLLOWERS = name_key("followers")
 _CAPTION = name_key("caption")
 _FACEBOOK = name_key("shared_to_facebook")
 _LEGACY = name_key("legacy_video")
+_LIKES_HIDDEN = name_key("likes_hidden")
+_URL_WITHHELD = name_key("media_url_withheld")
+_COMMENTS_OFF = name_key("comments_disabled")
+_PROFILE = name_key("profile")
+# Media whose owner hides the like count (`like_count` absent), videos whose `media_url` Meta
+# withholds (copyright-flagged), media with comments turned off, in percent; and accounts
+# without a biography or a website (the field absent from their IG User node).
+LIKES_HIDDEN_PERCENT = 10
+MEDIA_URL_WITHHELD_PERCENT = 20
+COMMENTS_DISABLED_PERCENT = 8
+NO_BIOGRAPHY_PERCENT = 25
+NO_WEBSITE_PERCENT = 35
 
 
 class World:
@@ -316,6 +328,45 @@ class World:
 
     def caption(self, media: SimMedia) -> str:
         return f"Simulated post {media.index} #{mix(self.seed, media.account_index, _CAPTION) % 97}"
+
+    def _percent(self, media: SimMedia, key: int) -> int:
+        return mix(self.seed, media.account_index, media.index, media.slot, key) % 100
+
+    def likes_hidden(self, media: SimMedia) -> bool:
+        """Whether the owner hides this media's like count: `like_count` is then absent."""
+        return not media.is_child and self._percent(media, _LIKES_HIDDEN) < LIKES_HIDDEN_PERCENT
+
+    def media_url_withheld(self, media: SimMedia) -> bool:
+        """Whether Meta withholds this video's `media_url` (as for copyright-flagged video)."""
+        return (
+            media.media_type == "VIDEO"
+            and self._percent(media, _URL_WITHHELD) < MEDIA_URL_WITHHELD_PERCENT
+        )
+
+    def media_url(self, media: SimMedia) -> str | None:
+        if self.media_url_withheld(media):
+            return None
+        ext = "mp4" if media.media_type == "VIDEO" else "jpg"
+        return f"https://scontent.cdninstagram.com/v/t51.29350-15/{media.id}_n.{ext}"
+
+    def thumbnail_url(self, media: SimMedia) -> str | None:
+        """A video's cover image (Meta serves `thumbnail_url` on video only)."""
+        if media.media_type != "VIDEO":
+            return None
+        return f"https://scontent.cdninstagram.com/v/t51.29350-15/{media.id}_thumb.jpg"
+
+    def comments_enabled(self, media: SimMedia) -> bool:
+        return self._percent(media, _COMMENTS_OFF) >= COMMENTS_DISABLED_PERCENT
+
+    def biography(self, acc: SimAccount) -> str | None:
+        if mix(self.seed, acc.index, _PROFILE, 1) % 100 < NO_BIOGRAPHY_PERCENT:
+            return None
+        return f"Simulated business account #{acc.index}."
+
+    def website(self, acc: SimAccount) -> str | None:
+        if mix(self.seed, acc.index, _PROFILE, 2) % 100 < NO_WEBSITE_PERCENT:
+            return None
+        return f"https://example.com/{acc.username}"
 
     # -- metric values (delegated to `values`, kept here as the public surface) -------------
 

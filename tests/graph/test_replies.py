@@ -12,7 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harvester.graph.errors import MalformedReply
-from harvester.graph.replies import parse_insights, parse_media, parse_timestamp
+from harvester.graph.replies import parse_insights, parse_media, parse_profile, parse_timestamp
+from harvester.models import MediaDetails, Profile, Source
 
 IG = "python-facebook/testdata/instagram/apidata"
 
@@ -258,3 +259,85 @@ def test_a_malformed_breakdowns_value_is_named(breakdowns: object) -> None:
     entry = {"name": "profile_activity", "total_value": {"value": 3, "breakdowns": breakdowns}}
     with pytest.raises(MalformedReply, match="profile_activity: breakdown"):
         parse_insights({"data": [entry]}, ["profile_activity"])
+
+
+def test_media_details_from_a_real_listing(shared_fixtures: Path) -> None:
+    reply = _load(shared_fixtures, f"{IG}/medias/media_default.json")
+    assert isinstance(reply, dict)
+    album, *children = parse_media(reply, "1784")
+    assert album.details == MediaDetails(
+        caption="ALBUM", comments_count=0, like_count=1, media_url=reply.get("media_url")
+    )
+    assert children and all(c.details is not None for c in children)
+    first = children[0].details
+    assert first is not None and first.shortcode == "CRyZpjhDO_k"
+    assert first.media_url is not None and first.media_url.startswith("https://scontent")
+    assert (first.caption, first.like_count, first.comments_count) == (None, None, None)
+
+
+def test_media_details_are_none_where_the_reply_omits_them() -> None:
+    # A hidden like count, a withheld media URL: the field is absent, never 0 or "".
+    [media] = parse_media(
+        {
+            "id": "1",
+            "media_type": "VIDEO",
+            "media_product_type": "REELS",
+            "comments_count": 4,
+            "thumbnail_url": "https://t",
+            "is_shared_to_feed": False,
+            "is_comment_enabled": True,
+            "total_views_count": 2**40,
+        },
+        "1784",
+    )
+    assert media.details == MediaDetails(
+        comments_count=4,
+        thumbnail_url="https://t",
+        is_shared_to_feed=False,
+        is_comment_enabled=True,
+        total_views_count=2**40,
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("like_count", "12"),
+        ("like_count", True),
+        ("comments_count", 1.5),
+        ("saved_count", 2**63),
+        ("caption", 7),
+        ("is_comment_enabled", 1),
+        ("is_shared_to_feed", "true"),
+    ],
+)
+def test_a_detail_of_the_wrong_type_is_a_malformed_reply(field: str, value: object) -> None:
+    with pytest.raises(MalformedReply, match=field):
+        list(parse_media({"id": "1", field: value}, "1784"))
+
+
+def test_profile_from_a_real_reply(shared_fixtures: Path) -> None:
+    reply = _load(shared_fixtures, f"{IG}/users/user_fields.json")
+    assert isinstance(reply, dict)
+    profile = parse_profile(reply, reply["id"])
+    assert profile == Profile(
+        account_id="17841407673135339",
+        source=Source.OWNED,
+        username="facebookfordevelopers",
+        name="Facebook for Developers",
+        biography=reply["biography"],
+        website=None,  # the recording has none: absent, so None
+        followers_count=64363,
+        follows_count=None,
+        media_count=427,
+        profile_picture_url=reply["profile_picture_url"],
+    )
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [[], {"id": "other"}, {"followers_count": "12"}, {"username": 3}, {"media_count": 1.0}],
+)
+def test_a_malformed_profile_is_refused(reply: object) -> None:
+    with pytest.raises(MalformedReply):
+        parse_profile(reply, "1784")

@@ -48,6 +48,7 @@ KEYS: dict[Dataset, tuple[str, ...]] = {
         *("snapshot_date", "account_id", "metric", "period"),
         *("end_time", "dimension", "dimension_value"),
     ),
+    Dataset.ACCOUNTS: ("snapshot_date", "account_id"),
     Dataset.ERRORS: (
         *("snapshot_date", "account_id", "object_id", "stage"),
         *("error_code", "error_subcode", "message"),

@@ -167,10 +167,14 @@ async def test_killed_and_interrupted_runs_resume_to_the_uninterrupted_lake(tmp_
         code, stderr = await harvester.complete()
         assert code == 3, stderr
         log = list(sim.request_log)
+        live = {a.id for a in sim.world.accounts if not a.token_expired}
 
     assert len(runs(lake)) == 5
     assert "uncommitted part files" in out.read_text()
     assert lake_content(lake) == lake_content(tmp_path / "reference")
+    # The profiles (`accounts`) went with their accounts' units: each live account's once.
+    profiles = ds.dataset(lake / "accounts", format="parquet", partitioning="hive").to_table()
+    assert sorted(profiles.column("account_id").to_pylist()) == sorted(live)
     # Completed media were never asked again by a later run.
     for killed_at, done in done_before:
         assert done

@@ -13,6 +13,7 @@ from typing import Any
 
 import pyarrow.dataset as pads
 import pytest
+from media_rows import media_row
 from s3_server import make_bucket, moto_endpoint  # noqa: F401  (a fixture)
 
 from harvester.config import OutputSettings
@@ -46,7 +47,9 @@ def lake(
 
 def media_unit(media_id: str) -> Unit:
     fetched = datetime(2026, 3, 1, tzinfo=UTC)
-    media = ("1784", media_id, None, "IMAGE", "FEED", None, None, fetched, "r")
+    media = media_row(
+        "1784", media_id, None, "IMAGE", "FEED", None, None, fetched_at=fetched, run_id="r"
+    )
     insight = ("1784", media_id, "IMAGE", "FEED", None, "reach", "lifetime", None, 5, None, "v25.0")
     return Unit(
         "media",

@@ -11,6 +11,7 @@ import pyarrow.dataset as pads
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from media_rows import media_row
 
 from harvester.config import OutputSettings
 from harvester.lake import checkpoint as checkpoint_module
@@ -46,7 +47,9 @@ def begin(lake: Lake, run_id: str, job: JobSpec) -> tuple[ParquetSink, Checkpoin
 
 
 def media_unit(media_id: str, run_id: str) -> Unit:
-    media = (ACCOUNT, media_id, None, "IMAGE", "FEED", None, None, FETCHED, run_id)
+    media = media_row(
+        ACCOUNT, media_id, None, "IMAGE", "FEED", None, None, fetched_at=FETCHED, run_id=run_id
+    )
     return Unit("media", (media_id,), [Rows(Dataset.MEDIA, [media])])
 
 

@@ -30,6 +30,11 @@ from harvester import parse_config, run_harvest
 from harvester.simulator import SimulatorSettings, run_simulator
 
 TS = pa.timestamp("us", tz="UTC")
+# `models.MediaDetails`, the media columns from caption to total_views_count (issue 16).
+SCHEMA_MEDIA_DETAILS = ["caption", "like_count", "comments_count", "media_url", "thumbnail_url",
+    "shortcode", "username", "is_comment_enabled", "is_shared_to_feed", "reposts_count",
+    "saved_count", "shares_count", "total_like_count", "total_comments_count",
+    "total_views_count"]  # fmt: skip
 REQUIRED, NULLABLE = False, True
 
 COLUMNS: dict[str, list[tuple[str, pa.DataType, bool]]] = {
@@ -41,6 +46,24 @@ COLUMNS: dict[str, list[tuple[str, pa.DataType, bool]]] = {
         ("media_product_type", pa.string(), NULLABLE),
         ("media_timestamp", TS, NULLABLE),
         ("permalink", pa.string(), NULLABLE),
+        # issue 16: what the listing call says of a media, and whose it is (nullable: older
+        # files have none of these, and readers union by name)
+        ("caption", pa.string(), NULLABLE),
+        ("like_count", pa.int64(), NULLABLE),
+        ("comments_count", pa.int64(), NULLABLE),
+        ("media_url", pa.string(), NULLABLE),
+        ("thumbnail_url", pa.string(), NULLABLE),
+        ("shortcode", pa.string(), NULLABLE),
+        ("username", pa.string(), NULLABLE),
+        ("is_comment_enabled", pa.bool_(), NULLABLE),
+        ("is_shared_to_feed", pa.bool_(), NULLABLE),
+        ("reposts_count", pa.int64(), NULLABLE),
+        ("saved_count", pa.int64(), NULLABLE),
+        ("shares_count", pa.int64(), NULLABLE),
+        ("total_like_count", pa.int64(), NULLABLE),
+        ("total_comments_count", pa.int64(), NULLABLE),
+        ("total_views_count", pa.int64(), NULLABLE),
+        ("source", pa.string(), NULLABLE),
         ("fetched_at", TS, REQUIRED),
         ("run_id", pa.string(), REQUIRED),
     ],
@@ -72,6 +95,21 @@ COLUMNS: dict[str, list[tuple[str, pa.DataType, bool]]] = {
         ("fetched_at", TS, REQUIRED),
         ("run_id", pa.string(), REQUIRED),
     ],
+    # issue 16: one account profile per account and snapshot date
+    "accounts": [
+        ("account_id", pa.string(), REQUIRED),
+        ("username", pa.string(), NULLABLE),
+        ("name", pa.string(), NULLABLE),
+        ("biography", pa.string(), NULLABLE),
+        ("website", pa.string(), NULLABLE),
+        ("followers_count", pa.int64(), NULLABLE),
+        ("follows_count", pa.int64(), NULLABLE),
+        ("media_count", pa.int64(), NULLABLE),
+        ("profile_picture_url", pa.string(), NULLABLE),
+        ("source", pa.string(), REQUIRED),
+        ("fetched_at", TS, REQUIRED),
+        ("run_id", pa.string(), REQUIRED),
+    ],
     "errors": [
         ("account_id", pa.string(), NULLABLE),
         ("object_id", pa.string(), NULLABLE),
@@ -86,14 +124,18 @@ COLUMNS: dict[str, list[tuple[str, pa.DataType, bool]]] = {
     ],
 }
 
-# The contract before issue 14: the same columns without `value_float`.
+# Columns added since the lake of tests/data/lake_v0: `value_float` (issue 14), the media details
+# and `source` (issue 16); and the `accounts` dataset (issue 16), which that lake has no files of.
+ADDED_SINCE_V0 = {"value_float", "source", *SCHEMA_MEDIA_DETAILS}
 COLUMNS_V0 = {
-    dataset: [c for c in columns if c[0] != "value_float"] for dataset, columns in COLUMNS.items()
+    dataset: [c for c in columns if c[0] not in ADDED_SINCE_V0]
+    for dataset, columns in COLUMNS.items()
+    if dataset != "accounts"
 }
 
 STAMP = r"\d{8}T\d{6}Z-[0-9a-f]{6}"  # run ids, job ids and compaction stamps: UTC time + 6 hex
 DAY = r"\d{4}-\d{2}-\d{2}"
-DATASET = "(?:media|media_insights|account_insights|errors)"
+DATASET = "(?:media|media_insights|account_insights|accounts|errors)"
 JOB = rf"_state/jobs/(?:backfill|sweep)-[0-9a-f]{{16}}/{STAMP}"
 LAYOUT: dict[str, str] = {
     "part": rf"{DATASET}/snapshot_date={DAY}/part-{STAMP}-\d{{5}}\.parquet",
@@ -187,7 +229,7 @@ async def test_a_run_a_sweep_and_compact_write_the_pinned_layout(tmp_path: Path)
         f"{d}/snapshot_date={SNAPSHOT}/part-{report.run_id}-00000.parquet" for d in COLUMNS
     }
     assert kinds(lake) == Counter(
-        part=4, report=1, cursor=1, begin=1, run=1, epoch=1, done=1
+        part=5, report=1, cursor=1, begin=1, run=1, epoch=1, done=1
     )  # the job settled: nothing under _state/open
     assert (lake / "_runs" / f"{report.run_id}.json").is_file()
     [begin] = lake.glob("_state/jobs/backfill-*/*/begin.json")
@@ -205,9 +247,12 @@ async def test_a_run_a_sweep_and_compact_write_the_pinned_layout(tmp_path: Path)
             )
     assert swept.exit_code == 3
     assert_schemas(lake)
-    assert kinds(lake) == Counter(part=8, report=2, cursor=1, begin=2, run=2, epoch=2, done=2)
+    # The sweep profiled every account the run did: the run's `accounts` file held only replaced
+    # rows, so it is gone (one row per account and snapshot date).
+    assert kinds(lake) == Counter(part=9, report=2, cursor=1, begin=2, run=2, epoch=2, done=2)
     sweeps = list(lake.glob(f"*/snapshot_date={SNAPSHOT}/part-{swept.run_id}-00000.parquet"))
-    assert len(sweeps) == 4
+    assert len(sweeps) == 5
+    assert not list(lake.glob(f"accounts/*/part-{report.run_id}-*.parquet"))
     assert len(list(lake.glob("_state/jobs/sweep-*/*/done.json"))) == 1
 
     # `harvester compact`: one file per dataset and date, named part-compact-<stamp>-NNNNN.
@@ -218,8 +263,8 @@ async def test_a_run_a_sweep_and_compact_write_the_pinned_layout(tmp_path: Path)
     assert done.returncode == 0, done.stderr.decode()
     assert_schemas(lake)
     assert kinds(lake) == Counter(
-        compacted=4, report=2, cursor=1, begin=2, run=2, epoch=2, done=2
-    )  # no compaction plan is left under _state/compactions
+        compacted=4, part=1, report=2, cursor=1, begin=2, run=2, epoch=2, done=2
+    )  # no compaction plan is left under _state/compactions; `accounts` has one file: kept as is
 
 
 def cli_env() -> dict[str, str]:

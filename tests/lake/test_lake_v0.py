@@ -24,6 +24,7 @@ from typing import Any
 
 import anyio
 import duckdb
+import polars as pl
 import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
@@ -31,6 +32,7 @@ import pytest
 
 import harvester
 from harvester import HarvestWindow, RunReport, parse_config, run_harvest
+from harvester.models import MediaDetails
 from harvester.simulator import RunningSimulator, SimulatorSettings, run_simulator
 
 pytestmark = pytest.mark.anyio
@@ -98,10 +100,19 @@ def read(folder: Path, **options: Any) -> pa.Table:
     return table
 
 
+# The `media` columns added with issue 16 (what the listing says of a media, and `source`): null
+# in the old code's rows, which a resumed job keeps as they are (it does not list a done media's
+# unit again), so media rows compare on the other columns; `new_media_columns_are_filled` checks
+# these apart.
+ADDED_MEDIA_COLUMNS = [*MediaDetails._fields, "source"]
+
+
 def rows(lake: Path, dataset: str, *, keep_all: bool = False) -> Counter[tuple[Any, ...]]:
     table = read(lake / dataset, partitioning="hive")
     if not keep_all:
         table = table.drop_columns([c for c in IGNORED if c in table.column_names])
+        if dataset == "media":
+            table = table.drop_columns([c for c in ADDED_MEDIA_COLUMNS if c in table.column_names])
     table = table.select(sorted(table.column_names))
     return Counter(zip(*table.to_pydict().values(), strict=True))
 
@@ -204,7 +215,9 @@ def still_served(
 def query(lake: Path, sql: str) -> list[tuple[Any, ...]]:
     """DuckDB over the lake: `{media}` etc. in `sql` stand for the datasets' hive globs."""
     globs = {
-        d: f"read_parquet('{lake}/{d}/**/*.parquet', hive_partitioning = true)" for d in DATASETS
+        d: f"read_parquet('{lake}/{d}/**/*.parquet', hive_partitioning = true, "
+        "union_by_name = true)"
+        for d in DATASETS
     }
     return duckdb.connect().execute(sql.format(**globs)).fetchall()
 
@@ -236,6 +249,25 @@ def expected_media(
                 out.add(media.id)
         out.update(story.id for story in world.stories(account.id))
     return out
+
+
+def new_media_columns_are_filled(lake: Path) -> None:
+    """Old and new `media` files read together (DuckDB by name, Polars diagonally): the issue-16
+    columns are null exactly in the old code's rows, and `source` is "owned" in every new one."""
+    old_runs = tuple(job["run_id"] for job in JOBS.values())
+    sql = (
+        "SELECT run_id IN {old}, source, count(*), count(caption), count(shortcode) "
+        "FROM {{media}} GROUP BY ALL ORDER BY ALL"
+    )
+    [new, old] = query(lake, sql.format(old=old_runs))
+    assert new[:2] == (False, "owned") and new[2] == new[4]  # every new media has its shortcode
+    assert old[:2] == (True, None) and old[2] > 0 and old[3:] == (0, 0)
+    frames = [pl.read_parquet(p) for p in sorted((lake / "media").rglob("*.parquet"))]
+    media = pl.concat(frames, how="diagonal_relaxed")
+    assert media.height == new[2] + old[2]
+    by_old = media.filter(pl.col("run_id").is_in(old_runs)).select(ADDED_MEDIA_COLUMNS)
+    assert by_old.height == old[2]
+    assert by_old.null_count().row(0) == (old[2],) * len(ADDED_MEDIA_COLUMNS)
 
 
 def parquet_files(lake: Path) -> set[str]:
@@ -310,6 +342,7 @@ async def test_an_old_lake_resumes_sweeps_and_compacts(tmp_path: Path) -> None:
             lake, "SELECT count(*), count(DISTINCT (snapshot_date, media_id)) FROM {media}"
         )
         assert media_rows == media_keys == sum(resumed["media"].values())
+        new_media_columns_are_filled(lake)
         # The job is settled: nothing left open, no file outside a manifest, no temporary file.
         assert not list((lake / "_state" / "open").glob("*"))
         assert not [p for p in lake.rglob("*") if p.name.endswith(".tmp")]

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from media_rows import media_row
 from s3_server import make_bucket, moto_endpoint  # noqa: F401  (a fixture)
 
 from harvester.config import OutputSettings
@@ -287,15 +288,8 @@ async def test_holding_releases_when_the_block_fails(lake: Lake) -> None:
 
 def media_unit(media_id: str) -> Unit:
     """A media's one `media` row, as a unit of work."""
-    row = (
-        "1784",
-        media_id,
-        None,
-        "IMAGE",
-        "FEED",
-        None,
-        None,
-        datetime(2026, 3, 1, tzinfo=UTC),
-        "r",
+    fetched = datetime(2026, 3, 1, tzinfo=UTC)
+    row = media_row(
+        "1784", media_id, None, "IMAGE", "FEED", None, None, fetched_at=fetched, run_id="r"
     )
     return Unit("media", (media_id,), [Rows(Dataset.MEDIA, [row])])

@@ -13,6 +13,7 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
+from media_rows import media_row
 from s3_server import make_bucket, moto_endpoint  # noqa: F401  (a fixture)
 
 from harvester.config import OutputSettings
@@ -33,6 +34,7 @@ DUCKDB_TYPES = {
     pa.int64(): "BIGINT",
     pa.int32(): "INTEGER",
     pa.float64(): "DOUBLE",
+    pa.bool_(): "BOOLEAN",
     pa.timestamp("us", tz="UTC"): "TIMESTAMP WITH TIME ZONE",
 }
 
@@ -77,8 +79,34 @@ def insight_rows(count: int, start: int = 0) -> list[tuple[Any, ...]]:
 
 SAMPLES: dict[Dataset, list[tuple[Any, ...]]] = {
     Dataset.MEDIA: [
-        ("1784", "m1", None, "CAROUSEL_ALBUM", "FEED", POSTED, "https://x/p/1", FETCHED, RUN),
-        ("1784", "c1", "m1", "IMAGE", None, None, None, FETCHED, RUN),
+        (
+            "1784",
+            "m1",
+            None,
+            "CAROUSEL_ALBUM",
+            "FEED",
+            POSTED,
+            "https://x/p/1",
+            "a caption",
+            12,
+            3,
+            "https://cdn/m1.jpg",
+            None,
+            "Cx1",
+            "sim",
+            True,
+            None,
+            1,
+            2,
+            3,
+            14,
+            4,
+            99,
+            "owned",
+            FETCHED,
+            RUN,
+        ),
+        media_row("1784", "c1", "m1", "IMAGE", None, None, None, fetched_at=FETCHED, run_id=RUN),
     ],
     Dataset.MEDIA_INSIGHTS: insight_rows(8),
     Dataset.ACCOUNT_INSIGHTS: [
@@ -97,6 +125,10 @@ SAMPLES: dict[Dataset, list[tuple[Any, ...]]] = {
         ),
         ("1784", "follows", "day", POSTED, None, None, None, None, "v21.0", FETCHED, RUN),
         ("1784", "rate", "day", POSTED, None, None, None, 41.26, "v21.0", FETCHED, RUN),
+    ],
+    Dataset.ACCOUNTS: [
+        ("1784", "sim", "Sim", None, "https://x", 1200, 80, 60, "https://p", "owned", FETCHED, RUN),
+        ("1785", None, None, None, None, None, None, None, None, "competitor", FETCHED, RUN),
     ],
     Dataset.ERRORS: [
         ("1784", "m9", "insights", 400, 100, 2108006, "(#100) too old", "AbC", FETCHED, RUN),
@@ -153,7 +185,7 @@ def test_layout_and_statistics(tmp_path: Path) -> None:
     [part] = (tmp_path / "media_insights" / "snapshot_date=2026-01-02").iterdir()
     assert part.name == f"part-{RUN}-00000.parquet"
     assert stats == SinkStatistics(
-        rows={"media": 0, "media_insights": 250, "account_insights": 0, "errors": 0},
+        rows={"media": 0, "media_insights": 250, "account_insights": 0, "accounts": 0, "errors": 0},
         files=1,
         bytes=part.stat().st_size,
     )
@@ -209,11 +241,11 @@ def test_readers_never_see_an_open_file(tmp_path: Path) -> None:
 
 
 def test_abort_keeps_only_committed_files(tmp_path: Path) -> None:
-    # ~2 KB parts: a 500-row media_insights group (~3 KB) fills one, a 500-row media group
-    # (~1 KB) does not.
+    # ~2 KB parts: a 500-row media_insights group (~3.5 KB) fills one, a 500-row group of media
+    # without details (~1.7 KB) does not.
     sink = make_sink(tmp_path, row_group_rows=500, target_file_mb=0.002)
     sink.write(Rows(Dataset.MEDIA_INSIGHTS, insight_rows(1000)))  # two committed parts
-    sink.write(Rows(Dataset.MEDIA, SAMPLES[Dataset.MEDIA] * 250))  # one open part
+    sink.write(Rows(Dataset.MEDIA, SAMPLES[Dataset.MEDIA][1:] * 500))  # one open part
     sink.write(Rows(Dataset.ERRORS, SAMPLES[Dataset.ERRORS]))  # buffered only
     committed = sink.statistics()
     media_folder = tmp_path / "media" / "snapshot_date=2026-01-02"
@@ -452,7 +484,17 @@ def test_rows_converted_early_still_make_one_sorted_row_group(tmp_path: Path) ->
     # holds as Python objects before converting them to Arrow.
     sink = make_sink(tmp_path, row_group_rows=1_000_000)
     rows = [
-        (f"1784{i % 3}", f"m{i:05d}", None, "IMAGE", "FEED", POSTED, None, FETCHED, RUN)
+        media_row(
+            f"1784{i % 3}",
+            f"m{i:05d}",
+            None,
+            "IMAGE",
+            "FEED",
+            POSTED,
+            None,
+            fetched_at=FETCHED,
+            run_id=RUN,
+        )
         for i in range(9000, 0, -1)
     ]
     for row in rows:
