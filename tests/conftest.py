@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,3 +24,14 @@ def shared_fixtures() -> Path:
             f"recorded Graph API replies not found at {SHARED_FIXTURES} (../shared is absent)"
         )
     return SHARED_FIXTURES
+
+
+@pytest.fixture(autouse=True)
+def _harvester_logger_restored() -> Iterator[None]:
+    """A CLI test that runs `main()` in-process points the "harvester" logger at its captured
+    stderr and stops it propagating: later tests would log to a closed file and their `caplog`
+    would see nothing. Each test gets the logger back as it found it."""
+    logger = logging.getLogger("harvester")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]

@@ -81,7 +81,7 @@ async def test_faults_change_nothing_in_the_lake(tmp_path: Path, batch_size: int
         truncated_json=0.02,
         dropped_connection=0.01,
         stall=0.01,
-        html_error=0.02,
+        html_error=0.04,
         batch_null=0.05,
         seed=3,
         stall_seconds=1.5,
