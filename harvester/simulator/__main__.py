@@ -176,6 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="let some FEED videos posted before 2024 refuse total_interactions, likes and "
         "comments ('Incompatible metric'), as some legacy videos do at Meta",
     )
+    p.add_argument(
+        "--competitors",
+        type=int,
+        default=0,
+        help="competitor accounts competitor_0 ... (seen through business discovery; default 0)",
+    )
     p.add_argument("--request-log", type=Path, default=None, help="append a JSONL request log")
     p.add_argument("--world-out", type=Path, default=None, help="write world info once listening")
     return p
@@ -211,6 +217,7 @@ def settings_from_args(args: argparse.Namespace) -> SimulatorSettings:
         login=args.login,
         extra_metrics=extra,
         legacy_video_refusals=args.legacy_video_refusals,
+        competitors=args.competitors,
         request_log=False,
         request_log_file=args.request_log,
         host=args.host,

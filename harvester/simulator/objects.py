@@ -29,6 +29,7 @@ CHILD_NODE = "IGMedia"
 PAGE_NODE = "Page"
 
 InsightsRenderer = Callable[[SimMedia, Field], dict[str, Any]]
+DiscoveryRenderer = Callable[[Field], dict[str, Any]]
 
 
 def requested(call: Call, default: tuple[Field, ...] = ID_ONLY) -> tuple[Field, ...]:
@@ -111,9 +112,12 @@ def paginate(call: Call, key: str, lo: int, hi: int) -> tuple[range, dict[str, A
 class ObjectReader:
     """Renders nodes and edges of one world; insights expansion is delegated to the caller."""
 
-    def __init__(self, world: World, insights: InsightsRenderer) -> None:
+    def __init__(
+        self, world: World, insights: InsightsRenderer, discovery: DiscoveryRenderer
+    ) -> None:
         self.world = world
         self._insights = insights
+        self._discovery = discovery  # `business_discovery` (simulator.discovery)
 
     # -- media ----------------------------------------------------------------------------
 
@@ -235,6 +239,8 @@ class ObjectReader:
         }
         if spec.name in values:
             return values[spec.name]
+        if spec.name == "business_discovery":
+            return self._discovery(spec)
         if spec.name in ("media", "stories"):
             return self._expanded_edge(acc, spec, call)
         return None
