@@ -36,6 +36,7 @@ from harvester.graph.client import GraphClient
 from harvester.graph.errors import AccountFatal, GraphError, NothingWorks
 from harvester.graph.gate import AppPermits, RateGate
 from harvester.harvest.account_insights import AccountInsightsStage
+from harvester.harvest.competitors import CompetitorsStage
 from harvester.harvest.conditional import ConditionalAsks
 from harvester.harvest.discovery import discover_into
 from harvester.harvest.listing import list_media, list_stories
@@ -331,6 +332,9 @@ class _Harvest:
             workers=self._media_stage.workers_per_account,
             totals=harvest.account_totals,
         )
+        self._competitors = CompetitorsStage(
+            client, rows, media=harvest.competitor_media, page_size=harvest.media_page_size
+        )
 
     def _windows(self, account: Account) -> tuple[HarvestWindow, HarvestWindow]:
         """The (media, account insights) windows: the run's, or the sweep's for this account."""
@@ -347,6 +351,15 @@ class _Harvest:
         limits = self._config.limits
         accounts_send, accounts_recv = anyio.create_memory_object_stream[Account]()
         async with anyio.create_task_group() as tg:
+            if competitors := self._config.competitors:
+                # Beside the accounts: business discovery spends the app's budget, not theirs.
+                tg.start_soon(
+                    self._competitors.produce,
+                    competitors,
+                    self._config.accounts,
+                    self._job.outcome,
+                    rows.clone(),
+                )
             async with accounts_recv:
                 for _ in range(min(limits.max_accounts_in_flight, len(self._config.accounts))):
                     tg.start_soon(self._account_worker, accounts_recv.clone(), rows.clone())

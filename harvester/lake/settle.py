@@ -93,7 +93,8 @@ def _latest(stored: str | None, moment: datetime) -> str:
 def supersede(lake: Lake, state: JobState) -> int:
     """Drop, from the other files of the job's snapshot date, the rows of objects this job wrote.
 
-    Objects: a media (`media` and `media_insights` rows, by media_id); an account's insights over
+    Objects: a media (`media` and `media_insights` rows, by media_id); an account's profile
+    (`accounts` rows, by account_id, competitors' too); an account's insights over
     the days this job covered for it (end_times after the midnight that starts the day its first
     row closes, up to its last; rows without end_time, the lifetime breakdowns, included); an
     error about a media or account the job completed. Each touched file is rewritten under its
@@ -136,6 +137,11 @@ def _replaced(lake: Lake, dataset: Dataset, files: list[str], state: JobState) -
             return pa.array([i in media or i in accounts for i in ids], type=pa.bool_())
 
         return completed
+    if dataset is Dataset.ACCOUNTS:
+        # One profile row per account (owned or competitor) and day: the job's replace older.
+        columns = [lake.read_parquet(path, ["account_id"]).column("account_id") for path in files]
+        accounts_ids = pc.unique(pa.chunked_array(columns, type=pa.string()).combine_chunks())
+        return lambda table: pc.is_in(table.column("account_id"), value_set=accounts_ids)
     if dataset is not Dataset.ACCOUNT_INSIGHTS:
         # Unique per file first: a file holds each media's ~10 insight rows.
         uniques = [
