@@ -290,6 +290,12 @@ class RateGate:
         scope = self._scopes.get(scope_name)
         return 0.0 if scope is None else scope.blocked_until
 
+    def calls_in_window(self, scope_name: str) -> int:
+        """Our calls charged to a scope (the app's, an account's) inside its window now, at
+        least: what a `Charge` spent where."""
+        scope = self._scopes.get(scope_name)
+        return 0 if scope is None else scope.counted(self._clock())
+
     def statistics(self) -> GateStatistics:
         return GateStatistics(
             acquired=self._acquired,

@@ -56,6 +56,7 @@ SORT_KEYS: dict[Dataset, tuple[str, ...]] = {
     Dataset.MEDIA_INSIGHTS: ("account_id", "media_id"),
     Dataset.ACCOUNT_INSIGHTS: ("account_id", "metric", "period", "end_time", "dimension"),
     Dataset.ERRORS: ("account_id", "object_id", "stage"),
+    Dataset.ACCOUNTS: ("account_id",),
 }
 _KEY_INDEXES: dict[Dataset, tuple[int, ...]] = {
     dataset: tuple(int(SCHEMAS[dataset].get_field_index(key)) for key in keys)

@@ -92,7 +92,8 @@ class Competitors:
     def profile(self, c: int) -> SimCompetitor:
         seed = self.seed
         handle = username(c)
-        # Competitor 0 always has more media than two full pages, so paging is always exercised.
+        # Planted so small worlds always have them: competitor 0 has more media than two full
+        # pages (paging) and every profile field, competitor 1 neither website nor biography.
         media_count = (
             130 + mix(seed, c, _MEDIA_COUNT) % 40 if c == 0 else mix(seed, c, _MEDIA_COUNT) % 150
         )
@@ -102,10 +103,10 @@ class Competitors:
             username=handle,
             name=f"Competitor {c}",
             biography=None
-            if mix(seed, c, _PROFILE, 1) % 100 < NO_BIOGRAPHY_PERCENT
+            if c == 1 or (c > 1 and mix(seed, c, _PROFILE, 1) % 100 < NO_BIOGRAPHY_PERCENT)
             else f"We compete, #{c}.",
             website=None
-            if mix(seed, c, _PROFILE, 2) % 100 < NO_WEBSITE_PERCENT
+            if c == 1 or (c > 1 and mix(seed, c, _PROFILE, 2) % 100 < NO_WEBSITE_PERCENT)
             else f"https://competitor-{c}.example.com/",
             followers_count=int(500 * (10 ** (unit(seed, c, _FOLLOWERS) * 3))),
             follows_count=int(unit(seed, c, _FOLLOWERS, 1) * 2000),
