@@ -28,7 +28,7 @@ pytestmark = pytest.mark.anyio
 # Few owned media and no insights: what is under test is the competitors' part.
 WORLD = SimulatorSettings(seed=5, accounts=3, media_per_account=4, competitors=4)
 OFF = {"account_insights": False, "media_insights": False, "stories": False}
-PROFILE_COLUMNS = (
+PROFILE_COLUMNS: tuple[str, ...] = (
     "username",
     "name",
     "biography",
@@ -63,6 +63,11 @@ def parquet(lake: Path, dataset: str) -> str:
 def duck(lake: Path, query: str) -> list[tuple[Any, ...]]:
     rows: list[tuple[Any, ...]] = duckdb.connect().sql(query).fetchall()
     return rows
+
+
+def profile_query(lake: Path) -> str:
+    columns = ", ".join(PROFILE_COLUMNS)
+    return f"SELECT account_id, {columns}, source FROM {parquet(lake, 'accounts')}"
 
 
 def want_profile(who: SimCompetitor) -> tuple[Any, ...]:
@@ -111,11 +116,7 @@ async def test_competitors_land_as_the_world_has_them(tmp_path: Path) -> None:
         world, log = sim.world, list(sim.request_log)
 
     known = [world.competitors.profile(c) for c in (0, 1, 3)]
-    profiles = duck(
-        tmp_path,
-        f"SELECT account_id, {', '.join(PROFILE_COLUMNS)}, source FROM {parquet(tmp_path, 'accounts')}"
-        " ORDER BY username",
-    )
+    profiles = duck(tmp_path, profile_query(tmp_path) + " ORDER BY username")
     assert profiles == [want_profile(who) for who in known]
     # Null exactly where the world omits a field: some planted gaps are among these.
     assert any(who.website is None for who in known)
@@ -188,10 +189,7 @@ async def test_profile_only_and_via(tmp_path: Path) -> None:
         await run_harvest(config)
         world, log = sim.world, list(sim.request_log)
     who = world.competitors.profile(2)
-    assert duck(
-        tmp_path,
-        f"SELECT account_id, {', '.join(PROFILE_COLUMNS)}, source FROM {parquet(tmp_path, 'accounts')}",
-    ) == [want_profile(who)]
+    assert duck(tmp_path, profile_query(tmp_path)) == [want_profile(who)]
     assert duck(tmp_path, MEDIA_QUERY.format(parquet(tmp_path, "media"))) == []
     (call,) = [e for e in log if e["edge"] == "business_discovery"]
     assert call["object_id"] == second
