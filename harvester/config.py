@@ -370,15 +370,21 @@ class _Parser:
         for name, table in tables.items():
             table.check_keys(_TABLES[name])
         discovery = self.discovery(tables["discovery"])
+        # Read in this order, so a file's first problem is the one reported.
+        graph = self.graph(tables["graph"])
+        output = self.output(tables["output"])
+        limits = self.limits(tables["limits"])
+        retry = self.retry(tables["retry"])
+        harvest = self.harvest(tables["harvest"])
         accounts = self.accounts(
             doc.get("accounts"), tables["sources"], discovered=discovery.token is not None
         )
         return Config(
-            graph=self.graph(tables["graph"]),
-            output=self.output(tables["output"]),
-            limits=self.limits(tables["limits"]),
-            retry=self.retry(tables["retry"]),
-            harvest=self.harvest(tables["harvest"]),
+            graph=graph,
+            output=output,
+            limits=limits,
+            retry=retry,
+            harvest=harvest,
             accounts=accounts,
             source=self.source,
             webhook=self.webhook(tables["webhook"]),

@@ -84,8 +84,9 @@ class Plan:
         if self.competitors:
             lines.insert(
                 -2,
-                f"{'competitors':<20} {self.competitors:>8,} {'':>8} {self.competitor_calls:>9,}"
-                "  business discovery, at most (the app's platform limit, not the accounts')",
+                f"{'business discovery':<20} {self.competitors:>8,} {'':>8} "
+                f"{self.competitor_calls:>9,}  competitors (media column), calls at most; "
+                "the app's platform limit, not the accounts'",
             )
         if self.account_calls_by_totals:
             priced = ", ".join(

@@ -285,7 +285,7 @@ async def test_plan_counts_business_discovery_calls(tmp_path: Path) -> None:
     assert discovery_calls(0, 100) == 1
     assert discovery_calls(100, 100) == 1
     assert discovery_calls(101, 100) == 2
-    assert "competitors" in plan.render()
+    assert "business discovery          3                  9  competitors" in plan.render()
 
 
 async def test_a_run_report_of_competitors_only_in_a_sweep_counts_them(tmp_path: Path) -> None:
