@@ -654,17 +654,7 @@ class _Parser:
 
     def read_csv(self, t: _Table, name: str) -> list[tuple[int, str, str]]:
         """Rows of the accounts CSV as (line number, id, token_env); blank lines are skipped."""
-        path = Path(name).expanduser()
-        path = path if path.is_absolute() else self.base_dir / path
-        try:
-            # utf-8-sig: spreadsheets export CSV with a byte-order mark.
-            text = path.read_text(encoding="utf-8-sig")
-        except FileNotFoundError:
-            raise t.error("accounts_csv", f"file '{path}' not found") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise t.error(
-                "accounts_csv", f"'{path}' cannot be read ({type(exc).__name__})"
-            ) from None
+        path, text = self.csv_text(t, "accounts_csv", name)
         reader = csv.reader(text.splitlines())
         rows: list[tuple[int, str, str]] = []
         header_seen = False
@@ -752,14 +742,7 @@ class _Parser:
     def read_competitors_csv(self, t: _Table, name: str) -> list[tuple[int, list[str]]]:
         """Rows of the competitors CSV (header `username` or `username,via`) with their line."""
         key = "competitors_csv"
-        path = Path(name).expanduser()
-        path = path if path.is_absolute() else self.base_dir / path
-        try:
-            text = path.read_text(encoding="utf-8-sig")
-        except FileNotFoundError:
-            raise t.error(key, f"file '{path}' not found") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise t.error(key, f"'{path}' cannot be read ({type(exc).__name__})") from None
+        path, text = self.csv_text(t, key, name)
         reader = csv.reader(text.splitlines())
         header: list[str] | None = None
         rows: list[tuple[int, list[str]]] = []
@@ -789,3 +772,15 @@ class _Parser:
         if header is None:
             raise t.error(key, f"'{path}' is empty (expected header 'username[,via]')")
         return rows
+
+    def csv_text(self, t: _Table, key: str, name: str) -> tuple[Path, str]:
+        """The path and text of the CSV file `t.key` names (relative to the config's folder)."""
+        path = Path(name).expanduser()
+        path = path if path.is_absolute() else self.base_dir / path
+        try:
+            # utf-8-sig: spreadsheets export CSV with a byte-order mark.
+            return path, path.read_text(encoding="utf-8-sig")
+        except FileNotFoundError:
+            raise t.error(key, f"file '{path}' not found") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise t.error(key, f"'{path}' cannot be read ({type(exc).__name__})") from None

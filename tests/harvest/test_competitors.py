@@ -20,6 +20,8 @@ from harvester.harvest.competitors import discovery_calls
 from harvester.harvest.pipeline import run_harvest
 from harvester.harvest.plan import make_plan
 from harvester.harvest.report import RunReport
+from harvester.lake.schema import SCHEMAS
+from harvester.models import Dataset
 from harvester.simulator import SimulatorSettings, World, run_simulator
 from harvester.simulator.competitors import SimCompetitor
 
@@ -28,16 +30,8 @@ pytestmark = pytest.mark.anyio
 # Few owned media and no insights: what is under test is the competitors' part.
 WORLD = SimulatorSettings(seed=5, accounts=3, media_per_account=4, competitors=4)
 OFF = {"account_insights": False, "media_insights": False, "stories": False}
-PROFILE_COLUMNS: tuple[str, ...] = (
-    "username",
-    "name",
-    "biography",
-    "website",
-    "followers_count",
-    "follows_count",
-    "media_count",
-    "profile_picture_url",
-)
+# The profile columns of `accounts`, between account_id and source.
+PROFILE_COLUMNS = tuple(SCHEMAS[Dataset.ACCOUNTS].names[1:9])
 
 
 def config_for(

@@ -3,7 +3,6 @@ uninterrupted run: no competitor's rows lost or doubled, no committed competitor
 
 from __future__ import annotations
 
-import os
 import signal
 from datetime import timedelta
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 
 from harvester.harvest.competitors import unit_id
 from harvester.simulator import SimulatorSettings, run_simulator
+from tests.harvest import test_resume as resume
 from tests.harvest.test_resume import Harvester, kill, lake_content, manifests, wait_until
 
 pytestmark = pytest.mark.anyio
@@ -27,27 +27,18 @@ NAMES = [f"competitor_{c}" for c in range(40)] + ["no_such_shop"]
 def write_config(
     tmp: Path, info: dict[str, Any], lake: Path, checkpoint: float
 ) -> tuple[Path, dict[str, str]]:
-    lines = [
-        "[graph]",
-        f"base_url = '{info['base_url']}'",
-        f"api_version = '{info['api_version']}'",
-        "[output]",
-        f"path = '{lake}'",
-        f"checkpoint_seconds = {checkpoint}",
-        "[harvest]",
+    """test_resume's config, competitors only: no insights, 20 media each in pages of 5."""
+    path, env = resume.write_config(tmp, info, lake, checkpoint)
+    harvest = [
         "media_insights = false",
         "account_insights = false",
         "stories = false",
         "competitor_media = 20",
         "media_page_size = 5",
     ]
-    env = dict(os.environ)
-    for i, account in enumerate(info["accounts"]):
-        lines += ["[[accounts]]", f"id = '{account['id']}'", f"token_env = 'TOKEN_{i}'"]
-        env[f"TOKEN_{i}"] = account["token"]
-    lines += [line for name in NAMES for line in ("[[competitors]]", f"username = '{name}'")]
-    path = tmp / f"{lake.name}.toml"
-    path.write_text("\n".join(lines) + "\n")
+    text = path.read_text().replace("[harvest]\n", "[harvest]\n" + "\n".join(harvest) + "\n", 1)
+    competitors = [f"[[competitors]]\nusername = '{name}'\n" for name in NAMES]
+    path.write_text(text + "".join(competitors))
     return path, env
 
 
