@@ -30,7 +30,7 @@ from harvester.graph.client import GraphClient
 from harvester.graph.discovery_replies import discovery_fields, parse_discovery
 from harvester.graph.errors import AccountFatal, GraphError, NothingWorks
 from harvester.harvest.rows import RunRows, Stage
-from harvester.lake.checkpoint import Unit
+from harvester.lake.checkpoint import COMPETITOR_UNIT, Unit
 from harvester.models import Account, Media, Profile
 
 __all__ = ["COMPETITORS_IN_FLIGHT", "CompetitorsStage", "discovery_calls", "unit_id"]
@@ -45,7 +45,7 @@ COMPETITORS_IN_FLIGHT = 4
 
 def unit_id(username: str) -> str:
     """A competitor's unit in the job's manifests (usernames hold no '/': never a clash)."""
-    return f"competitor/{username}"
+    return COMPETITOR_UNIT + username
 
 
 def discovery_calls(media: int, page_size: int) -> int:

@@ -53,6 +53,7 @@ from harvester.lake.sink import ParquetSink, SinkStatistics
 from harvester.models import Dataset, Rows
 
 __all__ = [
+    "COMPETITOR_UNIT",
     "Checkpoint",
     "JobSpec",
     "JobState",
@@ -77,6 +78,8 @@ MANIFEST_CHUNK_IDS = 16_384
 SORTED = orjson.OPT_SORT_KEYS
 # Appended to the id of a unit that is done but incomplete (`Unit.info["complete"]` false).
 INCOMPLETE = "#incomplete"
+# A competitor's unit id is this and its username (settling replaces its older error rows).
+COMPETITOR_UNIT = "competitor/"
 Mode = Literal["backfill", "sweep"]
 
 

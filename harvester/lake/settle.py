@@ -18,6 +18,8 @@ import pyarrow.compute as pc
 
 from harvester.lake import layout
 from harvester.lake.checkpoint import (
+    COMPETITOR_UNIT,
+    INCOMPLETE,
     JobState,
     close_job,
     done_media,
@@ -97,9 +99,10 @@ def supersede(lake: Lake, state: JobState) -> int:
     (`accounts` rows, by account_id, competitors' too); an account's insights over
     the days this job covered for it (end_times after the midnight that starts the day its first
     row closes, up to its last; rows without end_time, the lifetime breakdowns, included); an
-    error about a media or account the job completed. Each touched file is rewritten under its
-    own name in one atomic replace (rename on disk, one PUT on S3), so a reader sees each file
-    before or after, and every current row at least once throughout.
+    error about a media or account the job completed, or about a competitor it asked. Each
+    touched file is rewritten under its own name in one atomic replace (rename on disk, one PUT
+    on S3), so a reader sees each file before or after, and every current row at least once
+    throughout.
     """
     touched = 0
     for dataset in Dataset:
@@ -131,6 +134,12 @@ def _replaced(lake: Lake, dataset: Dataset, files: list[str], state: JobState) -
     """
     if dataset is Dataset.ERRORS:
         media, accounts = done_media(lake, state), set(state.accounts)
+        # A competitor's errors are about its username: the job's outcome for it replaces them.
+        accounts |= {
+            unit.removeprefix(COMPETITOR_UNIT).removesuffix(INCOMPLETE)
+            for unit in state.other
+            if unit.startswith(COMPETITOR_UNIT)
+        }
 
         def completed(table: pa.Table) -> pa.Array:
             ids = table.column("object_id").to_pylist()

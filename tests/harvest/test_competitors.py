@@ -239,7 +239,7 @@ async def test_same_day_rerun_keeps_one_profile_row_per_competitor(tmp_path: Pat
     """Two sweeps of one day: the second's rows replace the first's (one accounts row per
     competitor and day, its media once), as for every other dataset."""
     day = date(2026, 3, 1)
-    names = ["competitor_0", "competitor_1"]
+    names = ["competitor_0", "competitor_1", "no_such_shop"]
     async with run_simulator(WORLD) as sim:
         info = sim.world_info()
         config = config_for(info, tmp_path, names, harvest={"competitor_media": 7})
@@ -263,6 +263,12 @@ async def test_same_day_rerun_keeps_one_profile_row_per_competitor(tmp_path: Pat
     )
     assert {n for _, n in media} == {1}
     assert len(media) == sum(min(7, world.competitors.profile(c).media_count) for c in (0, 1))
+    # The unknown name's error row of the day is the second sweep's alone.
+    errors = duck(
+        tmp_path,
+        f"SELECT object_id, run_id FROM {parquet(tmp_path, 'errors')} WHERE stage = 'competitors'",
+    )
+    assert errors == [("no_such_shop", second.run_id)]
 
 
 async def test_plan_counts_business_discovery_calls(tmp_path: Path) -> None:
