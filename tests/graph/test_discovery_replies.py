@@ -17,6 +17,7 @@ from harvester.graph.errors import (
     Skippable,
     classify,
 )
+from harvester.graph.health import HealthWatch
 from harvester.models import MediaDetails, Source
 
 
@@ -141,3 +142,10 @@ def test_unknown_username_is_skippable_not_account_fatal() -> None:
     assert isinstance(error, ProfileUnavailable)
     assert isinstance(error, Skippable) and not isinstance(error, AccountFatal)
     assert (error.code, error.subcode, error.fbtrace_id) == (110, 2207013, "AbCdEf")
+
+
+def test_an_unknown_username_does_not_fail_the_asking_account() -> None:
+    health = HealthWatch(60.0, host="graph.facebook.com", api_version="v25.0")
+    error = ProfileUnavailable("Invalid user id", status=400, code=110, subcode=2207013)
+    assert health.failed("17841400000000001", error) is None
+    assert health.unanswered("17841400000000001") is None
