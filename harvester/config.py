@@ -28,6 +28,7 @@ from harvester.models import Account, Secret
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "Competitor",
     "Config",
     "ConfigError",
     "DiscoverySettings",
@@ -159,6 +160,9 @@ class HarvestSettings:
     conditional_refusals_in_a_row: int = 10
     # One `GET /{ig-user-id}` per owned account per run: its `accounts` row (followers, ...).
     profiles: bool = True
+    # The newest this many media of each competitor, through business discovery (0: profile
+    # only); every page of them is one call against the app's platform limit.
+    competitor_media: int = 100
 
 
 @dataclass(frozen=True)
@@ -182,6 +186,15 @@ class DiscoverySettings:
 
 
 @dataclass(frozen=True)
+class Competitor:
+    """An account benchmarked through business discovery: its username (lower case, as
+    Instagram's are) and the owned account whose token asks (None: the first usable one)."""
+
+    username: str
+    via: str | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     graph: GraphSettings
     output: OutputSettings
@@ -192,6 +205,7 @@ class Config:
     source: str  # the config file, for messages
     webhook: WebhookSettings = WebhookSettings()
     discovery: DiscoverySettings = DiscoverySettings()
+    competitors: tuple[Competitor, ...] = ()
 
 
 _VERSION = re.compile(r"v\d+\.\d+")
@@ -208,6 +222,11 @@ _CSV_HEADERS = (
 )
 LOGINS = ("facebook", "instagram")
 INSTAGRAM_BATCH = ("auto", "on", "off")
+_COMPETITOR_KEYS = ("username", "via")
+_COMPETITOR_HEADERS = (["username"], ["username", "via"])
+# Instagram usernames: letters, digits, periods and underscores, at most 30 (a leading '@' is
+# dropped, as people write them).
+_USERNAME = re.compile(r"[A-Za-z0-9._]{1,30}")
 # Meta documents no maximum page size for /media; 100 is the largest seen to be honoured.
 _MAX_PAGE_SIZE = 100
 
@@ -226,7 +245,7 @@ _TABLES: dict[str, tuple[str, ...]] = {
     "limits": tuple(f.name for f in fields(LimitSettings)),
     "retry": tuple(f.name for f in fields(RetrySettings)),
     "harvest": tuple(f.name for f in fields(HarvestSettings)),
-    "sources": ("accounts_csv",),
+    "sources": ("accounts_csv", "competitors_csv"),
     "webhook": ("verify_token_env", "path", "batch_rows", "flush_interval_seconds"),
     "discovery": ("token_env", "page_size"),
 }
@@ -363,12 +382,12 @@ class _Parser:
         self.writing = writing
 
     def parse(self, doc: dict[str, Any]) -> Config:
-        valid_top = (*_TABLES, "accounts")
+        valid_top = (*_TABLES, "accounts", "competitors")
         for key, value in doc.items():
             if key not in valid_top:
                 hint = _suggest(key, valid_top)
                 raise ConfigError(self.source, f"[{key}]", "unknown table" + hint)
-            if key != "accounts" and not isinstance(value, dict):
+            if key not in ("accounts", "competitors") and not isinstance(value, dict):
                 raise ConfigError(
                     self.source, f"[{key}]", f"expected a table, got {_type_name(value)}"
                 )
@@ -376,18 +395,30 @@ class _Parser:
         for name, table in tables.items():
             table.check_keys(_TABLES[name])
         discovery = self.discovery(tables["discovery"])
+        # Read in this order, so a file's first problem is the one reported.
+        graph = self.graph(tables["graph"])
+        output = self.output(tables["output"])
+        limits = self.limits(tables["limits"])
+        retry = self.retry(tables["retry"])
+        harvest = self.harvest(tables["harvest"])
+        accounts = self.accounts(
+            doc.get("accounts"), tables["sources"], discovered=discovery.token is not None
+        )
         return Config(
-            graph=self.graph(tables["graph"]),
-            output=self.output(tables["output"]),
-            limits=self.limits(tables["limits"]),
-            retry=self.retry(tables["retry"]),
-            harvest=self.harvest(tables["harvest"]),
-            accounts=self.accounts(
-                doc.get("accounts"), tables["sources"], discovered=discovery.token is not None
-            ),
+            graph=graph,
+            output=output,
+            limits=limits,
+            retry=retry,
+            harvest=harvest,
+            accounts=accounts,
             source=self.source,
             webhook=self.webhook(tables["webhook"]),
             discovery=discovery,
+            competitors=self.competitors(
+                doc.get("competitors"),
+                tables["sources"],
+                None if discovery.token is not None else {a.id for a in accounts},
+            ),
         )
 
     def webhook(self, t: _Table) -> WebhookSettings:
@@ -599,6 +630,7 @@ class _Parser:
             conditional_refusals_in_a_row=t.integer(
                 "conditional_refusals_in_a_row", d.conditional_refusals_in_a_row
             ),
+            competitor_media=t.integer("competitor_media", d.competitor_media, minimum=0),
         )
 
     def accounts(
@@ -719,17 +751,7 @@ class _Parser:
     def read_csv(self, t: _Table, name: str) -> list[tuple[int, str, tuple[str, str], str]]:
         """Rows of the accounts CSV as (line number, id, (token_env or token_file, its value),
         login or ""); blank lines are skipped."""
-        path = Path(name).expanduser()
-        path = path if path.is_absolute() else self.base_dir / path
-        try:
-            # utf-8-sig: spreadsheets export CSV with a byte-order mark.
-            text = path.read_text(encoding="utf-8-sig")
-        except FileNotFoundError:
-            raise t.error("accounts_csv", f"file '{path}' not found") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise t.error(
-                "accounts_csv", f"'{path}' cannot be read ({type(exc).__name__})"
-            ) from None
+        path, text = self.csv_text(t, "accounts_csv", name)
         reader = csv.reader(text.splitlines())
         rows: list[tuple[int, str, tuple[str, str], str]] = []
         header: list[str] = []
@@ -759,6 +781,108 @@ class _Parser:
         if not header:
             raise t.error("accounts_csv", f"'{path}' is empty (expected header 'id,token_env')")
         return rows
+
+    def competitors(
+        self, raw: object, sources: _Table, owned: set[str] | None
+    ) -> tuple[Competitor, ...]:
+        """Merge [[competitors]] and the competitors CSV; a username listed twice (in any case)
+        is an error naming both places, and so is a `via` that is no configured account
+        (`owned`; None when discovery finds the accounts at run time: checked then)."""
+        if raw is not None and not (
+            isinstance(raw, list) and all(isinstance(item, dict) for item in raw)
+        ):
+            raise ConfigError(self.source, "[[competitors]]", "expected an array of tables")
+        found: list[Competitor] = []
+        where: dict[str, str] = {}
+
+        def add(place: str, username: str, via: str | None) -> None:
+            def at(field: str) -> str:  # a table's key by name; a CSV line is the place itself
+                return f"{place}.{field}" if place.startswith("competitors[") else place
+
+            name = username.strip().removeprefix("@")
+            if not _USERNAME.fullmatch(name):
+                raise ConfigError(
+                    self.source,
+                    at("username"),
+                    f"{_short(username)} is not an Instagram username "
+                    "(letters, digits, '.' and '_', at most 30)",
+                )
+            key = name.lower()
+            if key in where:
+                raise ConfigError(
+                    self.source, at("username"), f"competitor {key!r} is also at {where[key]}"
+                )
+            where[key] = place
+            if via is not None:
+                via = via.strip()
+                if not _ACCOUNT_ID.fullmatch(via):
+                    raise ConfigError(self.source, at("via"), f"{_short(via)} is not all digits")
+                if owned is not None and via not in owned:
+                    raise ConfigError(
+                        self.source, at("via"), f"account {via!r} is not a configured account"
+                    )
+            found.append(Competitor(username=key, via=via))
+
+        for number, item in enumerate(raw or [], start=1):
+            t = _Table(self.source, f"competitors[{number}]", item)
+            t.check_keys(_COMPETITOR_KEYS)
+            username = t.optional_string("username")
+            if username is None:
+                raise t.error("username", "missing (the competitor's Instagram username)")
+            place = f"competitors[{number}]"
+            add(place, username, t.optional_string("via"))
+        csv_name = sources.optional_string("competitors_csv")
+        if csv_name is not None:
+            for line, cells in self.read_competitors_csv(sources, csv_name):
+                place = f"[sources].competitors_csv line {line}"
+                add(place, cells[0], cells[1] if len(cells) > 1 and cells[1] else None)
+        return tuple(found)
+
+    def read_competitors_csv(self, t: _Table, name: str) -> list[tuple[int, list[str]]]:
+        """Rows of the competitors CSV (header `username` or `username,via`) with their line."""
+        key = "competitors_csv"
+        path, text = self.csv_text(t, key, name)
+        reader = csv.reader(text.splitlines())
+        header: list[str] | None = None
+        rows: list[tuple[int, list[str]]] = []
+        for record in reader:
+            cells = [cell.strip() for cell in record]
+            if not any(cells):
+                continue
+            line = reader.line_num
+            place = f"[sources].{key} line {line}"
+            if header is None:
+                header = [c.lower() for c in cells]
+                if header not in _COMPETITOR_HEADERS:
+                    raise ConfigError(
+                        self.source,
+                        place,
+                        f"header must be 'username' or 'username,via', got "
+                        f"{_short(','.join(cells))}",
+                    )
+                continue
+            if len(cells) != len(header):
+                raise ConfigError(
+                    self.source,
+                    place,
+                    f"expected {len(header)} fields ({','.join(header)}), got {len(cells)}",
+                )
+            rows.append((line, cells))
+        if header is None:
+            raise t.error(key, f"'{path}' is empty (expected header 'username[,via]')")
+        return rows
+
+    def csv_text(self, t: _Table, key: str, name: str) -> tuple[Path, str]:
+        """The path and text of the CSV file `t.key` names (relative to the config's folder)."""
+        path = Path(name).expanduser()
+        path = path if path.is_absolute() else self.base_dir / path
+        try:
+            # utf-8-sig: spreadsheets export CSV with a byte-order mark.
+            return path, path.read_text(encoding="utf-8-sig")
+        except FileNotFoundError:
+            raise t.error(key, f"file '{path}' not found") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise t.error(key, f"'{path}' cannot be read ({type(exc).__name__})") from None
 
 
 def _login(name: str) -> Literal["facebook", "instagram"]:

@@ -43,7 +43,7 @@ from harvester.graph.errors import (
     TransportReason,
     decode_reply,
 )
-from harvester.graph.gate import APP_SCOPE, RateGate
+from harvester.graph.gate import APP_SCOPE, Charge, RateGate
 from harvester.graph.health import HealthWatch
 from harvester.graph.retry import RetryBudget, next_delay, retrying
 from harvester.graph.usage import parse_usage
@@ -138,18 +138,20 @@ class GraphClient:
         params: Mapping[str, str] | Callable[[], Mapping[str, str]],
         *,
         account: Account,
+        charge: Charge = "account",
     ) -> Any:
         """GET `path` (relative to the version root) for `account`, with retries and pacing.
 
         `params` may be a function: it is then called once the rate gate lets the request go,
         so a request that queued behind a block is built from what the run knows by then (for
-        instance, metrics Meta rejected meanwhile are no longer asked).
+        instance, metrics Meta rejected meanwhile are no longer asked). `charge` "app": Meta
+        counts the call against the app's platform limit only (`graph.gate.Charge`).
         """
         base = self._root_of(account).join(URL(path))
         if callable(params):
             make = params
-            return await self._get_url(lambda: base.with_query(dict(make())), account)
-        return await self._get_url(base.with_query(dict(params)), account)
+            return await self._get_url(lambda: base.with_query(dict(make())), account, charge)
+        return await self._get_url(base.with_query(dict(params)), account, charge)
 
     async def paginate(
         self, path: str, params: Mapping[str, str], *, account: Account
@@ -176,8 +178,10 @@ class GraphClient:
         """The version root of the account's own host: the one place a login picks a host."""
         return self._roots[account.login]
 
-    async def _get_url(self, target: URL | Callable[[], URL], account: Account) -> Any:
-        return await self._retrying(lambda: self._attempt(target, account))
+    async def _get_url(
+        self, target: URL | Callable[[], URL], account: Account, charge: Charge = "account"
+    ) -> Any:
+        return await self._retrying(lambda: self._attempt(target, account, charge))
 
     async def batch(self, account: Account, ops: Sequence[BatchOp]) -> list[Any]:
         """One Graph batch POST of `ops` for `account`; Meta charges each op as one call.
@@ -316,11 +320,13 @@ class GraphClient:
             attempt, self.policy, self.retry_budget, self._rng, on_retry=self._note_retry
         )
 
-    async def _attempt(self, target: URL | Callable[[], URL], account: Account) -> Any:
+    async def _attempt(
+        self, target: URL | Callable[[], URL], account: Account, charge: Charge = "account"
+    ) -> Any:
         # Everything up to classification happens inside the slot: a hot scope's next call must
         # see the usage and any block this reply reports before it is sent.
         self._before_attempt()
-        async with self.gate.slot(account.id):
+        async with self.gate.slot(account.id, charge=charge):
             url = target() if callable(target) else target
             try:
                 status, headers, body = await self._send(url, account, None)

@@ -16,6 +16,9 @@ on codes. Every error carries status, code, subcode, fbtrace_id, message (token-
      |    +-- ObjectUnavailable     100/33: deleted or unreadable object
      |    +-- PreConversion         100/2108006: posted before the business-account conversion
      |    +-- NotEnoughViewers      code 10 on a story with fewer than 5 viewers
+     |    +-- ProfileUnavailable    110/2207013: business discovery of a username that is unknown
+     |                              or not professional (that competitor only, not the asking
+     |                              account, whose token worked)
      +-- AccountFatal               stop every call for this account (and its token)
      |    +-- TokenInvalid          190 (expired, invalidated, password changed, checkpoint ...)
      |    +-- PermissionDenied      code 10 (other messages), 200-299
@@ -57,6 +60,7 @@ __all__ = [
     "ObjectUnavailable",
     "PermissionDenied",
     "PreConversion",
+    "ProfileUnavailable",
     "Retriable",
     "Scope",
     "Skippable",
@@ -235,6 +239,10 @@ class PreConversion(Skippable):
 
 class NotEnoughViewers(Skippable):
     """Stories with fewer than five viewers have no insights."""
+
+
+class ProfileUnavailable(Skippable):
+    """Business discovery cannot see this username: unknown, or not a professional account."""
 
 
 class AccountFatal(GraphError):
@@ -523,6 +531,7 @@ _RULES: dict[tuple[int, int | None], _Rule] = {
     (100, 33): _always(ObjectUnavailable),
     (100, 2108006): _always(PreConversion),
     (102, None): _always(TokenInvalid),  # legacy "session key invalid"
+    (110, 2207013): _always(ProfileUnavailable),  # "Invalid user id" of business discovery
     (190, None): _code_190,
     **{(190, sub): _always(TokenInvalid) for sub in (458, 459, 460, 463, 464, 467, 492)},
     (2500, None): _code_2500,

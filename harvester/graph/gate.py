@@ -15,7 +15,11 @@ call made while blocked. So the gate steers by Meta's own signals and never send
   the oldest one leaves it. Without calls of its own to go by, it probes at doubling intervals;
 - throttling errors and `estimated_time_to_regain_access`: the scope is blocked for that long (or a
   doubling backoff when Meta gives no time), and nothing is sent to it before then;
-- account-fatal errors (an expired token): the account is closed; nothing is sent with it again.
+- account-fatal errors (an expired token): the account is closed; nothing is sent with it again;
+- what a call is charged to (`Charge`): the app and its account, as Meta counts an insights
+  read against both the platform limit and the account's BUC; or the app alone, for calls Meta
+  counts against the platform limit only (business discovery), which then neither wait for the
+  account's budget nor use it up (a closed account still refuses them: its token is dead).
 
 A throttled account never slows the others: every wait is per scope, except the app's own.
 """
@@ -28,7 +32,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 import anyio
 from aiolimiter import AsyncLimiter
@@ -37,6 +41,8 @@ from harvester.config import LimitSettings
 from harvester.graph.usage import Usage
 
 APP_SCOPE = "app"
+# Which budgets a call uses: the app's and its account's, or the app's only (see module doc).
+Charge = Literal["account", "app"]
 # Our calls are counted in this many time buckets per rolling window: memory per scope stays
 # bounded however many calls it gets, and rounding costs at most 0.1 % of a window.
 WINDOW_BUCKETS = 1000
@@ -163,16 +169,21 @@ class RateGate:
         self._waited = 0.0
 
     @asynccontextmanager
-    async def slot(self, account_id: str, cost: int = 1) -> AsyncIterator[None]:
+    async def slot(
+        self, account_id: str, cost: int = 1, *, charge: Charge = "account"
+    ) -> AsyncIterator[None]:
         """Hold the right to `cost` calls for `account_id` while the body sends them (one request,
-        or one batch POST of `cost` ops: Meta charges every op) and reads the reply.
+        or one batch POST of `cost` ops: Meta charges every op) and reads the reply; `charge`
+        "app" for a call Meta counts against the app's platform limit only.
 
         Feed the reply's usage (`observe`) and any throttling (`block`) *inside* the body, so a hot
         scope's next call waits for what this one learned. Raises the account's closing error if
         the account was closed, even while this call was queued.
         """
         account = self._scope(account_id)
-        scopes = (self._app, account)
+        if charge == "app" and account.closed is not None:
+            raise account.closed
+        scopes: tuple[_Scope, ...] = (self._app, account) if charge == "account" else (self._app,)
         # Claimed before the first await, so `room` seen by the next caller already counts it.
         for scope in scopes:
             scope.claimed += cost
@@ -198,8 +209,8 @@ class RateGate:
                     scope.claimed -= cost
 
     @asynccontextmanager
-    async def _permission(self, scopes: tuple[_Scope, _Scope], cost: int) -> AsyncIterator[None]:
-        account = scopes[1]
+    async def _permission(self, scopes: tuple[_Scope, ...], cost: int) -> AsyncIterator[None]:
+        account = scopes[1] if len(scopes) > 1 else None
         for scope in scopes:
             if scope.bucket is not None:
                 await scope.bucket.acquire(min(cost, scope.bucket.max_rate))
@@ -222,7 +233,7 @@ class RateGate:
                         await self._wait_for_room(scope, cost)
                 if cooled:
                     continue
-                if account.in_flight is not None:
+                if account is not None and account.in_flight is not None:
                     await _take(held, account.in_flight)
                 await _take(held, self._in_flight)
                 # While we queued, a scope may have turned hot (start again, this time through
@@ -293,6 +304,12 @@ class RateGate:
     def blocked_until(self, scope_name: str) -> float:
         scope = self._scopes.get(scope_name)
         return 0.0 if scope is None else scope.blocked_until
+
+    def calls_in_window(self, scope_name: str) -> int:
+        """Our calls charged to a scope (the app's, an account's) inside its window now, at
+        least: what a `Charge` spent where."""
+        scope = self._scopes.get(scope_name)
+        return 0 if scope is None else scope.counted(self._clock())
 
     def statistics(self) -> GateStatistics:
         return GateStatistics(

@@ -31,6 +31,7 @@ from harvester.graph.errors import (
     AppSecretRejected,
     GraphError,
     NothingWorks,
+    ProfileUnavailable,
     TransientServer,
     TransportError,
     UnknownVersion,
@@ -164,7 +165,9 @@ class HealthWatch:
         when this failure decides that nothing works (or it was decided before)."""
         self._attempts += 1
         self._failures += 1
-        if account_id not in self._answered:
+        # An unknown competitor's username is about the competitor: the asking account's token
+        # worked, so it does not make that account failed (one that is done, in a resumed run).
+        if account_id not in self._answered and not isinstance(error, ProfileUnavailable):
             self._unanswered[account_id] = error
         now = self._clock()
         if self._first is None:

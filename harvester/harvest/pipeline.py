@@ -38,6 +38,7 @@ from harvester.graph.gate import AppPermits, RateGate
 from harvester.graph.instagram import confirm_account
 from harvester.graph.token_store import expiring
 from harvester.harvest.account_insights import AccountInsightsStage
+from harvester.harvest.competitors import CompetitorsStage
 from harvester.harvest.conditional import ConditionalAsks
 from harvester.harvest.discovery import discover_into
 from harvester.harvest.listing import ListingFields, fetch_profile, list_media, list_stories
@@ -331,6 +332,12 @@ class _Harvest:
             login: ListingFields(object_fields(config.graph.api_version, login))
             for login in self._stages
         }
+        self._competitors = CompetitorsStage(
+            client,
+            self._rows,
+            media=config.harvest.competitor_media,
+            page_size=config.harvest.media_page_size,
+        )
 
     def _build_stages(
         self, login: Login
@@ -380,6 +387,15 @@ class _Harvest:
         limits = self._config.limits
         accounts_send, accounts_recv = anyio.create_memory_object_stream[Account]()
         async with anyio.create_task_group() as tg:
+            if competitors := self._config.competitors:
+                # Beside the accounts: business discovery spends the app's budget, not theirs.
+                tg.start_soon(
+                    self._competitors.produce,
+                    competitors,
+                    self._config.accounts,
+                    self._job.outcome,
+                    rows.clone(),
+                )
             async with accounts_recv:
                 for _ in range(min(limits.max_accounts_in_flight, len(self._config.accounts))):
                     tg.start_soon(self._account_worker, accounts_recv.clone(), rows.clone())

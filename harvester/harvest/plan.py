@@ -24,6 +24,7 @@ from harvester.graph.client import GraphClient
 from harvester.graph.errors import GraphError
 from harvester.graph.replies import parse_media
 from harvester.harvest.account_insights import account_window, plan_requests
+from harvester.harvest.competitors import discovery_calls
 from harvester.harvest.routing import route
 from harvester.models import Account, HarvestWindow
 
@@ -60,6 +61,9 @@ class Plan:
     # Account-insight calls per account under each `[harvest] account_totals` (both priced, as
     # quota is what limits users at Meta); the configured one is in the accounts' calls.
     account_calls_by_totals: dict[str, int] = field(default_factory=dict)
+    # Business discovery calls for the configured competitors, at most (app platform limit).
+    competitors: int = 0
+    competitor_calls: int = 0
 
     def render(self) -> str:
         lines = [
@@ -71,7 +75,7 @@ class Plan:
                 f"{p.account_id:<20} {p.media:>8,} {p.stories:>8,} {p.calls:>9,}  {detail}"
             )
         total_media = sum(p.media for p in self.accounts)
-        total_calls = sum(p.calls for p in self.accounts)
+        total_calls = sum(p.calls for p in self.accounts) + self.competitor_calls
         lines += [
             f"{'total':<20} {total_media:>8,} {sum(p.stories for p in self.accounts):>8,} "
             f"{total_calls:>9,}",
@@ -79,6 +83,13 @@ class Plan:
             f"estimated wall time: {_duration(self.estimate_seconds)} (bound by {self.bound_by}; "
             f"mean latency {self.mean_latency_seconds * 1000:.0f} ms seen while listing)",
         ]
+        if self.competitors:
+            lines.insert(
+                -2,
+                f"{'business discovery':<20} {self.competitors:>8,} {'':>8} "
+                f"{self.competitor_calls:>9,}  competitors (media column), calls at most; "
+                "the app's platform limit, not the accounts'",
+            )
         if self.account_calls_by_totals:
             priced = ", ".join(
                 f'"{mode}" {calls:,}' for mode, calls in self.account_calls_by_totals.items()
@@ -131,8 +142,14 @@ async def make_plan(config: Config, window: HarvestWindow | None = None) -> Plan
                 latencies,
             )
     latency = sum(latencies) / len(latencies) if latencies else 0.0
-    estimate, bound = _estimate(config, plans, latency)
-    return Plan(plans, latency, estimate, bound, by_totals)
+    harvest = config.harvest
+    competitor_calls = len(config.competitors) * discovery_calls(
+        harvest.competitor_media, harvest.media_page_size
+    )
+    estimate, bound = _estimate(config, plans, latency, competitor_calls)
+    return Plan(
+        plans, latency, estimate, bound, by_totals, len(config.competitors), competitor_calls
+    )
 
 
 async def _plan_account(
@@ -184,10 +201,13 @@ async def _plan_account(
             plan.account_calls = plan.profile_calls = 0
 
 
-def _estimate(config: Config, plans: Sequence[AccountPlan], latency: float) -> tuple[float, str]:
-    """The slowest of the limits the run must respect, assuming nothing throttles it further."""
+def _estimate(
+    config: Config, plans: Sequence[AccountPlan], latency: float, app_only_calls: int = 0
+) -> tuple[float, str]:
+    """The slowest of the limits the run must respect, assuming nothing throttles it further.
+    `app_only_calls` (business discovery) count against the app and the sockets only."""
     limits = config.limits
-    total = sum(p.calls for p in plans)
+    total = sum(p.calls for p in plans) + app_only_calls
     busiest = max((p.calls for p in plans), default=0)
     bounds = {
         "max_requests_in_flight": total * latency / limits.max_requests_in_flight,

@@ -266,7 +266,12 @@ async def run_on_ray(
                 task.remote(
                     _Shard(
                         index,
-                        replace(config, accounts=accounts),
+                        # Competitors once, by the first shard, through its accounts.
+                        replace(
+                            config,
+                            accounts=accounts,
+                            competitors=config.competitors if index == 0 else (),
+                        ),
                         window or HarvestWindow(),
                         mode,
                         run_id,

@@ -37,6 +37,7 @@ class Stage(StrEnum):
     METRIC_UNSUPPORTED = "metric_unsupported"
     ACCOUNT_INSIGHTS = "account_insights"
     BREAKDOWN_UNSUPPORTED = "breakdown_unsupported"
+    COMPETITORS = "competitors"  # business discovery of a competitor (object_id: its username)
 
 
 def error_row(

@@ -6,7 +6,8 @@ a job killed at any moment is finished by the next run with the same config. Wor
 *units* whose rows travel to the sink in one message, so no commit ever splits one: a media
 family (its `media` rows, its insights, its error rows), a piece of an account's account insights
 (one request window, `harvest.account_insights.Piece`), an account (its listing errors and what
-completed, sent after all its media and pieces), the discovery report. Units other than media
+completed, sent after all its media and pieces), the discovery report, a competitor (its
+profile and media, or its error row: `harvest.competitors`). Units other than media
 and accounts are named in a manifest's `other` list, an incomplete one (a request of it failed,
 its rows are committed all the same) with the `INCOMPLETE` suffix (`JobState.outcome`).
 
@@ -52,6 +53,7 @@ from harvester.lake.sink import ParquetSink, SinkStatistics
 from harvester.models import Dataset, Rows
 
 __all__ = [
+    "COMPETITOR_UNIT",
     "Checkpoint",
     "JobSpec",
     "JobState",
@@ -76,6 +78,8 @@ MANIFEST_CHUNK_IDS = 16_384
 SORTED = orjson.OPT_SORT_KEYS
 # Appended to the id of a unit that is done but incomplete (`Unit.info["complete"]` false).
 INCOMPLETE = "#incomplete"
+# A competitor's unit id is this and its username (settling replaces its older error rows).
+COMPETITOR_UNIT = "competitor/"
 Mode = Literal["backfill", "sweep"]
 
 
@@ -113,7 +117,7 @@ class JobSpec:
 class Unit:
     """A unit of work and all its rows, sent to the sink as one message so no epoch splits it."""
 
-    kind: Literal["media", "account", "piece", "discovery"]
+    kind: Literal["media", "account", "piece", "discovery", "competitor"]
     # Media harvested in one Graph batch complete together, so one unit may name several.
     ids: tuple[str, ...]
     blocks: list[Rows]

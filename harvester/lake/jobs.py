@@ -40,6 +40,9 @@ def job_spec(config: Config, window: HarvestWindow, mode: Mode, snapshot_date: d
     if not harvest.facebook_views:
         # Only when off: a job begun before the key existed keeps its key (and resumes).
         flags["facebook_views"] = False
+    if config.competitors:  # only when there are: jobs begun before them keep their key
+        flags["competitors"] = sorted(c.username for c in config.competitors)
+        flags["competitor_media"] = harvest.competitor_media
     if mode == "sweep":
         flags["lookback_days"] = harvest.lookback_days
     return JobSpec(

@@ -18,6 +18,8 @@ import pyarrow.compute as pc
 
 from harvester.lake import layout
 from harvester.lake.checkpoint import (
+    COMPETITOR_UNIT,
+    INCOMPLETE,
     JobState,
     close_job,
     done_media,
@@ -94,12 +96,13 @@ def supersede(lake: Lake, state: JobState) -> int:
     """Drop, from the other files of the job's snapshot date, the rows of objects this job wrote.
 
     Objects: a media (`media` and `media_insights` rows, by media_id); an account's profile
-    (`accounts` rows, by account_id); an account's insights over
+    (`accounts` rows, by account_id, competitors' too); an account's insights over
     the days this job covered for it (end_times after the midnight that starts the day its first
     row closes, up to its last; rows without end_time, the lifetime breakdowns, included); an
-    error about a media or account the job completed. Each touched file is rewritten under its
-    own name in one atomic replace (rename on disk, one PUT on S3), so a reader sees each file
-    before or after, and every current row at least once throughout.
+    error about a media or account the job completed, or about a competitor it asked. Each
+    touched file is rewritten under its own name in one atomic replace (rename on disk, one PUT
+    on S3), so a reader sees each file before or after, and every current row at least once
+    throughout.
     """
     touched = 0
     for dataset in Dataset:
@@ -131,6 +134,12 @@ def _replaced(lake: Lake, dataset: Dataset, files: list[str], state: JobState) -
     """
     if dataset is Dataset.ERRORS:
         media, accounts = done_media(lake, state), set(state.accounts)
+        # A competitor's errors are about its username: the job's outcome for it replaces them.
+        accounts |= {
+            unit.removeprefix(COMPETITOR_UNIT).removesuffix(INCOMPLETE)
+            for unit in state.other
+            if unit.startswith(COMPETITOR_UNIT)
+        }
 
         def completed(table: pa.Table) -> pa.Array:
             ids = table.column("object_id").to_pylist()
@@ -138,9 +147,9 @@ def _replaced(lake: Lake, dataset: Dataset, files: list[str], state: JobState) -
 
         return completed
     if dataset is not Dataset.ACCOUNT_INSIGHTS:
-        # A media's rows by media_id; an account's profile (`accounts`) by account_id: one row
-        # per account and snapshot date. Unique per file first: a file holds each media's ~10
-        # insight rows.
+        # A media's rows by media_id; an account's profile (`accounts`, owned or competitor) by
+        # account_id: one row per account and snapshot date. Unique per file first: a file
+        # holds each media's ~10 insight rows.
         key = "account_id" if dataset is Dataset.ACCOUNTS else "media_id"
         uniques = [pc.unique(lake.read_parquet(path, [key]).column(key)) for path in files]
         ids = pc.unique(pa.chunked_array(uniques, type=pa.string()).combine_chunks())

@@ -216,6 +216,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="refuse an account metric's breakdown Meta's tables offer, as after Meta withdraws "
         "one, e.g. views=media_product_type; repeatable",
     )
+    p.add_argument(
+        "--competitors",
+        type=int,
+        default=0,
+        help="competitor accounts competitor_0 ... (seen through business discovery; default 0)",
+    )
     p.add_argument("--request-log", type=Path, default=None, help="append a JSONL request log")
     p.add_argument("--world-out", type=Path, default=None, help="write world info once listening")
     return p
@@ -256,6 +262,7 @@ def settings_from_args(args: argparse.Namespace) -> SimulatorSettings:
         extra_metrics=extra,
         legacy_video_refusals=args.legacy_video_refusals,
         withdrawn_breakdowns=frozenset(args.withdraw_breakdown),
+        competitors=args.competitors,
         request_log=False,
         request_log_file=args.request_log,
         host=args.host,

@@ -30,6 +30,7 @@ CHILD_NODE = "ShadowIGMedia"
 PAGE_NODE = "Page"
 
 InsightsRenderer = Callable[[SimMedia, Field], dict[str, Any]]
+DiscoveryRenderer = Callable[[Field], dict[str, Any]]
 
 
 def requested(call: Call, default: tuple[Field, ...] = ID_ONLY) -> tuple[Field, ...]:
@@ -116,11 +117,13 @@ class ObjectReader:
         self,
         world: World,
         insights: InsightsRenderer,
+        discovery: DiscoveryRenderer,
         login: str = validity.FACEBOOK,
         as_of: date | None = None,
     ) -> None:
         self.world = world
         self._insights = insights
+        self._discovery = discovery  # `business_discovery` (simulator.discovery)
         # The IG Media fields each login has on `as_of` (the newer counts: Facebook Login only);
         # a media answers its account's login (an Instagram Login account's through its host).
         self._login = login
@@ -257,6 +260,8 @@ class ObjectReader:
         }
         if spec.name in values:
             return values[spec.name]
+        if spec.name == "business_discovery":
+            return self._discovery(spec)
         if spec.name in ("media", "stories"):
             return self._expanded_edge(acc, spec, call)
         return None

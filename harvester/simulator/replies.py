@@ -196,6 +196,19 @@ def rate_user() -> GraphError:
     return _oauth("(#17) User request limit reached", 17, is_transient=True)
 
 
+def invalid_user_id(username: str) -> GraphError:
+    """business_discovery of a username that is unknown or not a professional account: the
+    envelope Meta sends (code 110, subcode 2207013), with its user-facing title and message."""
+    return _oauth(
+        "Invalid user id",
+        110,
+        error_subcode=2207013,
+        is_transient=False,
+        error_user_title="Cannot find User",
+        error_user_msg=f"The user with username: {username} cannot be found.",
+    )
+
+
 def unknown_path(components: str) -> GraphError:
     return _oauth(f"Unknown path components: {components}", 2500)
 

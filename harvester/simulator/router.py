@@ -14,10 +14,11 @@ from harvester.simulator import ids, replies, tokens, validity, versions
 from harvester.simulator.account_insights import AccountInsights
 from harvester.simulator.auth import Authenticator, Principal, token_sha256
 from harvester.simulator.call import Call, Reply
+from harvester.simulator.discovery import Discovery, asks_discovery
 from harvester.simulator.entities import SimMedia
 from harvester.simulator.fields import Field
 from harvester.simulator.insights import MediaInsights, split_metrics
-from harvester.simulator.objects import ObjectReader
+from harvester.simulator.objects import ObjectReader, requested
 from harvester.simulator.ratelimit import RateLimiter
 from harvester.simulator.settings import SimulatorSettings
 from harvester.simulator.world import World
@@ -46,7 +47,10 @@ class Router:
         self.account_insights = AccountInsights(
             world, settings.as_of, extra, settings.withdrawn_breakdowns
         )
-        self.objects = ObjectReader(world, self._expand_insights, settings.login, settings.as_of)
+        self.discovery = Discovery(world.competitors)
+        self.objects = ObjectReader(
+            world, self._expand_insights, self.discovery.render, settings.login, settings.as_of
+        )
         default = validity.parse_version(settings.api_version)
         self.default_version = self._served(
             default if default is not None else validity.MAX_VERSION, None
@@ -106,6 +110,17 @@ class Router:
         if owner is not None:
             call.account_id = self.world.accounts[owner].id
         readable = owner is not None and (who.account is None or who.account == owner)
+        discovery = (
+            readable
+            and media is None
+            and not rest
+            and "business_discovery" in call.params.get("fields", "")
+            and asks_discovery(requested(call))
+        )
+        if discovery:
+            # Business discovery counts against the app's platform limit, not the account's
+            # BUC: charged to the app (and token) only, and its reply carries no BUC usage.
+            call.account_id = None
         self.limiter.charge(call.account_id if readable else None, who.token_sha256)
         if not readable:
             if owner is None and ids.decode_page(self.world.seed, head) is not None:
@@ -117,7 +132,8 @@ class Router:
         if media is None:
             acc = self.world.accounts[owner]
             edge = rest[0] if rest else None
-            call.edge = EDGE_OF_ACCOUNT.get(edge, edge) if edge else "object"
+            node = "business_discovery" if discovery else "object"
+            call.edge = EDGE_OF_ACCOUNT.get(edge, edge) if edge else node
             if edge is None:
                 return self.objects.user_node(acc, call)
             if edge == "media":

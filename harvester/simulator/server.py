@@ -61,6 +61,8 @@ def world_info(state: SimState, base_url: str, instagram_base_url: str = "") -> 
         # Which media are shared to Facebook (and so have crossposted_views, facebook_views) is
         # the rule `World.shared_to_facebook(media)`; this share of media, deterministic per seed.
         "shared_to_facebook_percent": world.shared_to_facebook_percent,
+        # Usernames business discovery knows (`World.competitors` derives their profiles, media).
+        "competitors": world.competitors.usernames,
     }
 
 

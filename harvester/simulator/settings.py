@@ -111,6 +111,8 @@ class SimulatorSettings:
     # Share of media shared to Facebook (World.shared_to_facebook): 0 makes every media refuse
     # crossposted_views and facebook_views, as an account that never cross-posts does.
     shared_to_facebook_percent: int = 30
+    # Competitor accounts (`competitor_0` ...), seen only through business discovery.
+    competitors: int = 0
     request_log: bool = True
     # Optional JSONL copy of the request log (tokens hashed, never stored), for scripts and the CLI.
     request_log_file: Path | None = None

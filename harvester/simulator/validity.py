@@ -343,6 +343,7 @@ IG_USER_FIELDS = frozenset(
         "shopping_product_tag_eligibility",
         "media",
         "stories",
+        "business_discovery",
     ]
 )
 IG_MEDIA_FIELDS = frozenset(

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from harvester.simulator import ids, values
+from harvester.simulator.competitors import Competitors
 from harvester.simulator.entities import SimAccount, SimMedia, Trouble
 from harvester.simulator.ids import mix, name_key, unit
 
@@ -75,6 +76,7 @@ class World:
         legacy_video_refusals: bool = False,
         shared_to_facebook_percent: int = SHARED_TO_FACEBOOK_PERCENT,
         instagram_accounts: int = 0,
+        competitors: int = 0,
     ) -> None:
         if not 1 <= accounts <= ids.MAX_ACCOUNTS:
             raise ValueError(f"accounts must be in 1..{ids.MAX_ACCOUNTS}")
@@ -102,6 +104,8 @@ class World:
         self.orphan_page_token = ids.token_for(seed, "page", accounts)
         self._accounts = [self._make_account(a, accounts) for a in range(accounts)]
         self._by_id = {acc.id: acc for acc in self._accounts}
+        # Other professional accounts, seen only through business discovery.
+        self.competitors = Competitors(seed, competitors, self.now_ts)
         # Token troubles for preflight (served by `tokens`), never on account 0: the last account's
         # token is expired, the one before lacks instagram_manage_insights (only debug_token and
         # me/permissions say so), the one before that expires in three days.
@@ -121,6 +125,7 @@ class World:
             settings.legacy_video_refusals,
             settings.shared_to_facebook_percent,
             settings.instagram_accounts,
+            settings.competitors,
         )
 
     # -- accounts ---------------------------------------------------------------------------

@@ -83,9 +83,9 @@ def test_error_rows_name_their_stage_and_the_dropped_metric() -> None:
 # [discovery] table), dataset names, a job's flags (named after the config keys) and the
 # checkpoint's unit kinds ("discovery").
 _SHARED_WORDS = {
-    "harvester/config.py": {"discovery", "media_insights", "account_insights"},
+    "harvester/config.py": {"discovery", "media_insights", "account_insights", "competitors"},
     "harvester/models.py": {"media_insights", "account_insights"},
-    "harvester/lake/jobs.py": {"media_insights", "account_insights"},
+    "harvester/lake/jobs.py": {"media_insights", "account_insights", "competitors"},
     "harvester/lake/settle.py": {"account_insights"},
     "harvester/lake/checkpoint.py": {"discovery"},
     "harvester/harvest/pipeline.py": {"discovery"},

@@ -113,7 +113,7 @@ def test_a_budget_is_a_positive_count(
 def test_serves_writes_world_and_stops_on_sigterm(tmp_path: Path) -> None:
     out = tmp_path / "world.json"
     cmd = [sys.executable, "-m", "harvester.simulator", "--accounts", "2", "--media", "5",
-           "--world-out", str(out)]  # fmt: skip
+           "--competitors", "2", "--world-out", str(out)]  # fmt: skip
     with subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True) as proc:
         assert proc.stderr is not None
         try:
@@ -137,7 +137,9 @@ def _exercise(line: str, out: Path) -> None:
         "login",
         "extra_metrics",
         "shared_to_facebook_percent",
+        "competitors",
     }
+    assert info["competitors"] == ["competitor_0", "competitor_1"]
     assert info["app_secret"] is None
     acc = info["accounts"][0]
     assert set(acc) == {"id", "token", "page_id", "login"}
