@@ -27,9 +27,9 @@ from harvester.simulator.competitors import SimCompetitor
 
 pytestmark = pytest.mark.anyio
 
-# Few owned media and no insights: what is under test is the competitors' part.
+# Few owned media, no insights and no owned profiles: what is under test is the competitors' part.
 WORLD = SimulatorSettings(seed=5, accounts=3, media_per_account=4, competitors=4)
-OFF = {"account_insights": False, "media_insights": False, "stories": False}
+OFF = {"account_insights": False, "media_insights": False, "stories": False, "profiles": False}
 # The profile columns of `accounts`, between account_id and source.
 PROFILE_COLUMNS = tuple(SCHEMAS[Dataset.ACCOUNTS].names[1:9])
 
