@@ -297,3 +297,27 @@ async def test_a_run_report_of_competitors_only_in_a_sweep_counts_them(tmp_path:
         alive = {**info, "accounts": [a for a in info["accounts"] if a["id"] != dead.id]}
         report: RunReport = await run_harvest(config_for(alive, tmp_path, ["competitor_3"]))
     assert (report.exit_code, report.rows["accounts"], report.rows["errors"]) == (0, 1, 0)
+
+
+async def test_owned_and_competitor_profiles_side_by_side(tmp_path: Path) -> None:
+    """With owned profiles on (the default), `accounts` holds one row per owned account and per
+    competitor, told apart by `source`, and the README's follower-growth query reads them."""
+    async with run_simulator(WORLD) as sim:
+        info = sim.world_info()
+        config = config_for(
+            info, tmp_path, ["competitor_0", "competitor_1"], harvest={"profiles": True}
+        )
+        report = await run_harvest(config)
+        world = sim.world
+    live = [a for a in world.accounts if not a.token_expired]  # an expired one lands none
+    assert report.rows["accounts"] == len(live) + 2
+    totals = duck(
+        tmp_path,
+        "SELECT source, sum(followers_count), count(*) "
+        f"FROM {parquet(tmp_path, 'accounts')} GROUP BY source ORDER BY source",
+    )
+    competitors = [world.competitors.profile(c) for c in (0, 1)]
+    assert totals == [
+        ("competitor", sum(c.followers_count for c in competitors), 2),
+        ("owned", sum(a.followers_count for a in live), len(live)),
+    ]
