@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harvester.graph.errors import MalformedReply
-from harvester.graph.replies import parse_timestamp
+from harvester.graph.replies import optional_count, optional_str, parse_timestamp
 from harvester.models import Media, MediaDetails, Profile, Source
 
 __all__ = [
@@ -101,14 +101,14 @@ def _profile(found: dict[str, Any], account_id: str) -> Profile:
     return Profile(
         account_id=account_id,
         source=Source.COMPETITOR,
-        username=_str(found, "username"),
-        name=_str(found, "name"),
-        biography=_str(found, "biography"),
-        website=_str(found, "website"),
-        followers_count=_int(found, "followers_count"),
-        follows_count=_int(found, "follows_count"),
-        media_count=_int(found, "media_count"),
-        profile_picture_url=_str(found, "profile_picture_url"),
+        username=optional_str(found, "username"),
+        name=optional_str(found, "name"),
+        biography=optional_str(found, "biography"),
+        website=optional_str(found, "website"),
+        followers_count=optional_count(found, "followers_count"),
+        follows_count=optional_count(found, "follows_count"),
+        media_count=optional_count(found, "media_count"),
+        profile_picture_url=optional_str(found, "profile_picture_url"),
     )
 
 
@@ -125,14 +125,14 @@ def _media(edge: object, account_id: str) -> tuple[list[Media], str | None]:
             Media(
                 account_id=account_id,
                 id=media_id,
-                media_type=_str(item, "media_type") or "",
-                media_product_type=_str(item, "media_product_type") or "FEED",
+                media_type=optional_str(item, "media_type") or "",
+                media_product_type=optional_str(item, "media_product_type") or "FEED",
                 timestamp=parse_timestamp(item.get("timestamp")),
-                permalink=_str(item, "permalink"),
+                permalink=optional_str(item, "permalink"),
                 details=MediaDetails(
-                    caption=_str(item, "caption"),
-                    like_count=_int(item, "like_count"),
-                    comments_count=_int(item, "comments_count"),
+                    caption=optional_str(item, "caption"),
+                    like_count=optional_count(item, "like_count"),
+                    comments_count=optional_count(item, "comments_count"),
                 ),
                 source=Source.COMPETITOR,
             )
@@ -144,17 +144,3 @@ def _media(edge: object, account_id: str) -> tuple[list[Media], str | None]:
         raise MalformedReply("business_discovery.media cursor is not a string")
     # An empty page with a cursor would page forever: nothing more is there.
     return out, after if out and after else None
-
-
-def _str(item: dict[str, Any], key: str) -> str | None:
-    value = item.get(key)
-    if value is None or isinstance(value, str):
-        return value
-    raise MalformedReply(f"{key} is not a string: {value!r:.80}")
-
-
-def _int(item: dict[str, Any], key: str) -> int | None:
-    value = item.get(key)
-    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
-        return value
-    raise MalformedReply(f"{key} is not an integer: {value!r:.80}")

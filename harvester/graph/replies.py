@@ -92,15 +92,15 @@ def parse_media(item: object, account_id: str, parent_id: str | None = None) -> 
     media_id = item.get("id")
     if not isinstance(media_id, str) or not media_id:
         raise MalformedReply(f"media item without an id: {item!r:.120}")
-    media_type = _optional_str(item, "media_type")
-    product = _optional_str(item, "media_product_type")
+    media_type = optional_str(item, "media_type")
+    product = optional_str(item, "media_product_type")
     yield Media(
         account_id=account_id,
         id=media_id,
         media_type=media_type or "",
         media_product_type=product or ("FEED" if parent_id is None else ""),
         timestamp=parse_timestamp(item.get("timestamp")),
-        permalink=_optional_str(item, "permalink"),
+        permalink=optional_str(item, "permalink"),
         parent_id=parent_id,
         details=_details(item),
     )
@@ -172,14 +172,14 @@ def parse_profile(reply: object, account_id: str, source: Source = Source.OWNED)
     return Profile(
         account_id=account_id,
         source=source,
-        username=_optional_str(reply, "username"),
-        name=_optional_str(reply, "name"),
-        biography=_optional_str(reply, "biography"),
-        website=_optional_str(reply, "website"),
-        followers_count=_optional_count(reply, "followers_count"),
-        follows_count=_optional_count(reply, "follows_count"),
-        media_count=_optional_count(reply, "media_count"),
-        profile_picture_url=_optional_str(reply, "profile_picture_url"),
+        username=optional_str(reply, "username"),
+        name=optional_str(reply, "name"),
+        biography=optional_str(reply, "biography"),
+        website=optional_str(reply, "website"),
+        followers_count=optional_count(reply, "followers_count"),
+        follows_count=optional_count(reply, "follows_count"),
+        media_count=optional_count(reply, "media_count"),
+        profile_picture_url=optional_str(reply, "profile_picture_url"),
     )
 
 
@@ -229,7 +229,7 @@ def parse_insights(
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
             raise MalformedReply(f"insights entry without a name: {entry!r:.120}")
         name: str = entry["name"]
-        period = _optional_str(entry, "period")
+        period = optional_str(entry, "period")
         seen.add(name)
         total = entry.get("total_value")
         if total is not None:
@@ -345,14 +345,14 @@ def _first_value(name: str, values: object) -> Number:
     return number(name, values[0].get("value"))
 
 
-def _optional_str(item: dict[str, Any], key: str) -> str | None:
+def optional_str(item: dict[str, Any], key: str) -> str | None:
     value = item.get(key)
     if value is None or isinstance(value, str):
         return value
     raise MalformedReply(f"{key} is not a string: {value!r:.80}")
 
 
-def _optional_count(item: dict[str, Any], key: str) -> int | None:
+def optional_count(item: dict[str, Any], key: str) -> int | None:
     """A field's count as int64, None when absent; anything else (a string, a bool, a float) is
     a malformed reply, never coerced."""
     value = item.get(key)
