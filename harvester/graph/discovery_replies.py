@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from harvester.graph.errors import MalformedReply
-from harvester.graph.replies import optional_count, optional_str, parse_timestamp
+from harvester.graph.replies import optional_count, optional_str, parse_timestamp, read_profile
 from harvester.models import Media, MediaDetails, Profile, Source
 
 __all__ = [
@@ -94,22 +93,8 @@ def parse_discovery(reply: object, *, profile: bool = True) -> DiscoveryPage:
     if not isinstance(account_id, str) or not account_id:
         raise MalformedReply("business_discovery without an id")
     media, after = _media(found.get("media"), account_id)
-    return DiscoveryPage(_profile(found, account_id) if profile else None, media, after)
-
-
-def _profile(found: dict[str, Any], account_id: str) -> Profile:
-    return Profile(
-        account_id=account_id,
-        source=Source.COMPETITOR,
-        username=optional_str(found, "username"),
-        name=optional_str(found, "name"),
-        biography=optional_str(found, "biography"),
-        website=optional_str(found, "website"),
-        followers_count=optional_count(found, "followers_count"),
-        follows_count=optional_count(found, "follows_count"),
-        media_count=optional_count(found, "media_count"),
-        profile_picture_url=optional_str(found, "profile_picture_url"),
-    )
+    who = read_profile(found, account_id, Source.COMPETITOR) if profile else None
+    return DiscoveryPage(who, media, after)
 
 
 def _media(edge: object, account_id: str) -> tuple[list[Media], str | None]:

@@ -169,17 +169,23 @@ def parse_profile(reply: object, account_id: str, source: Source = Source.OWNED)
         raise MalformedReply(f"IG user reply is not an object: {reply!r:.80}")
     if reply.get("id", account_id) != account_id:
         raise MalformedReply(f"IG user reply for {reply.get('id')!r:.40}, asked {account_id}")
+    return read_profile(reply, account_id, source)
+
+
+def read_profile(node: dict[str, Any], account_id: str, source: Source) -> Profile:
+    """The profile fields of an IG User node, an owned account's or a competitor's (business
+    discovery nests the same fields)."""
     return Profile(
         account_id=account_id,
         source=source,
-        username=optional_str(reply, "username"),
-        name=optional_str(reply, "name"),
-        biography=optional_str(reply, "biography"),
-        website=optional_str(reply, "website"),
-        followers_count=optional_count(reply, "followers_count"),
-        follows_count=optional_count(reply, "follows_count"),
-        media_count=optional_count(reply, "media_count"),
-        profile_picture_url=optional_str(reply, "profile_picture_url"),
+        username=optional_str(node, "username"),
+        name=optional_str(node, "name"),
+        biography=optional_str(node, "biography"),
+        website=optional_str(node, "website"),
+        followers_count=optional_count(node, "followers_count"),
+        follows_count=optional_count(node, "follows_count"),
+        media_count=optional_count(node, "media_count"),
+        profile_picture_url=optional_str(node, "profile_picture_url"),
     )
 
 

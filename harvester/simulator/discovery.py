@@ -19,7 +19,7 @@ from typing import Any
 from harvester.simulator import replies
 from harvester.simulator.competitors import Competitors, SimCompetitor, SimCompetitorMedia
 from harvester.simulator.fields import Field, check_known
-from harvester.simulator.objects import DEFAULT_LIMIT, MAX_LIMIT, cursor, decode_cursor
+from harvester.simulator.objects import clamp_limit, cursor, page_window, parse_int
 
 # Public fields of another IG user and of its media (business discovery shows nothing else: no
 # insights, no stories, no tokens).
@@ -94,18 +94,11 @@ class Discovery:
     def _media(self, who: SimCompetitor, field: Field) -> dict[str, Any]:
         specs = field.sub or ID_ONLY
         check_known(specs, MEDIA_FIELDS, MEDIA_NODE)
-        limit = _limit(field.modifier("limit"))
+        limit = clamp_limit(parse_int(field.modifier("limit"), "limit"))
         key = f"c{who.index}"
         after, before = field.modifier("after"), field.modifier("before")
         total = who.media_count
-        if after:
-            start = decode_cursor(key, after) + 1
-            end = min(total, start + limit)
-        elif before:
-            end = min(total, decode_cursor(key, before))
-            start = max(0, end - limit)
-        else:
-            start, end = 0, min(total, limit)
+        start, end = page_window(key, 0, total, limit, after, before)
         data = [
             _media_fields(self.competitors.media(who.index, m), specs) for m in range(start, end)
         ]
@@ -115,16 +108,6 @@ class Discovery:
         if start < end < total:
             cursors["after"] = cursor(key, end - 1)
         return {"data": data, "paging": {"cursors": cursors}} if cursors else {"data": data}
-
-
-def _limit(raw: str | None) -> int:
-    if raw is None or raw == "":
-        return DEFAULT_LIMIT
-    try:
-        limit = int(raw)
-    except ValueError:
-        raise replies.bad_param("Param limit must be a valid integer") from None
-    return DEFAULT_LIMIT if limit <= 0 else min(limit, MAX_LIMIT)
 
 
 def _media_fields(media: SimCompetitorMedia, specs: Sequence[Field]) -> dict[str, Any]:

@@ -42,7 +42,11 @@ def requested(call: Call, default: tuple[Field, ...] = ID_ONLY) -> tuple[Field, 
 
 
 def int_param(call: Call, name: str) -> int | None:
-    raw = call.params.get(name)
+    return parse_int(call.params.get(name), name)
+
+
+def parse_int(raw: str | None, name: str) -> int | None:
+    """An integer parameter (a query's, or a field modifier's such as `.limit(n)`)."""
     if raw is None or raw == "":
         return None
     try:
@@ -64,7 +68,11 @@ def time_param(call: Call, name: str, now: int) -> int | None:
 
 
 def page_limit(call: Call) -> int:
-    limit = int_param(call, "limit")
+    return clamp_limit(int_param(call, "limit"))
+
+
+def clamp_limit(limit: int | None) -> int:
+    """A page size as Meta takes it: the default when absent or not positive, at most the max."""
     if limit is None or limit <= 0:
         return DEFAULT_LIMIT
     return min(limit, MAX_LIMIT)
@@ -89,16 +97,8 @@ def decode_cursor(key: str, text: str) -> int:
 
 def paginate(call: Call, key: str, lo: int, hi: int) -> tuple[range, dict[str, Any] | None]:
     """The positions of this page within [lo, hi) and its `paging` object (None when empty)."""
-    limit = page_limit(call)
     after, before = call.params.get("after"), call.params.get("before")
-    if after:
-        start = max(lo, decode_cursor(key, after) + 1)
-        end = min(hi, start + limit)
-    elif before:
-        end = min(hi, decode_cursor(key, before))
-        start = max(lo, end - limit)
-    else:
-        start, end = lo, min(hi, lo + limit)
+    start, end = page_window(key, lo, hi, page_limit(call), after, before)
     if start >= end:
         return range(0), None
     first, last = cursor(key, start), cursor(key, end - 1)
@@ -108,6 +108,20 @@ def paginate(call: Call, key: str, lo: int, hi: int) -> tuple[range, dict[str, A
     if end < hi:
         page["next"] = call.url_with(before=None, after=last)
     return range(start, end), page
+
+
+def page_window(
+    key: str, lo: int, hi: int, limit: int, after: str | None, before: str | None
+) -> tuple[int, int]:
+    """The [start, end) positions of a page of at most `limit` within [lo, hi): after the
+    `after` cursor, before the `before` cursor, or from the start."""
+    if after:
+        start = max(lo, decode_cursor(key, after) + 1)
+        return start, min(hi, start + limit)
+    if before:
+        end = min(hi, decode_cursor(key, before))
+        return max(lo, end - limit), end
+    return lo, min(hi, lo + limit)
 
 
 class ObjectReader:
