@@ -15,6 +15,7 @@ website) parse to None.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from harvester.graph.errors import MalformedReply
@@ -23,25 +24,12 @@ from harvester.models import Media, MediaDetails, Profile, Source
 
 __all__ = [
     "MEDIA_FIELDS",
-    "PROFILE_FIELDS",
     "USERNAME",
     "DiscoveryPage",
     "discovery_fields",
     "parse_discovery",
 ]
 
-# The public profile fields asked, in `accounts` column order (`models.Profile`).
-PROFILE_FIELDS = (
-    "id",
-    "username",
-    "name",
-    "biography",
-    "website",
-    "followers_count",
-    "follows_count",
-    "media_count",
-    "profile_picture_url",
-)
 # A competitor's media: what `media` needs plus the public counts (no insights exist for them).
 MEDIA_FIELDS = (
     "id",
@@ -69,13 +57,18 @@ class DiscoveryPage:
 
 
 def discovery_fields(
-    username: str, *, media_limit: int, after: str | None = None, profile: bool = True
+    username: str,
+    *,
+    media_limit: int,
+    after: str | None = None,
+    profile: Sequence[str] = (),
 ) -> str:
-    """The `fields` value asking `username`'s profile (unless not `profile`) and `media_limit`
-    of its media (none when 0), from `after` when given."""
+    """The `fields` value asking `username`'s id, the `profile` fields (the catalogue's IG User
+    fields, as an owned account's profile asks; none on later pages) and `media_limit` of its
+    media (none when 0), from `after` when given."""
     if not USERNAME.fullmatch(username):
         raise ValueError(f"not an Instagram username: {username!r:.40}")
-    parts = list(PROFILE_FIELDS) if profile else ["id"]
+    parts = ["id", *profile]
     if media_limit > 0:
         cursor = f".after({after})" if after else ""
         parts.append(f"media{cursor}.limit({media_limit}){{{','.join(MEDIA_FIELDS)}}}")

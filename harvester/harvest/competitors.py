@@ -61,11 +61,21 @@ class NoAccountToAsk(GraphError):
 class CompetitorsStage:
     """Harvests competitors into units; see the module docstring."""
 
-    def __init__(self, client: GraphClient, rows: RunRows, *, media: int, page_size: int) -> None:
+    def __init__(
+        self,
+        client: GraphClient,
+        rows: RunRows,
+        *,
+        media: int,
+        page_size: int,
+        profile_fields: Sequence[str],
+    ) -> None:
         self._client = client
         self._rows = rows
         self._media = media
         self._page_size = page_size
+        # The catalogue's IG User fields: a competitor's row has an owned account's columns.
+        self._profile_fields = tuple(profile_fields)
 
     async def produce(
         self,
@@ -130,7 +140,9 @@ class CompetitorsStage:
     async def _fetch(self, account: Account, username: str) -> tuple[Profile, list[Media]]:
         """The competitor's profile rows and newest media, page by page."""
         want = self._media
-        fields = discovery_fields(username, media_limit=min(want, self._page_size))
+        fields = discovery_fields(
+            username, media_limit=min(want, self._page_size), profile=self._profile_fields
+        )
         reply = await self._get(account, fields)
         first = parse_discovery(reply)
         assert first.profile is not None
@@ -145,7 +157,7 @@ class CompetitorsStage:
             if after is None or len(media) >= want:
                 break
             limit = min(want - len(media), self._page_size)
-            fields = discovery_fields(username, media_limit=limit, after=after, profile=False)
+            fields = discovery_fields(username, media_limit=limit, after=after)
             nxt = parse_discovery(await self._get(account, fields), profile=False)
             page, after = nxt.media, nxt.after
         return first.profile, media

@@ -337,6 +337,7 @@ class _Harvest:
             self._rows,
             media=config.harvest.competitor_media,
             page_size=config.harvest.media_page_size,
+            profile_fields=object_fields(config.graph.api_version).user,
         )
 
     def _build_stages(

@@ -9,6 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from harvester.catalog import object_fields
 from harvester.graph.discovery_replies import discovery_fields, parse_discovery
 from harvester.graph.errors import (
     AccountFatal,
@@ -111,11 +112,13 @@ def test_an_empty_page_with_a_cursor_ends_the_paging() -> None:
 
 
 def test_fields_expressions() -> None:
-    assert discovery_fields("shop", media_limit=0) == (
+    # The profile fields are the catalogue's IG User fields, as an owned account's profile asks.
+    profile = object_fields("v25.0").user
+    assert discovery_fields("shop", media_limit=0, profile=profile) == (
         "business_discovery.username(shop){id,username,name,biography,website,followers_count,"
         "follows_count,media_count,profile_picture_url}"
     )
-    assert discovery_fields("shop", media_limit=12, after="QVFI", profile=False) == (
+    assert discovery_fields("shop", media_limit=12, after="QVFI") == (
         "business_discovery.username(shop){id,media.after(QVFI).limit(12){id,caption,like_count,"
         "comments_count,timestamp,permalink,media_type,media_product_type}}"
     )
