@@ -18,7 +18,7 @@ from typing import Any
 
 from harvester.simulator import replies
 from harvester.simulator.competitors import Competitors, SimCompetitor, SimCompetitorMedia
-from harvester.simulator.fields import Field, check_known
+from harvester.simulator.fields import Field, check_known, render
 from harvester.simulator.objects import clamp_limit, cursor, page_window, parse_int
 
 # Public fields of another IG user and of its media (business discovery shows nothing else: no
@@ -76,13 +76,7 @@ class Discovery:
             raise replies.invalid_user_id(name)
         specs = spec.sub or ID_ONLY
         check_known(specs, PROFILE_FIELDS, NODE)
-        out: dict[str, Any] = {}
-        for field in specs:
-            value = self._profile_value(found, field)
-            if value is not None:
-                out[field.name] = value
-        out.setdefault("id", found.id)
-        return out
+        return render(specs, lambda field: self._profile_value(found, field), found.id)
 
     def _profile_value(self, who: SimCompetitor, field: Field) -> Any:
         if field.name == "media":
@@ -111,12 +105,9 @@ class Discovery:
 
 
 def _media_fields(media: SimCompetitorMedia, specs: Sequence[Field]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for field in specs:
-        value: Any = getattr(media, field.name)
+    def value(field: Field) -> Any:
         if field.name == "timestamp":
-            value = replies.fmt_ts(media.timestamp)
-        if value is not None:
-            out[field.name] = value
-    out.setdefault("id", media.id)
-    return out
+            return replies.fmt_ts(media.timestamp)
+        return getattr(media, field.name)
+
+    return render(specs, value, media.id)

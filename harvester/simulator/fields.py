@@ -6,8 +6,9 @@ once keeps the per-request cost of field selection at a dictionary lookup.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from harvester.simulator import replies
 
@@ -98,3 +99,15 @@ def check_known(specs: tuple[Field, ...], allowed: frozenset[str], node_type: st
     for spec in specs:
         if spec.name not in allowed:
             raise replies.nonexisting_field(spec.name, node_type)
+
+
+def render(specs: Iterable[Field], value: Callable[[Field], Any], node_id: str) -> dict[str, Any]:
+    """A node as Meta answers `fields=`: each asked field it has (a field without a value is
+    left out), and always its id."""
+    out: dict[str, Any] = {}
+    for spec in specs:
+        found = value(spec)
+        if found is not None:
+            out[spec.name] = found
+    out.setdefault("id", node_id)
+    return out

@@ -15,7 +15,7 @@ from typing import Any
 from harvester.simulator import replies, validity
 from harvester.simulator.call import Call
 from harvester.simulator.entities import SimAccount, SimMedia
-from harvester.simulator.fields import Field, check_known, parse_fields
+from harvester.simulator.fields import Field, check_known, parse_fields, render
 from harvester.simulator.timeparse import parse_time
 from harvester.simulator.world import World
 
@@ -160,13 +160,7 @@ class ObjectReader:
             )
             allowed = self._media_allowed[login]
         check_known(tuple(specs), allowed, CHILD_NODE if media.is_child else MEDIA_NODE)
-        out: dict[str, Any] = {}
-        for spec in specs:
-            value = self._media_value(media, spec)
-            if value is not None:
-                out[spec.name] = value
-        out.setdefault("id", media.id)
-        return out
+        return render(specs, lambda spec: self._media_value(media, spec), media.id)
 
     def _media_value(self, media: SimMedia, spec: Field) -> Any:
         name = spec.name
@@ -248,13 +242,7 @@ class ObjectReader:
 
     def user_fields(self, acc: SimAccount, specs: Sequence[Field], call: Call) -> dict[str, Any]:
         check_known(tuple(specs), validity.IG_USER_FIELDS, USER_NODE)
-        out: dict[str, Any] = {}
-        for spec in specs:
-            value = self._user_value(acc, spec, call)
-            if value is not None:
-                out[spec.name] = value
-        out.setdefault("id", acc.id)
-        return out
+        return render(specs, lambda spec: self._user_value(acc, spec, call), acc.id)
 
     def _user_value(self, acc: SimAccount, spec: Field, call: Call) -> Any:
         values: dict[str, Any] = {
