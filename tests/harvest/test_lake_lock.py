@@ -245,7 +245,7 @@ async def test_a_holder_frozen_past_its_expiry_is_taken_over_and_commits_nothing
         assert len(took) == 1 and holder["run_id"] in took[0], log.read_text()
         frozen.send_signal(signal.SIGCONT)
         with anyio.fail_after(60):
-            assert await frozen.wait() == 4
+            assert await frozen.wait() == 4, (tmp_path / "frozen.log").read_text()[-3000:]
         last = (tmp_path / "frozen.log").read_text().strip().splitlines()[-1]
         assert last.startswith(f"harvester: run {holder['run_id']} lost the lake lock"), last
 
