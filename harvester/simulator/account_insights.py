@@ -10,12 +10,13 @@ from __future__ import annotations
 import itertools
 from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any
 
 from harvester.simulator import replies, validity, values
 from harvester.simulator.call import Call
 from harvester.simulator.entities import SimAccount
-from harvester.simulator.ids import name_key
+from harvester.simulator.ids import mix, mix_on, name_key
 from harvester.simulator.objects import time_param
 from harvester.simulator.world import World
 
@@ -129,10 +130,41 @@ def dimension_values(key: str, until: int) -> tuple[str, ...]:
     return tuple(v for v in found if v not in LATE_DIMENSION_VALUES)
 
 
+@lru_cache(maxsize=256)
+def _combos(keys: tuple[str, ...], late: bool) -> tuple[tuple[str, ...], ...]:
+    """Every combination of the keys' values, as Meta's dimension_values lists (one per key)."""
+    until = LATE_VALUES_FROM if late else 0
+    return tuple(itertools.product(*(dimension_values(k, until) for k in keys)))
+
+
 def boundary(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, 7, tzinfo=UTC)
 
 
+@lru_cache(maxsize=4096)
+def _end_time(day: date) -> str:
+    return replies.fmt_ts(boundary(day))
+
+
+@lru_cache(maxsize=4096)
+def _days_between(first: int, last: int, oldest: int) -> tuple[date, ...]:
+    """The days n in [first, last] whose boundary (n days after the epoch, 07:00 UTC) is not
+    older than `oldest`: every account asks the same windows, so each is worked out once."""
+    start = max(first, -(-(oldest - BOUNDARY_OFFSET) // DAY))
+    return tuple(date.fromordinal(_EPOCH + n) for n in range(start, last + 1))
+
+
+_EPOCH = date(1970, 1, 1).toordinal()
+
+
+@lru_cache(maxsize=1 << 14)
+def _split_head(seed: int, index: int, metric: str) -> int:
+    """What one account's breakdown shares of one metric share over its windows (the window's
+    start is mixed in last), so a day's split costs a round, not four."""
+    return mix(seed, index, name_key(metric))
+
+
+@lru_cache(maxsize=512)
 def _title(metric: str) -> tuple[str, str]:
     words = metric.replace("_", " ")
     return words.capitalize(), f"The {words} of this profile in the period"
@@ -262,18 +294,11 @@ class AccountInsights:
             raise replies.too_many_days()
         return since, until
 
-    def _days(self, since: int, until: int, metric: str = "") -> list[date]:
+    def _days(self, since: int, until: int, metric: str = "") -> tuple[date, ...]:
         """Days whose 07:00 UTC boundary falls in (since, until], within retention, not future."""
-        now = self.world.now_ts
-        oldest = self.world.account_data_from(metric)
         first = (since - BOUNDARY_OFFSET) // DAY + 1
-        last = (min(until, now) - BOUNDARY_OFFSET) // DAY
-        out = []
-        for n in range(first, last + 1):
-            ts = n * DAY + BOUNDARY_OFFSET
-            if ts >= oldest:
-                out.append(datetime.fromtimestamp(ts, UTC).date())
-        return out
+        last = (min(until, self.world.now_ts) - BOUNDARY_OFFSET) // DAY
+        return _days_between(first, last, self.world.account_data_from(metric))
 
     def _entry(
         self,
@@ -307,16 +332,14 @@ class AccountInsights:
             entry.update(title=title, description=description)
             tv: dict[str, Any] = {"value": value}
             if breakdown:
-                combos = [
-                    "|".join(c)
-                    for c in itertools.product(*(dimension_values(k, until) for k in breakdown))
-                ]
-                parts = values.split(value, tuple(combos), seed, acc.index, name_key(name), since)
+                combos = _combos(tuple(breakdown), until >= LATE_VALUES_FROM)
+                head = mix_on(_split_head(seed, acc.index, name), since)
+                parts = values.split_from(value, combos, head)
                 tv["breakdowns"] = [
                     {
                         "dimension_keys": breakdown,
                         "results": [
-                            {"dimension_values": k.split("|"), "value": v} for k, v in parts.items()
+                            {"dimension_values": list(k), "value": v} for k, v in parts.items()
                         ],
                     }
                 ]
@@ -325,7 +348,7 @@ class AccountInsights:
             entry["values"] = [
                 {
                     "value": self.world.account_metric_value(acc.id, name, period, d),
-                    "end_time": replies.fmt_ts(boundary(d)),
+                    "end_time": _end_time(d),
                 }
                 for d in self._days(since, until, name)
             ]
@@ -337,18 +360,18 @@ class AccountInsights:
         seed = self.world.seed
         if name == "online_followers":
             return [
-                {"value": values.hour_map(seed, acc, d), "end_time": replies.fmt_ts(boundary(d))}
+                {"value": values.hour_map(seed, acc, d), "end_time": _end_time(d)}
                 for d in self._days(since, until, name)
             ]
         keys = _AUDIENCE_KEYS[name]()
         today = self.world.day_floor(self.world.now)
         counts = values.segment_counts(seed, acc, name_key(name), keys, acc.followers_count)
-        return [{"value": counts, "end_time": replies.fmt_ts(boundary(today))}]
+        return [{"value": counts, "end_time": _end_time(today)}]
 
     def _demographics(
         self, acc: SimAccount, name: str, breakdown: list[str], timeframe: str
     ) -> dict[str, Any]:
-        combos = ["|".join(c) for c in itertools.product(*(DIMENSION_VALUES[k] for k in breakdown))]
+        combos = _demographic_combos(tuple(breakdown))
         base = acc.followers_count if name == "follower_demographics" else acc.followers_count // 3
         counts = values.segment_counts(
             self.world.seed, acc, name_key(name + timeframe), combos, base
@@ -358,3 +381,8 @@ class AccountInsights:
             "dimension_keys": breakdown,
             "results": [{"dimension_values": k.split("|"), "value": v} for k, v in top],
         }
+
+
+@lru_cache(maxsize=64)
+def _demographic_combos(keys: tuple[str, ...]) -> list[str]:
+    return ["|".join(c) for c in itertools.product(*(DIMENSION_VALUES[k] for k in keys))]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
-from urllib.parse import quote_plus, urlencode
+from urllib.parse import quote_plus
 
 # Parameters that authenticate a call: never logged, never part of a fault's identity.
 AUTH_PARAMS = frozenset({"access_token", "appsecret_proof", "appsecret_time", "input_token"})
@@ -33,19 +33,19 @@ class Call:
 
     def url_with(self, **changes: str | None) -> str:
         """This call's absolute URL with some parameters replaced or removed (None)."""
-        items = [(k, v) for k, v in self.query if k not in changes]
-        items += [(k, v) for k, v in changes.items() if v is not None]
-        return f"{self.base_url}{self.path}?{urlencode(items, quote_via=_quoted)}"
+        # `urlencode` with remembered quoting, written out (it was a tenth of the account
+        # insights' reply time).
+        kept = [f"{_quoted(k)}={_quoted(v)}" for k, v in self.query if k not in changes]
+        kept += [f"{_quoted(k)}={_quoted(v)}" for k, v in changes.items() if v is not None]
+        return f"{self.base_url}{self.path}?{'&'.join(kept)}"
 
 
 @lru_cache(maxsize=4096)
-def _quoted(
-    text: str, safe: str = "", encoding: str | None = None, errors: str | None = None
-) -> str:
+def _quoted(text: str) -> str:
     """`quote_plus`, remembered: a paging link repeats its call's parameters (a token of ~150
     characters among them), and quoting them again for every link was a sixth of the
     simulator's CPU."""
-    return quote_plus(text, safe, encoding, errors)
+    return quote_plus(text)
 
 
 @dataclass(slots=True)

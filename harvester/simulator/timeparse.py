@@ -37,6 +37,8 @@ def parse_time(text: str, now: int) -> int | None:
         return None
     if raw.startswith("@"):
         raw = raw[1:]
+    if raw.isascii() and raw.isdigit():  # what most connectors send, without the regex
+        return int(raw)
     if re.fullmatch(r"-?\d+", raw):
         return int(raw)
     low = raw.lower()

@@ -277,6 +277,7 @@ ACCOUNT_METRICS: tuple[AccountMetric, ...] = tuple(
 _REMOVAL_VERSION = {REMOVED_V18: 18, REMOVED_V21: 21, REMOVED_V22: 22}
 
 
+@lru_cache(maxsize=4096)  # asked for every metric of every account insights call
 def account_metric(name: str, version: int, as_of: date | None) -> AccountMetric | None:
     for row in ACCOUNT_METRICS:
         if row.metric != name:

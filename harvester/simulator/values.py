@@ -7,11 +7,13 @@ so a harvester test can compute any expected number through `World` without a re
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from functools import lru_cache
+from typing import TypeVar
 
 from harvester.simulator.entities import SimAccount, SimMedia
-from harvester.simulator.ids import mix, name_key, unit
+from harvester.simulator.ids import mix, name_key, unit, unit_on, units
 
 # Multipliers of reach: value = reach * (lo + (hi - lo) * u).
 _MEDIA_FACTORS: dict[str, tuple[float, float]] = {
@@ -56,6 +58,8 @@ MEDIA_BREAKDOWN_DIMENSION = {
     "profile_activity": "action_type",
     "navigation": "story_navigation_action_type",
 }
+
+K = TypeVar("K")
 
 _REACH = name_key("reach")
 
@@ -113,12 +117,17 @@ def media_breakdown(seed: int, media_id: str, metric: str, total: int) -> dict[s
     return split(total, keys, seed, int(media_id), name_key(metric))
 
 
-def split(total: int, keys: tuple[str, ...], *salt: int) -> dict[str, int]:
+def split(total: int, keys: Sequence[K], *salt: int) -> dict[K, int]:
     """Deterministically divide `total` among `keys` (skewed weights), dropping zero parts."""
-    weights = [(unit(*salt, i) + 0.05) ** 2 for i in range(len(keys))]
+    return split_from(total, keys, mix(*salt))
+
+
+def split_from(total: int, keys: Sequence[K], head: int) -> dict[K, int]:
+    """`split(total, keys, *salt)` given `head = mix(*salt)`."""
+    weights = [(u + 0.05) ** 2 for u in units(head, len(keys))]
     scale = sum(weights)
     shares = [int(total * w / scale) for w in weights]
-    shares[max(range(len(keys)), key=lambda i: weights[i])] += total - sum(shares)
+    shares[max(range(len(keys)), key=weights.__getitem__)] += total - sum(shares)
     return {k: v for k, v in zip(keys, shares, strict=True) if v > 0}
 
 
@@ -149,13 +158,20 @@ _ACCOUNT_DAILY: dict[str, tuple[float, float]] = {
 _PERIOD_SCALE = {"day": 1.0, "week": 4.2, "days_28": 11.0, "lifetime": 1.0}
 
 
-@lru_cache(maxsize=1 << 16)  # a day's value is asked by each of its ~5 total requests
-def account_value(seed: int, account: SimAccount, metric: str, period: str, day: date) -> int:
+def account_value(
+    seed: int, index: int, followers: int, metric: str, period: str, day: date
+) -> int:
     """The value for the period ending at `day`'s 07:00 UTC boundary (Meta's end_time)."""
-    u = unit(seed, account.index, name_key(metric), name_key(period), day.toordinal())
+    u = unit_on(_account_head(seed, index, metric, period), day.toordinal())
     lo, hi = _ACCOUNT_DAILY.get(metric, (0.0, 0.02))
-    base = account.followers_count * (lo + (hi - lo) * u)
+    base = followers * (lo + (hi - lo) * u)
     return int(base * _PERIOD_SCALE.get(period, 1.0))
+
+
+@lru_cache(maxsize=1 << 14)
+def _account_head(seed: int, index: int, metric: str, period: str) -> int:
+    """What one account's days of one metric share: a day's value then costs one mixing round."""
+    return mix(seed, index, name_key(metric), name_key(period))
 
 
 def deduplicated(daily: list[int]) -> int:
@@ -169,12 +185,16 @@ def deduplicated(daily: list[int]) -> int:
 
 def hour_map(seed: int, account: SimAccount, day: date) -> dict[str, int]:
     """online_followers for one day: followers online in each hour, keys "0".."23"."""
-    out = {}
-    for h in range(24):
-        daylight = 0.25 + 0.55 * (1 - abs(h - 14) / 14)
-        jitter = 0.85 + 0.3 * unit(seed, account.index, day.toordinal(), h, 7)
-        out[str(h)] = int(account.followers_count * 0.4 * daylight * jitter)
-    return out
+    head = mix(seed, account.index, day.toordinal())
+    base = account.followers_count * 0.4
+    return {
+        hour: int(base * daylight * (0.85 + 0.3 * unit_on(head, h, 7)))
+        for h, hour, daylight in _HOURS
+    }
+
+
+# Each hour's key and daylight share for `hour_map`.
+_HOURS = tuple((h, str(h), 0.25 + 0.55 * (1 - abs(h - 14) / 14)) for h in range(24))
 
 
 def segment_counts(

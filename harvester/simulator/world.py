@@ -395,14 +395,20 @@ class World:
         acc = self.account(account_id)
         if acc is None:
             raise KeyError(account_id)
-        return values.account_value(self.seed, acc, metric, period, end_time_day)
+        return values.account_value(
+            self.seed, acc.index, acc.followers_count, metric, period, end_time_day
+        )
 
     def account_total_value(
-        self, account_id: str, metric: str, days: list[date], period: str = "day"
+        self, account_id: str, metric: str, days: Sequence[date], period: str = "day"
     ) -> int:
         """A `metric_type=total_value` answer over `days` (end_time days): reach deduplicated
         (people come back), every other metric the sum of its days."""
-        daily = [self.account_metric_value(account_id, metric, period, d) for d in days]
+        acc = self.account(account_id)
+        if acc is None:
+            raise KeyError(account_id)
+        seed, index, followers = self.seed, acc.index, acc.followers_count
+        daily = [values.account_value(seed, index, followers, metric, period, d) for d in days]
         return values.deduplicated(daily) if metric == "reach" else sum(daily)
 
     def account_data_from(self, metric: str) -> int:
