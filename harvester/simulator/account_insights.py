@@ -170,6 +170,12 @@ def _title(metric: str) -> tuple[str, str]:
     return words.capitalize(), f"The {words} of this profile in the period"
 
 
+# The parameters that decide what a request asks and whether Meta takes it (not its window).
+_ASKED = ("metric", "period", "metric_type", "breakdown", "timeframe")
+_ASKED_KEPT = 4096
+_Asked = tuple[list[validity.AccountMetric], str, bool, list[str]]
+
+
 class AccountInsights:
     def __init__(
         self,
@@ -181,6 +187,8 @@ class AccountInsights:
         self.world = world
         self.as_of = as_of
         self.withdrawn = frozenset(withdrawn)
+        # What a request asks, once validated (every account asks the same requests).
+        self._asked: dict[tuple[int, tuple[str | None, ...]], _Asked] = {}
         # The world's extra account metrics: daily, as a series or a total, without breakdowns.
         names = next((v for k, v in (extra or {}).items() if k.upper() == "ACCOUNT"), ())
         self.extra = {
@@ -208,23 +216,14 @@ class AccountInsights:
 
     def reply(self, acc: SimAccount, version: int, call: Call) -> dict[str, Any]:
         p = call.params
-        text = p.get("metric")
-        if text is None or not text.strip():
-            raise replies.bad_param("The parameter metric is required")
-        names = list(dict.fromkeys(m.strip() for m in text.split(",")))
-        rows = self._rows(names, version)
-        period = p.get("period")
-        if period is None:
-            raise replies.bad_param("The parameter period is required")
-        metric_type = p.get("metric_type")
-        if metric_type not in (None, "default", "time_series", "total_value"):
-            raise replies.bad_param(
-                "metric_type must be one of the following values: default, time_series, total_value"
-            )
-        total = metric_type == "total_value"
-        breakdown = [k.strip() for k in p["breakdown"].split(",")] if p.get("breakdown") else []
-        for row in rows:
-            self._check(row, period, total, breakdown, version, p.get("timeframe"))
+        key = tuple(p.get(k) for k in _ASKED)
+        asked = self._asked.get((version, key))
+        if asked is None:
+            asked = self._validate(version, p)
+            if len(self._asked) >= _ASKED_KEPT:
+                self._asked.clear()
+            self._asked[version, key] = asked
+        rows, period, total, breakdown = asked
         since, until = self._window(call)
         data = [
             entry
@@ -242,6 +241,26 @@ class AccountInsights:
                 "next": call.url_with(since=str(since + span), until=str(until + span)),
             }
         return body
+
+    def _validate(self, version: int, p: dict[str, str]) -> _Asked:
+        text = p.get("metric")
+        if text is None or not text.strip():
+            raise replies.bad_param("The parameter metric is required")
+        names = list(dict.fromkeys(m.strip() for m in text.split(",")))
+        rows = self._rows(names, version)
+        period = p.get("period")
+        if period is None:
+            raise replies.bad_param("The parameter period is required")
+        metric_type = p.get("metric_type")
+        if metric_type not in (None, "default", "time_series", "total_value"):
+            raise replies.bad_param(
+                "metric_type must be one of the following values: default, time_series, total_value"
+            )
+        total = metric_type == "total_value"
+        breakdown = [k.strip() for k in p["breakdown"].split(",")] if p.get("breakdown") else []
+        for row in rows:
+            self._check(row, period, total, breakdown, version, p.get("timeframe"))
+        return rows, period, total, breakdown
 
     def _check(
         self,
