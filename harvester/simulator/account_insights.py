@@ -358,7 +358,7 @@ class AccountInsights:
                     {
                         "dimension_keys": breakdown,
                         "results": [
-                            {"dimension_values": list(k), "value": v} for k, v in parts.items()
+                            {"dimension_values": k, "value": v} for k, v in parts.items()
                         ],
                     }
                 ]
