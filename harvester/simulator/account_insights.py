@@ -346,23 +346,17 @@ class AccountInsights:
             entry["values"] = self._maps(acc, name, since, until)
             entry.update(title=title, description=description)
         elif total:
-            days = self._days(since, until, name)
-            value = self.world.account_total_value(acc.id, name, days, period)
-            entry.update(title=title, description=description)
+            value = self.world.account_total_value(
+                acc, name, self._days(since, until, name), period
+            )
             tv: dict[str, Any] = {"value": value}
             if breakdown:
-                combos = _combos(tuple(breakdown), until >= LATE_VALUES_FROM)
                 head = mix_on(_split_head(seed, acc.index, name), since)
+                combos = _combos(tuple(breakdown), until >= LATE_VALUES_FROM)
                 parts = values.split_from(value, combos, head)
-                tv["breakdowns"] = [
-                    {
-                        "dimension_keys": breakdown,
-                        "results": [
-                            {"dimension_values": k, "value": v} for k, v in parts.items()
-                        ],
-                    }
-                ]
-            entry["total_value"] = tv
+                results = [{"dimension_values": k, "value": v} for k, v in parts.items()]
+                tv["breakdowns"] = [{"dimension_keys": breakdown, "results": results}]
+            entry.update(title=title, description=description, total_value=tv)
         else:
             entry["values"] = [
                 {

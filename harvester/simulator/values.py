@@ -127,7 +127,7 @@ def split_from(total: int, keys: Sequence[K], head: int) -> dict[K, int]:
     weights = [(u + 0.05) ** 2 for u in units(head, len(keys))]
     scale = sum(weights)
     shares = [int(total * w / scale) for w in weights]
-    shares[max(range(len(keys)), key=weights.__getitem__)] += total - sum(shares)
+    shares[weights.index(max(weights))] += total - sum(shares)  # the first biggest
     return {k: v for k, v in zip(keys, shares, strict=True) if v > 0}
 
 

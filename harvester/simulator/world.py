@@ -400,13 +400,10 @@ class World:
         )
 
     def account_total_value(
-        self, account_id: str, metric: str, days: Sequence[date], period: str = "day"
+        self, acc: SimAccount, metric: str, days: Sequence[date], period: str = "day"
     ) -> int:
         """A `metric_type=total_value` answer over `days` (end_time days): reach deduplicated
         (people come back), every other metric the sum of its days."""
-        acc = self.account(account_id)
-        if acc is None:
-            raise KeyError(account_id)
         seed, index, followers = self.seed, acc.index, acc.followers_count
         daily = [values.account_value(seed, index, followers, metric, period, d) for d in days]
         return values.deduplicated(daily) if metric == "reach" else sum(daily)

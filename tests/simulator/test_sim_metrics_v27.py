@@ -245,7 +245,7 @@ async def test_account_reposts_is_a_total_value_without_breakdown() -> None:
             version="v27.0", metric="reposts", period="day", metric_type="total_value", **window(7)
         )
         assert status == 200, body
-        want = world.account_total_value(acc.id, "reposts", days_of(world, 7))
+        want = world.account_total_value(acc, "reposts", days_of(world, 7))
         assert body["data"][0]["total_value"] == {"value": want}
         status, _ = await c.account_insights(
             version="v27.0", metric="reposts", period="day", **window(7)
@@ -278,7 +278,7 @@ async def test_reach_total_value_is_deduplicated_with_its_breakdowns() -> None:
         assert status == 200, body
         total = body["data"][0]["total_value"]
         daily = [world.account_metric_value(acc.id, "reach", "day", d) for d in days]
-        assert total["value"] == world.account_total_value(acc.id, "reach", days)
+        assert total["value"] == world.account_total_value(acc, "reach", days)
         assert max(daily) <= total["value"] < sum(daily)
         [part] = total["breakdowns"]
         assert part["dimension_keys"] == ["media_product_type", "follow_type"]
