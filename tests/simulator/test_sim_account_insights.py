@@ -203,3 +203,49 @@ def test_end_time_boundary_is_seven_utc() -> None:
     from harvester.simulator.account_insights import boundary
 
     assert boundary(date(2024, 1, 15)) == datetime(2024, 1, 15, 7, tzinfo=UTC)
+
+
+async def test_a_request_judged_once_is_judged_alike_for_every_account_and_per_version() -> None:
+    """The simulator remembers which requests it validated (every account asks the same ones):
+    a refused request stays refused each time it is asked, a valid one is answered for every
+    account with that account's values, and a version that refuses what an older one took
+    still refuses it."""
+    async with serve() as c:
+        first, second = c.sim.world.accounts[:2]
+        asked = {"metric": "reach", "period": "day"}
+        for acc in (first, second, first):
+            status, _, body = await c.get(
+                f"/v22.0/{acc.id}/insights", access_token=acc.token, breakdown="age", **asked
+            )
+            assert (status, body["error"]["code"]) == (400, 100)
+        values = []
+        for acc in (first, second):
+            status, _, body = await c.get(
+                f"/v22.0/{acc.id}/insights", access_token=acc.token, **asked
+            )
+            assert status == 200
+            [entry] = body["data"]
+            values.append([(v["end_time"][:10], v["value"]) for v in entry["values"]])
+        days = [date.fromisoformat(end[:10]) for end, _ in values[0]]
+        assert len(days) == 1
+        assert values == [
+            [
+                (f"{day}", c.sim.world.account_metric_value(acc.id, "reach", "day", day))
+                for day in days
+            ]
+            for acc in (first, second)
+        ]
+        status, _, _ = await c.get(
+            f"/v21.0/{first.id}/insights",
+            access_token=first.token,
+            metric="impressions",
+            period="day",
+        )
+        assert status == 200
+        status, _, _ = await c.get(
+            f"/v22.0/{first.id}/insights",
+            access_token=first.token,
+            metric="impressions",
+            period="day",
+        )
+        assert status == 400
