@@ -336,17 +336,24 @@ def _to_table(dataset: Dataset, blocks: list[Rows]) -> pa.Table:
 
 
 def _sorted(tables: list[pa.Table], keys: list[tuple[str, str]]) -> pa.Table:
-    """The tables as one, sorted by `keys` (as `sort_by`), emptying `tables`. Column by column,
-    each unsorted column let go once its sorted copy is built: `sort_by` holds the row group
-    twice at its peak (~90 MB for 131,072 `media` rows), this about once and one column."""
+    """The tables as one, sorted by `keys` (as `sort_by`), emptying `tables`.
+
+    Column by column, each made contiguous and then taken in pieces of `_CONVERT_ROWS` rows, the
+    size of the converted chunks it lets go, so the allocator reuses their memory: one `sort_by`
+    of a row group of 131,072 `media` rows (~44 MB in Arrow) raised RSS by ~60 MB, this by ~15
+    (measured), at the same CPU (a take from a chunked column would concatenate it per piece)."""
     table = pa.concat_tables(tables)
     tables.clear()
     order = pc.sort_indices(table, sort_keys=keys)
+    pieces = [order.slice(start, _CONVERT_ROWS) for start in range(0, len(order), _CONVERT_ROWS)]
     schema, columns = table.schema, table.columns
     del table
-    for index in range(len(columns)):
-        columns[index] = columns[index].take(order)
-    return pa.Table.from_arrays(columns, schema=schema)
+    taken = []
+    while columns:
+        whole = columns.pop(0).combine_chunks()
+        taken.append(pa.chunked_array([whole.take(piece) for piece in pieces], type=whole.type))
+        del whole
+    return pa.Table.from_arrays(taken, schema=schema)
 
 
 def _repeat_indices(counts: list[int]) -> pa.Array:
