@@ -68,7 +68,7 @@ _WIDTHS = {dataset: len(schema) for dataset, schema in SCHEMAS.items()}
 # Rows that cannot be sorted as whole blocks are converted to Arrow about this many rows at a
 # time: counted in rows, not blocks, as a `media` block holds a whole insights batch's media
 # (~64 rows of ~1.2 KB as Python objects, caption and URLs included).
-_CONVERT_ROWS = 8192
+_CONVERT_ROWS = 4096
 
 
 class BadRowError(ValueError):
@@ -214,14 +214,12 @@ class ParquetSink:
             return
         blocks, converted = buffer.blocks, buffer.converted
         buffer.blocks, buffer.converted, buffer.rows, buffer.loose = [], [], 0, 0
-        keys = [(name, "ascending") for name in SORT_KEYS[dataset]]
         if not converted and all(map(_sorted_whole, blocks)):
-            pick = itemgetter(*_KEY_INDEXES[dataset])
-            table = _to_table(dataset, sorted(blocks, key=lambda block: pick(block.head)))
+            table = _whole_sorted(dataset, blocks)
         else:
             converted.append(_to_table(dataset, blocks))
-            table = _sorted(converted, keys)
-        del blocks  # the rows as Python objects: not held while the row group is written
+            blocks.clear()  # the rows as Python objects: not held while Arrow sorts them
+            table = _sorted(converted, [(name, "ascending") for name in SORT_KEYS[dataset]])
         group = self._settings.row_group_rows
         # Whole blocks make a row group a little over `group` rows rather than leave a runt;
         # only a table of two groups or more (one huge block) is cut.
@@ -333,6 +331,24 @@ def _to_table(dataset: Dataset, blocks: list[Rows]) -> pa.Table:
             values = shared[index if index < head else index - first_tail + head]
             arrays.append(_array(dataset, schema_field, values, counts).take(repeat))
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _whole_sorted(dataset: Dataset, blocks: list[Rows]) -> pa.Table:
+    """Blocks that sort whole as one table in key order, emptying `blocks`: converted about
+    `_CONVERT_ROWS` rows at a time, each piece's Python rows let go once converted, so a row
+    group is not held as Python objects and as Arrow at once (131,072 `media_insights` rows are
+    ~20 MB of each)."""
+    pick = itemgetter(*_KEY_INDEXES[dataset])
+    blocks.sort(key=lambda block: pick(block.head))
+    blocks.reverse()  # taken from the end, in key order (equal keys keep their order)
+    tables = []
+    while blocks:
+        piece, rows = [], 0
+        while blocks and rows < _CONVERT_ROWS:
+            piece.append(blocks.pop())
+            rows += len(piece[-1].rows)
+        tables.append(_to_table(dataset, piece))
+    return pa.concat_tables(tables)
 
 
 def _sorted(tables: list[pa.Table], keys: list[tuple[str, str]]) -> pa.Table:
