@@ -15,8 +15,10 @@ wait until a row group's worth is buffered, then become one Arrow table written 
 new row groups. Each row group is sorted by the dataset's `SORT_KEYS`, so it carries tight min/max
 statistics; files are not sorted as a whole (`harvester compact` sorts what it merges). When the
 sort keys are among every block's shared `head` columns (media insights: account, media), the
-blocks are sorted before the columns are built and Arrow sorts nothing; other rows are sorted by
-Arrow.
+blocks are sorted before the columns are built and Arrow sorts nothing; other rows (media, with
+their captions and URLs) wait as Arrow, converted every `_CONVERT_ROWS` rows, and are sorted by
+Arrow. Either way a row group is built a few thousand rows at a time, so the sink never holds it
+both as Python objects and as Arrow, nor (sorting) twice as Arrow.
 
 Epochs: `commit_epoch()` flushes every buffer and commits every open part, and returns the files
 committed since the previous epoch (parts rotated at `target_file_mb` included), so the checkpoint

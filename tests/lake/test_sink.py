@@ -398,6 +398,30 @@ def test_each_write_is_sorted_by_account_media_metric(tmp_path: Path) -> None:
     assert parquet.metadata.num_row_groups == 2
 
 
+def test_a_row_group_of_blocks_built_in_pieces_is_one_group_in_key_order(tmp_path: Path) -> None:
+    # More rows than one piece of conversion (`_CONVERT_ROWS`), newest media first, and each
+    # media's values in two blocks (as a breakdown's values follow its totals): the blocks are
+    # converted a piece at a time, and a media's second block still follows its first.
+    sink = make_sink(tmp_path, row_group_rows=1_000_000)
+    media = sink_module._CONVERT_ROWS // 3 + 7
+    blocks = []
+    for m in range(media, 0, -1):
+        first = media_block(m, account=f"1784{m % 2}")
+        second = Rows(
+            first.dataset, [("follows", "lifetime", None, m, None)], first.head, first.tail
+        )
+        blocks += [first, second]
+    for block in blocks:
+        sink.write(block)
+    sink.close()
+    [part] = tmp_path.rglob("*.parquet")
+    parquet = pq.ParquetFile(part)
+    assert parquet.metadata.num_row_groups == 1
+    ordered = sorted(blocks, key=lambda block: block.head[:2])
+    expected = [(*b.head, *v, *b.tail) for b in ordered for v in b.rows]
+    assert [tuple(r.values()) for r in parquet.read().to_pylist()] == expected
+
+
 def test_commit_epoch_returns_the_files_it_and_rotation_committed(tmp_path: Path) -> None:
     sink = make_sink(tmp_path, row_group_rows=500, target_file_mb=0.002)
     sink.write(Rows(Dataset.MEDIA_INSIGHTS, insight_rows(1000)))  # rotates two full parts
