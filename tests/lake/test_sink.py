@@ -398,6 +398,30 @@ def test_each_write_is_sorted_by_account_media_metric(tmp_path: Path) -> None:
     assert parquet.metadata.num_row_groups == 2
 
 
+def test_a_row_group_of_blocks_built_in_pieces_is_one_group_in_key_order(tmp_path: Path) -> None:
+    # More rows than one piece of conversion (`_CONVERT_ROWS`), newest media first, and each
+    # media's values in two blocks (as a breakdown's values follow its totals): the blocks are
+    # converted a piece at a time, and a media's second block still follows its first.
+    sink = make_sink(tmp_path, row_group_rows=1_000_000)
+    media = sink_module._CONVERT_ROWS // 3 + 7
+    blocks = []
+    for m in range(media, 0, -1):
+        first = media_block(m, account=f"1784{m % 2}")
+        second = Rows(
+            first.dataset, [("follows", "lifetime", None, m, None)], first.head, first.tail
+        )
+        blocks += [first, second]
+    for block in blocks:
+        sink.write(block)
+    sink.close()
+    [part] = tmp_path.rglob("*.parquet")
+    parquet = pq.ParquetFile(part)
+    assert parquet.metadata.num_row_groups == 1
+    ordered = sorted(blocks, key=lambda block: block.head[:2])
+    expected = [(*b.head, *v, *b.tail) for b in ordered for v in b.rows]
+    assert [tuple(r.values()) for r in parquet.read().to_pylist()] == expected
+
+
 def test_commit_epoch_returns_the_files_it_and_rotation_committed(tmp_path: Path) -> None:
     sink = make_sink(tmp_path, row_group_rows=500, target_file_mb=0.002)
     sink.write(Rows(Dataset.MEDIA_INSIGHTS, insight_rows(1000)))  # rotates two full parts
@@ -477,6 +501,41 @@ def test_a_block_of_the_wrong_width_is_refused_at_write(tmp_path: Path) -> None:
     assert str(caught.value).startswith(
         "media_insights: column '*', row 3: has 10 fields, expected 13"
     )
+
+
+def test_plain_rows_in_large_blocks_wait_as_arrow_once_a_chunk_of_rows_is_buffered(
+    tmp_path: Path,
+) -> None:
+    # `media` blocks as the pipeline sends them, one per insights batch of tens of media: they
+    # wait as Arrow once `_CONVERT_ROWS` rows are buffered, however few blocks hold them.
+    sink = make_sink(tmp_path, row_group_rows=1_000_000)
+    per_block = 64
+    count = sink_module._CONVERT_ROWS + per_block
+    rows = [
+        media_row(
+            f"1784{i % 3}",
+            f"m{i:06d}",
+            None,
+            "IMAGE",
+            "FEED",
+            POSTED,
+            None,
+            fetched_at=FETCHED,
+            run_id=RUN,
+        )
+        for i in range(count, 0, -1)
+    ]
+    for start in range(0, count, per_block):
+        sink.write(Rows(Dataset.MEDIA, rows[start : start + per_block]))
+    buffer = sink._buffers[Dataset.MEDIA]
+    assert [table.num_rows for table in buffer.converted] == [sink_module._CONVERT_ROWS]
+    assert [len(block.rows) for block in buffer.blocks] == [per_block]
+    sink.close()
+    [part] = tmp_path.rglob("*.parquet")
+    parquet = pq.ParquetFile(part)
+    assert parquet.metadata.num_row_groups == 1
+    got = [tuple(r.values()) for r in parquet.read().to_pylist()]
+    assert got == sorted(rows, key=lambda row: (row[0], row[1]))
 
 
 def test_rows_converted_early_still_make_one_sorted_row_group(tmp_path: Path) -> None:
