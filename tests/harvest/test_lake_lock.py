@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 from collections import Counter
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,10 @@ from harvester.simulator.server import RunningSimulator
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 
 WORLD = SimulatorSettings(seed=13, accounts=8, media_per_account=400, request_log=False)
+# A run that is frozen once it committed must still have work left when it wakes (without
+# latency the whole run took ~2.5 s, and on a loaded machine the freeze once came after its
+# last commit, so it woke with nothing to commit and exited 3, not 4).
+SLOW_WORLD = replace(WORLD, latency_ms=20.0)
 SNAPSHOT = "2026-03-01"
 IGNORED = ("run_id", "fetched_at", "fbtrace_id")
 # What makes a row the same row twice (a doubled run repeats every one of them).
@@ -231,13 +236,14 @@ async def test_a_second_run_is_refused_and_a_waiting_one_runs_after_on_disk_and_
 async def test_a_holder_frozen_past_its_expiry_is_taken_over_and_commits_nothing_more(
     tmp_path: Path,
 ) -> None:
-    async with run_simulator(WORLD) as sim:
+    async with run_simulator(SLOW_WORLD) as sim:
         reference = Runs(tmp_path, sim, str(tmp_path / "reference"))
         normal, _ = await reference.complete()
         runs = Runs(
             tmp_path, sim, str(tmp_path / "lake"), lock_stale_seconds=2.0, checkpoint_seconds=0.1
         )
         frozen, holder = await stop_while_holding(runs, "frozen", harvesting=True)
+        assert not list((tmp_path / "lake").glob("_state/jobs/*/*/done.json")), "froze too late"
         taker, log = await runs.start("taker", "--wait-lock", "60")
         with anyio.fail_after(60):
             assert await taker.wait() == normal, log.read_text()
