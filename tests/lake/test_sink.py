@@ -503,15 +503,9 @@ def test_a_block_of_the_wrong_width_is_refused_at_write(tmp_path: Path) -> None:
     )
 
 
-def test_plain_rows_in_large_blocks_wait_as_arrow_once_a_chunk_of_rows_is_buffered(
-    tmp_path: Path,
-) -> None:
-    # `media` blocks as the pipeline sends them, one per insights batch of tens of media: they
-    # wait as Arrow once `_CONVERT_ROWS` rows are buffered, however few blocks hold them.
-    sink = make_sink(tmp_path, row_group_rows=1_000_000)
-    per_block = 64
-    count = sink_module._CONVERT_ROWS + per_block
-    rows = [
+def plain_media_rows(count: int) -> list[tuple[Any, ...]]:
+    """`media` rows (which the sink cannot sort as whole blocks), newest id first."""
+    return [
         media_row(
             f"1784{i % 3}",
             f"m{i:06d}",
@@ -525,16 +519,32 @@ def test_plain_rows_in_large_blocks_wait_as_arrow_once_a_chunk_of_rows_is_buffer
         )
         for i in range(count, 0, -1)
     ]
+
+
+def one_row_group(tmp_path: Path) -> list[tuple[Any, ...]]:
+    """The rows of the one Parquet file written, which must hold one row group."""
+    [part] = tmp_path.rglob("*.parquet")
+    parquet = pq.ParquetFile(part)
+    assert parquet.metadata.num_row_groups == 1
+    return [tuple(r.values()) for r in parquet.read().to_pylist()]
+
+
+def test_plain_rows_in_large_blocks_wait_as_arrow_once_a_chunk_of_rows_is_buffered(
+    tmp_path: Path,
+) -> None:
+    # `media` blocks as the pipeline sends them, one per insights batch of tens of media: they
+    # wait as Arrow once `_CONVERT_ROWS` rows are buffered, however few blocks hold them.
+    sink = make_sink(tmp_path, row_group_rows=1_000_000)
+    per_block = 64
+    count = sink_module._CONVERT_ROWS + per_block
+    rows = plain_media_rows(count)
     for start in range(0, count, per_block):
         sink.write(Rows(Dataset.MEDIA, rows[start : start + per_block]))
     buffer = sink._buffers[Dataset.MEDIA]
     assert [table.num_rows for table in buffer.converted] == [sink_module._CONVERT_ROWS]
     assert [len(block.rows) for block in buffer.blocks] == [per_block]
     sink.close()
-    [part] = tmp_path.rglob("*.parquet")
-    parquet = pq.ParquetFile(part)
-    assert parquet.metadata.num_row_groups == 1
-    got = [tuple(r.values()) for r in parquet.read().to_pylist()]
+    got = one_row_group(tmp_path)
     assert got == sorted(rows, key=lambda row: (row[0], row[1]))
 
 
@@ -542,25 +552,9 @@ def test_rows_converted_early_still_make_one_sorted_row_group(tmp_path: Path) ->
     # Plain media rows, one block each as the pipeline sends them: more blocks than the sink
     # holds as Python objects before converting them to Arrow.
     sink = make_sink(tmp_path, row_group_rows=1_000_000)
-    rows = [
-        media_row(
-            f"1784{i % 3}",
-            f"m{i:05d}",
-            None,
-            "IMAGE",
-            "FEED",
-            POSTED,
-            None,
-            fetched_at=FETCHED,
-            run_id=RUN,
-        )
-        for i in range(9000, 0, -1)
-    ]
+    rows = plain_media_rows(9000)
     for row in rows:
         sink.write(Rows(Dataset.MEDIA, [row]))
     sink.close()
-    [part] = tmp_path.rglob("*.parquet")
-    parquet = pq.ParquetFile(part)
-    assert parquet.metadata.num_row_groups == 1
-    got = [tuple(r.values()) for r in parquet.read().to_pylist()]
+    got = one_row_group(tmp_path)
     assert got == sorted(rows, key=lambda row: (row[0], row[1]))
