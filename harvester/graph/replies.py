@@ -27,7 +27,8 @@ Number = tuple[int | None, float | None]
 InsightValue = tuple[str, str | None, str | None, int | None, float | None]
 
 # int64, the type of the lake's `value`: a larger integer would fail the write, far from its reply.
-_INT64_MIN, _INT64_END = -(2**63), 2**63
+INT64_MIN, INT64_END = -(2**63), 2**63
+_INT64_MIN, _INT64_END = INT64_MIN, INT64_END
 
 
 @cache

@@ -56,6 +56,8 @@ RETENTION = timedelta(days=730)
 # The window used when the run gives none (the CLI's --since/--until are unset).
 DEFAULT_WINDOW = timedelta(days=30)
 DAY = timedelta(days=1)
+# Windows whose plans a stage keeps (a sweep's accounts may each have their own window).
+_PLANS_KEPT = 64
 # Periods in the order they are requested; a catalogue period not listed here goes last.
 _PERIOD_ORDER = ("day", "week", "days_28", "lifetime")
 
@@ -141,7 +143,7 @@ class Piece:
 
     since: datetime | None
     until: datetime | None
-    requests: list[AccountRequest]
+    requests: tuple[AccountRequest, ...]
 
     @property
     def key(self) -> str:
@@ -188,7 +190,7 @@ def plan_pieces(
             for day_start, day_stop in days:
                 out += _total_requests(group, period, day_start, day_stop, breakdowns, daily)
         if out:
-            pieces.append(Piece(start, stop, out))
+            pieces.append(Piece(start, stop, tuple(out)))
     lifetime: list[AccountRequest] = []
     audience = tuple(m.name for m in maps if m.name != "online_followers")
     if audience:
@@ -208,7 +210,7 @@ def plan_pieces(
                     )
                 )
     if lifetime:
-        pieces.append(Piece(None, None, lifetime))
+        pieces.append(Piece(None, None, tuple(lifetime)))
     return pieces
 
 
@@ -322,6 +324,7 @@ class AccountInsightsStage:
         self._now = now
         self._workers = max(1, workers)
         self._totals = totals
+        self._plans: dict[tuple[datetime, datetime, datetime], list[Piece]] = {}
         self._batched: BatchRounds[PieceRun, AccountRequest] | None = None
         if batch_size > 1:
             self._batched = BatchRounds(
@@ -334,16 +337,26 @@ class AccountInsightsStage:
             )
 
     def plan(self, since: datetime | None, until: datetime | None) -> list[Piece]:
+        """The pieces of a window. Every account of a job asks the same window (a sweep's, each
+        account's own): planned once, not per account (~2 ms a 30-day plan), as pieces are
+        frozen; the last few windows are kept."""
         now = self._now or datetime.now(UTC)
         start, end = account_window(since, until, now=now)
-        return plan_pieces(
-            self._metrics,
-            start,
-            end,
-            now=now,
-            breakdowns=self._breakdowns,
-            account_totals=self._totals,
-        )
+        key = (start, end, now)
+        pieces = self._plans.get(key)
+        if pieces is None:
+            pieces = plan_pieces(
+                self._metrics,
+                start,
+                end,
+                now=now,
+                breakdowns=self._breakdowns,
+                account_totals=self._totals,
+            )
+            if len(self._plans) >= _PLANS_KEPT:
+                self._plans.clear()
+            self._plans[key] = pieces
+        return pieces
 
     async def harvest(
         self,
