@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 LABELS = {
@@ -15,12 +16,14 @@ LABELS = {
     "job_noacct": "harvester, whole job, account_insights = false",
     "sdk_job": "facebook-business SDK, whole job",
 }
+RATE, CPU = "media_per_s", "client_cpu_us_per_media"
 # Each variant's baseline for the x SDK column: the whole job is held against the SDK doing it.
 BASELINE = {"job": "sdk_job", "job_noacct": "sdk_job", "sdk_job": "sdk_job"}
 COLUMNS = (
     ("latency_ms", "latency ms"),
     ("accounts", "accounts"),
     ("variant", "variant"),
+    ("round", "round"),
     ("media", "media"),
     ("media_per_s", "media/s"),
     ("x_sdk", "x SDK"),
@@ -63,10 +66,16 @@ def write_table(doc: dict[str, Any], path: Path) -> None:
         "| " + " | ".join(title for _, title in COLUMNS) + " |",
         "|" + "---|" * len(COLUMNS),
     ]
+    rounds = any(r.get("round") for r in doc["results"])
+    columns = [c for c in COLUMNS if rounds or c[0] != "round"]
+    lines[-2:] = [
+        "| " + " | ".join(title for _, title in columns) + " |",
+        "|" + "---|" * len(columns),
+    ]
     for row in with_ratios(doc["results"]):
         cells = [
             LABELS.get(row[key], row[key]) if key == "variant" else row.get(key, "")
-            for key, _ in COLUMNS
+            for key, _ in columns
         ]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     lines += cpu_summary(doc["results"])
@@ -74,26 +83,56 @@ def write_table(doc: dict[str, Any], path: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def _by_round(results: list[dict[str, Any]]) -> dict[tuple[Any, ...], dict[int, dict[str, Any]]]:
+    """Runs by (variant, latency, accounts), then by round (a run without one is round 0)."""
+    out: dict[tuple[Any, ...], dict[int, dict[str, Any]]] = defaultdict(dict)
+    for r in results:
+        out[r["variant"], r["latency_ms"], r["accounts"]][r.get("round", 0)] = r
+    return out
+
+
+def _paired(
+    runs: dict[tuple[Any, ...], dict[int, dict[str, Any]]],
+    top: tuple[Any, ...],
+    bottom: tuple[Any, ...],
+    key: str,
+) -> list[float]:
+    """`top`'s figure over `bottom`'s, round by round: two variants of one round ran one after
+    the other, so a machine whose speed drifts between rounds moves both. A variant run once
+    (the SDK's) is the bottom of every round."""
+    under = runs.get(bottom, {})
+    ratios = []
+    for round_, run in sorted(runs.get(top, {}).items()):
+        base = under.get(round_) or (under.get(0) if len(under) == 1 else None)
+        if base and base[key]:
+            ratios.append(run[key] / base[key])
+    return ratios
+
+
+def _median(ratios: list[float], fmt: str) -> str:
+    """The median ratio, and each round's when there were several."""
+    text = fmt.format(median(ratios))
+    if len(ratios) > 1:
+        text += f" (median of {len(ratios)} rounds: {', '.join(fmt.format(r) for r in ratios)})"
+    return text
+
+
 def cpu_summary(results: list[dict[str, Any]]) -> list[str]:
     """Issue 18's two figures where a run has them: the batch variant's client CPU per media
     over the codec floor's (a ratio within one run, so it holds on any machine; target <= 1.5x
     at 0 ms), and its media/s over the SDK loop's (target >= 200x at 50 ms, 50 accounts)."""
-    row = {(r["variant"], r["latency_ms"], r["accounts"]): r for r in results}
+    runs = _by_round(results)
     lines: list[str] = []
-    for (variant, latency, accounts), batch in row.items():
+    for variant, latency, accounts in runs:
         if variant != "batch":
             continue
         parts = []
-        codec = row.get(("codec", latency, accounts))
-        if codec and codec["client_cpu_us_per_media"]:
-            ratio = batch["client_cpu_us_per_media"] / codec["client_cpu_us_per_media"]
-            parts.append(
-                f"client CPU {batch['client_cpu_us_per_media']:g} us/media, "
-                f"{ratio:.2f}x the codec floor's {codec['client_cpu_us_per_media']:g}"
-            )
-        sdk = row.get(("sdk", latency, accounts))
-        if sdk and sdk["media_per_s"]:
-            parts.append(f"{batch['media_per_s'] / sdk['media_per_s']:.0f}x the SDK loop's media/s")
+        cpu = _paired(runs, ("batch", latency, accounts), ("codec", latency, accounts), CPU)
+        if cpu:
+            parts.append(f"client CPU {_median(cpu, '{:.2f}x')} the codec floor's")
+        sdk = _paired(runs, ("batch", latency, accounts), ("sdk", latency, accounts), RATE)
+        if sdk:
+            parts.append(f"{_median(sdk, '{:.0f}x')} the SDK loop's media/s")
         if parts:
             lines.append(f"- {latency:g} ms, {accounts} accounts: batch at " + ", ".join(parts))
     return _section(
@@ -105,18 +144,19 @@ def whole_job_summary(results: list[dict[str, Any]]) -> list[str]:
     """Issue 15's two ratios where a run has them: the whole job's media/s over the same job
     without account insights (target >= 90 %), and over the SDK doing the whole job (>= 200x at
     50 ms)."""
-    rate = {(r["variant"], r["latency_ms"], r["accounts"]): r["media_per_s"] for r in results}
+    runs = _by_round(results)
     lines: list[str] = []
-    for (variant, latency, accounts), job in rate.items():
+    for variant, latency, accounts in runs:
         if variant != "job":
             continue
         parts = []
-        noacct = rate.get(("job_noacct", latency, accounts))
+        job = ("job", latency, accounts)
+        noacct = [100 * r for r in _paired(runs, job, ("job_noacct", latency, accounts), RATE)]
         if noacct:
-            parts.append(f"{100 * job / noacct:.0f} % of job_noacct's media/s")
-        sdk = rate.get(("sdk_job", latency, accounts))
+            parts.append(f"{_median(noacct, '{:.1f} %')} of job_noacct's media/s")
+        sdk = _paired(runs, job, ("sdk_job", latency, accounts), RATE)
         if sdk:
-            parts.append(f"{job / sdk:.0f}x sdk_job's")
+            parts.append(f"{_median(sdk, '{:.0f}x')} sdk_job's")
         if parts:
             lines.append(f"- {latency:g} ms, {accounts} accounts: job at " + ", ".join(parts))
     return _section("Whole job (issue 15: >= 90 % of job_noacct, >= 200x sdk_job at 50 ms):", lines)
@@ -142,9 +182,10 @@ def write_chart(doc: dict[str, Any], path: Path) -> bool:
     fig, axes = plt.subplots(1, len(latencies), figsize=(5.5 * len(latencies), 4.2), squeeze=False)
     for ax, latency in zip(axes[0], latencies, strict=True):
         series: dict[str, list[tuple[int, float]]] = defaultdict(list)
-        for r in doc["results"]:
-            if r["latency_ms"] == latency:
-                series[r["variant"]].append((r["accounts"], r["media_per_s"]))
+        for (variant, at, accounts), rounds in _by_round(doc["results"]).items():
+            if at == latency:
+                rate = median(r["media_per_s"] for r in rounds.values())
+                series[variant].append((accounts, rate))
         for variant, points in series.items():
             points.sort()
             xs, ys = zip(*points, strict=True)
