@@ -69,6 +69,14 @@ def unit_on(x: int, *parts: int) -> float:
     return mix_on(x, *parts) / _TWO_64
 
 
+def unit_at(x: int, p: int) -> float:
+    """`unit_on(x, p)` for one part, written out: a day's account value is this one round."""
+    x = ((x ^ (p & M64)) + 0x9E3779B97F4A7C15) & M64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & M64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & M64
+    return (x ^ (x >> 31)) / _TWO_64
+
+
 def units(head: int, count: int) -> list[float]:
     """`[unit(*h, i) for i in range(count)]` given `head = mix(*h)`, with the last round inline
     (a split's shares of a total: the simulator's commonest draw)."""
