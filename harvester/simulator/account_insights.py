@@ -173,7 +173,8 @@ def _title(metric: str) -> tuple[str, str]:
 # The parameters that decide what a request asks and whether Meta takes it (not its window).
 _ASKED = ("metric", "period", "metric_type", "breakdown", "timeframe")
 _ASKED_KEPT = 4096
-_Asked = tuple[list[validity.AccountMetric], str, bool, tuple[str, ...]]
+# (rows, period, total_value?, breakdown keys, whether the reply carries paging links)
+_Asked = tuple[list[validity.AccountMetric], str, bool, tuple[str, ...], bool]
 
 
 class AccountInsights:
@@ -216,14 +217,14 @@ class AccountInsights:
 
     def reply(self, acc: SimAccount, version: int, call: Call) -> dict[str, Any]:
         p = call.params
-        key = tuple(p.get(k) for k in _ASKED)
+        key = tuple(map(p.get, _ASKED))
         asked = self._asked.get((version, key))
         if asked is None:
             asked = self._validate(version, p)
             if len(self._asked) >= _ASKED_KEPT:
                 self._asked.clear()
             self._asked[version, key] = asked
-        rows, period, total, breakdown = asked
+        rows, period, total, breakdown, paged = asked
         since, until = self._window(call)
         data = [
             entry
@@ -232,9 +233,7 @@ class AccountInsights:
             is not None
         ]
         body: dict[str, Any] = {"data": data}
-        if any(row.style in ("series", "either", "total") for row in rows) or (
-            any(r.metric == "online_followers" for r in rows)
-        ):
+        if paged:
             span = until - since
             # `call.url_with(since=..., until=...)` for both links, the rest of the query quoted
             # once for the two (a whole number needs no quoting).
@@ -265,7 +264,10 @@ class AccountInsights:
         breakdown = tuple(k.strip() for k in text.split(",")) if text else ()
         for row in rows:
             self._check(row, period, total, breakdown, version, p.get("timeframe"))
-        return rows, period, total, breakdown
+        paged = any(row.style in ("series", "either", "total") for row in rows) or (
+            any(r.metric == "online_followers" for r in rows)
+        )
+        return rows, period, total, breakdown, paged
 
     def _check(
         self,

@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import TypeVar
 
 from harvester.simulator.entities import SimAccount, SimMedia
-from harvester.simulator.ids import mix, name_key, unit, unit_at, unit_on, units
+from harvester.simulator.ids import mix, name_key, unit, unit_at, units, units_then
 
 # Multipliers of reach: value = reach * (lo + (hi - lo) * u).
 _MEDIA_FACTORS: dict[str, tuple[float, float]] = {
@@ -203,14 +203,15 @@ def hour_map(seed: int, account: SimAccount, day: date) -> dict[str, int]:
     """online_followers for one day: followers online in each hour, keys "0".."23"."""
     head = mix(seed, account.index, day.toordinal())
     base = account.followers_count * 0.4
+    draws = units_then(head, 24, 7)
     return {
-        hour: int(base * daylight * (0.85 + 0.3 * unit_on(head, h, 7)))
-        for h, hour, daylight in _HOURS
+        hour: int(base * daylight * (0.85 + 0.3 * u))
+        for (hour, daylight), u in zip(_HOURS, draws, strict=True)
     }
 
 
 # Each hour's key and daylight share for `hour_map`.
-_HOURS = tuple((h, str(h), 0.25 + 0.55 * (1 - abs(h - 14) / 14)) for h in range(24))
+_HOURS = tuple((str(h), 0.25 + 0.55 * (1 - abs(h - 14) / 14)) for h in range(24))
 
 
 def segment_counts(
