@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import zlib
+from functools import lru_cache
 from typing import NamedTuple
 
 M64 = (1 << 64) - 1
@@ -69,12 +70,36 @@ def unit_on(x: int, *parts: int) -> float:
     return mix_on(x, *parts) / _TWO_64
 
 
+def unit_at(x: int, p: int) -> float:
+    """`unit_on(x, p)` for one part, written out: a day's account value is this one round."""
+    x = ((x ^ (p & M64)) + 0x9E3779B97F4A7C15) & M64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & M64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & M64
+    return (x ^ (x >> 31)) / _TWO_64
+
+
 def units(head: int, count: int) -> list[float]:
     """`[unit(*h, i) for i in range(count)]` given `head = mix(*h)`, with the last round inline
     (a split's shares of a total: the simulator's commonest draw)."""
     out = []
     for i in range(count):
         x = ((head ^ i) + 0x9E3779B97F4A7C15) & M64
+        x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & M64
+        x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & M64
+        out.append((x ^ (x >> 31)) / _TWO_64)
+    return out
+
+
+def units_then(head: int, count: int, tail: int) -> list[float]:
+    """`[unit_on(head, i, tail) for i in range(count)]`, both rounds written out (an
+    online_followers day draws its 24 hours so, a call per hour was most of its cost)."""
+    out = []
+    for i in range(count):
+        x = ((head ^ i) + 0x9E3779B97F4A7C15) & M64
+        x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & M64
+        x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & M64
+        x ^= x >> 31
+        x = ((x ^ tail) + 0x9E3779B97F4A7C15) & M64
         x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & M64
         x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & M64
         out.append((x ^ (x >> 31)) / _TWO_64)
@@ -133,8 +158,11 @@ def account_id(seed: int, a: int) -> str:
     return str(ACCOUNT_BASE + _scramble(n, _ACCOUNT_SPAN))
 
 
+@lru_cache(maxsize=4096)
 def decode_account(seed: int, ident: str) -> int | None:
-    """The account index an IG user id encodes, or None for anything else."""
+    """The account index an IG user id encodes, or None for anything else. Remembered: every
+    call to an account's edges decodes its id, and the check digits' mixing was a thirtieth
+    of an account insights op."""
     if not ident.isdigit() or len(ident) != 17:
         return None
     n = int(ident) - ACCOUNT_BASE

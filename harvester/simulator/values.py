@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import TypeVar
 
 from harvester.simulator.entities import SimAccount, SimMedia
-from harvester.simulator.ids import mix, name_key, unit, unit_on, units
+from harvester.simulator.ids import mix, name_key, unit, unit_at, units, units_then
 
 # Multipliers of reach: value = reach * (lo + (hi - lo) * u).
 _MEDIA_FACTORS: dict[str, tuple[float, float]] = {
@@ -124,11 +124,17 @@ def split(total: int, keys: Sequence[K], *salt: int) -> dict[K, int]:
 
 def split_from(total: int, keys: Sequence[K], head: int) -> dict[K, int]:
     """`split(total, keys, *salt)` given `head = mix(*salt)`."""
-    weights = [(u + 0.05) ** 2 for u in units(head, len(keys))]
+    return {k: v for k, v in zip(keys, shares(total, len(keys), head), strict=True) if v > 0}
+
+
+def shares(total: int, count: int, head: int) -> list[int]:
+    """`count` skewed parts of `total` drawn under `head`, zeros kept: what `split_from` keeps
+    of them, for a caller that builds its own rows from the parts (no dict in between)."""
+    weights = [(u + 0.05) ** 2 for u in units(head, count)]
     scale = sum(weights)
-    shares = [int(total * w / scale) for w in weights]
-    shares[weights.index(max(weights))] += total - sum(shares)  # the first biggest
-    return {k: v for k, v in zip(keys, shares, strict=True) if v > 0}
+    parts = [int(total * w / scale) for w in weights]
+    parts[weights.index(max(weights))] += total - sum(parts)  # the first biggest
+    return parts
 
 
 # Daily account values, as fractions of followers: value = followers * (lo + (hi - lo) * u).
@@ -162,16 +168,26 @@ def account_value(
     seed: int, index: int, followers: int, metric: str, period: str, day: date
 ) -> int:
     """The value for the period ending at `day`'s 07:00 UTC boundary (Meta's end_time)."""
-    u = unit_on(_account_head(seed, index, metric, period), day.toordinal())
-    lo, hi = _ACCOUNT_DAILY.get(metric, (0.0, 0.02))
-    base = followers * (lo + (hi - lo) * u)
-    return int(base * _PERIOD_SCALE.get(period, 1.0))
+    return account_values(seed, index, followers, metric, period, (day,))[0]
+
+
+def account_values(
+    seed: int, index: int, followers: int, metric: str, period: str, days: Sequence[date]
+) -> list[int]:
+    """`account_value` for each of `days`, the metric's draw looked up once for all of them."""
+    head, lo, span, scale = _account_draw(seed, index, metric, period)
+    return [int(followers * (lo + span * unit_at(head, d.toordinal())) * scale) for d in days]
 
 
 @lru_cache(maxsize=1 << 14)
-def _account_head(seed: int, index: int, metric: str, period: str) -> int:
-    """What one account's days of one metric share: a day's value then costs one mixing round."""
-    return mix(seed, index, name_key(metric), name_key(period))
+def _account_draw(
+    seed: int, index: int, metric: str, period: str
+) -> tuple[int, float, float, float]:
+    """What one account's days of one metric share (the mixing head, the value's range and the
+    period's scale): a day's value then costs one mixing round."""
+    lo, hi = _ACCOUNT_DAILY.get(metric, (0.0, 0.02))
+    head = mix(seed, index, name_key(metric), name_key(period))
+    return head, lo, hi - lo, _PERIOD_SCALE.get(period, 1.0)
 
 
 def deduplicated(daily: list[int]) -> int:
@@ -187,14 +203,15 @@ def hour_map(seed: int, account: SimAccount, day: date) -> dict[str, int]:
     """online_followers for one day: followers online in each hour, keys "0".."23"."""
     head = mix(seed, account.index, day.toordinal())
     base = account.followers_count * 0.4
+    draws = units_then(head, 24, 7)
     return {
-        hour: int(base * daylight * (0.85 + 0.3 * unit_on(head, h, 7)))
-        for h, hour, daylight in _HOURS
+        hour: int(base * daylight * (0.85 + 0.3 * u))
+        for (hour, daylight), u in zip(_HOURS, draws, strict=True)
     }
 
 
 # Each hour's key and daylight share for `hour_map`.
-_HOURS = tuple((h, str(h), 0.25 + 0.55 * (1 - abs(h - 14) / 14)) for h in range(24))
+_HOURS = tuple((str(h), 0.25 + 0.55 * (1 - abs(h - 14) / 14)) for h in range(24))
 
 
 def segment_counts(

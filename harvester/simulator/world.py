@@ -404,8 +404,9 @@ class World:
     ) -> int:
         """A `metric_type=total_value` answer over `days` (end_time days): reach deduplicated
         (people come back), every other metric the sum of its days."""
-        seed, index, followers = self.seed, acc.index, acc.followers_count
-        daily = [values.account_value(seed, index, followers, metric, period, d) for d in days]
+        daily = values.account_values(
+            self.seed, acc.index, acc.followers_count, metric, period, days
+        )
         return values.deduplicated(daily) if metric == "reach" else sum(daily)
 
     def account_data_from(self, metric: str) -> int:
