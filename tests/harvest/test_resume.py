@@ -220,8 +220,11 @@ async def test_ctrl_c_message_says_the_run_resumes(tmp_path: Path) -> None:
 
 # A long account-insights phase: a year of windows for a few accounts with few media, each reply
 # a little late (account insights are asked one request at a time per account).
+# Answers slow enough that an account's year of account insights (~40 full POSTs) spans several
+# epochs: at 2 ms a faster simulator finished an account within the first epoch, leaving no
+# moment with pieces committed and no account complete.
 LONG_INSIGHTS = SimulatorSettings(
-    seed=3, accounts=3, media_per_account=20, troubles=False, latency_ms=2.0, request_log=True
+    seed=3, accounts=3, media_per_account=20, troubles=False, latency_ms=25.0, request_log=True
 )
 
 
@@ -244,7 +247,7 @@ async def test_a_kill_during_account_insights_loses_at_most_an_epoch(tmp_path: P
         assert code == 0
 
         lake = tmp_path / "crashed"
-        config, env = write_config(tmp_path, info, lake, checkpoint=0.5)
+        config, env = write_config(tmp_path, info, lake, checkpoint=0.2)
         harvester = Harvester(config, env, *window)
         process = await harvester.start(tmp_path / "run.log")
         # Killed once epochs hold account insights and while no account is complete yet.
