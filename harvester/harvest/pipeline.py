@@ -416,8 +416,9 @@ class _Harvest:
         """Listing feeds this account's own insights workers, so an account that is throttled
         or blocked holds up its own workers only, never another account's.
 
-        Its account insights run beside its listing and media insights, once the listing's first
-        reply showed the token alive (a dead token then costs one call, not one per stage). Each
+        Its account insights run beside its listing and media insights, once its first media
+        insights came back (a dead token then costs one call, not one per stage; and see
+        `_account_insights`). Each
         piece of them is a unit of its own, sent when done; the account's own unit (listing
         errors, what completed) is sent after all its media and pieces, so an account counts as
         done only once everything it produced is committed.
@@ -428,6 +429,9 @@ class _Harvest:
         blocks: list[Rows] = []
         info = {"listing_ok": False, "insights_ok": False}
         answered = anyio.Event()
+        # Set once the account's first media insights came back (see `_account_insights`), or,
+        # with none to ask, once its listing was answered.
+        room_known = anyio.Event() if self._config.harvest.media_insights else answered
         _, media_stage, _ = self._stages[account.login]
         # One worker at a time takes media from the stream: an idle worker is otherwise handed
         # a media of its own as each arrives, and a listed page goes out as one-media batches.
@@ -436,9 +440,14 @@ class _Harvest:
             async with media_recv:
                 for _ in range(media_stage.workers_per_account):
                     tg.start_soon(
-                        self._insights_worker, account, media_recv.clone(), rows.clone(), gathering
+                        self._insights_worker,
+                        account,
+                        media_recv.clone(),
+                        rows.clone(),
+                        gathering,
+                        room_known,
                     )
-            tg.start_soon(self._account_insights, account, rows.clone(), answered, info)
+            tg.start_soon(self._account_insights, account, rows.clone(), room_known, info)
             async with media_send:
                 try:
                     info["listing_ok"] = await self._list_account(
@@ -446,6 +455,7 @@ class _Harvest:
                     )
                 finally:
                     answered.set()
+                    room_known.set()
             if info["listing_ok"]:  # a broken listing: the profile would fail alike, a call more
                 await self._profile(account, blocks)
         self._raise_if_stopped()
@@ -508,13 +518,20 @@ class _Harvest:
         self,
         account: Account,
         rows: ObjectSendStream[Unit],
-        answered: anyio.Event,
+        room_known: anyio.Event,
         info: dict[str, bool],
     ) -> None:
-        """The account's account insights, piece by piece into `rows`, once its listing was
-        answered; `info["insights_ok"]` says whether they completed."""
+        """The account's account insights, piece by piece into `rows`, once its first media
+        insights came back (or its listing ended); `info["insights_ok"]` says whether they
+        completed.
+
+        Until a batch came back the gate knows the account's budget only as "at least 100 calls"
+        (0 % after one listing call), so the room it gives is short of two batches: account
+        insights sent then made the first media batch wait a round trip for room, on the
+        account's critical path (account insights end well before its media anyway). After one
+        batch the account's usage shows room for thousands, and both go side by side."""
         async with rows:
-            await answered.wait()
+            await room_known.wait()
             if not self._config.harvest.account_insights or self._client.closed(account.id):
                 return
             _, window = self._windows(account)
@@ -565,6 +582,7 @@ class _Harvest:
         media_in: MemoryObjectReceiveStream[Media],
         rows: ObjectSendStream[Unit],
         gathering: anyio.Lock,
+        room_known: anyio.Event,
     ) -> None:
         _, media_stage, _ = self._stages[account.login]
         async with media_in, rows:
@@ -576,6 +594,7 @@ class _Harvest:
                         return
                     group = await media_stage.gather(account, media, media_in)
                 blocks = await media_stage.harvest(account, group)
+                room_known.set()
                 self._raise_if_stopped()
                 await rows.send(self._media_unit(group, blocks))
                 self._counters.media_done += len(group)
