@@ -429,24 +429,11 @@ class _Harvest:
         blocks: list[Rows] = []
         info = {"listing_ok": False, "insights_ok": False}
         answered = anyio.Event()
-        # Set once the account's first media insights came back (see `_account_insights`), or,
-        # with none to ask, once its listing was answered.
+        # Set once the account's first media insights came back (see `_account_insights`) or its
+        # insights workers are done; without media insights, once its listing was answered.
         room_known = anyio.Event() if self._config.harvest.media_insights else answered
-        _, media_stage, _ = self._stages[account.login]
-        # One worker at a time takes media from the stream: an idle worker is otherwise handed
-        # a media of its own as each arrives, and a listed page goes out as one-media batches.
-        gathering = anyio.Lock()
         async with anyio.create_task_group() as tg:
-            async with media_recv:
-                for _ in range(media_stage.workers_per_account):
-                    tg.start_soon(
-                        self._insights_worker,
-                        account,
-                        media_recv.clone(),
-                        rows.clone(),
-                        gathering,
-                        room_known,
-                    )
+            tg.start_soon(self._insights_workers, account, media_recv, rows.clone(), room_known)
             tg.start_soon(self._account_insights, account, rows.clone(), room_known, info)
             async with media_send:
                 try:
@@ -455,7 +442,6 @@ class _Harvest:
                     )
                 finally:
                     answered.set()
-                    room_known.set()
             if info["listing_ok"]:  # a broken listing: the profile would fail alike, a call more
                 await self._profile(account, blocks)
         self._raise_if_stopped()
@@ -522,7 +508,7 @@ class _Harvest:
         info: dict[str, bool],
     ) -> None:
         """The account's account insights, piece by piece into `rows`, once its first media
-        insights came back (or its listing ended); `info["insights_ok"]` says whether they
+        insights came back (or it had none to ask); `info["insights_ok"]` says whether they
         completed.
 
         Until a batch came back the gate knows the account's budget only as "at least 100 calls"
@@ -575,6 +561,31 @@ class _Harvest:
                     await media_out.send(media)
             else:
                 await rows.send(Unit("media", (media.id,), [self._rows.media((media, *family))]))
+
+    async def _insights_workers(
+        self,
+        account: Account,
+        media_in: MemoryObjectReceiveStream[Media],
+        rows: MemoryObjectSendStream[Unit],
+        room_known: anyio.Event,
+    ) -> None:
+        """The account's media insights workers; `room_known` set when they are done, if no
+        media insights came back before (the listing found nothing to ask, or broke off)."""
+        _, media_stage, _ = self._stages[account.login]
+        # One worker at a time takes media from the stream: an idle worker is otherwise handed
+        # a media of its own as each arrives, and a listed page goes out as one-media batches.
+        gathering = anyio.Lock()
+        async with rows, anyio.create_task_group() as tg, media_in:
+            for _ in range(media_stage.workers_per_account):
+                tg.start_soon(
+                    self._insights_worker,
+                    account,
+                    media_in.clone(),
+                    rows.clone(),
+                    gathering,
+                    room_known,
+                )
+        room_known.set()
 
     async def _insights_worker(
         self,

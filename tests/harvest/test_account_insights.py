@@ -908,3 +908,27 @@ async def test_a_withdrawn_breakdown_costs_one_row_batched_or_not(
         # alone; the other days ask the rest in one request, as before.
         assert [p["metric"].count(",") + 1 for p in refused] == [7, 1]
         assert len(ops) == len(healthy_ops) + 1 + 7
+
+
+@pytest.mark.anyio
+async def test_account_insights_wait_for_the_accounts_first_media_insights(tmp_path: Path) -> None:
+    """The whole job, batching on: no account insights op of an account is received before its
+    first media insights came back (at 20 ms latency, not within 20 ms of that reply), as the
+    gate knows the account's budget only as >= 100 calls until then; every account still gets
+    its account insights."""
+    settings = SimulatorSettings(
+        seed=3, accounts=3, media_per_account=30, troubles=False, latency_ms=20.0
+    )
+    async with run_simulator(settings) as sim:
+        extra = {"harvest": {"stories": False, "batch_size": 50}}
+        toml_text, kwargs = demo_config(sim.world_info(), tmp_path, extra)
+        report = await run_harvest(parse_config(toml_text, **kwargs))
+        log, world = list(sim.request_log), sim.world
+    assert report.exit_code == 0
+    for account in world.accounts:
+        token = hashlib.sha256(account.token.encode()).hexdigest()
+        ours = [e for e in log if e["token_sha256"] == token and e["batch"]]
+        media = [e["t"] for e in ours if e["edge"] == "insights"]
+        insights = [e["t"] for e in ours if e["edge"] == "account_insights"]
+        assert media and len(insights) > 30
+        assert min(insights) - min(media) >= 0.019
