@@ -418,10 +418,9 @@ class _Harvest:
 
         Its account insights run beside its listing and media insights, once its first media
         insights came back (a dead token then costs one call, not one per stage; and see
-        `_account_insights`). Each
-        piece of them is a unit of its own, sent when done; the account's own unit (listing
-        errors, what completed) is sent after all its media and pieces, so an account counts as
-        done only once everything it produced is committed.
+        `_account_insights`). Each piece of them is a unit of its own, sent when done; the
+        account's own unit (listing errors, what completed) is sent after all its media and
+        pieces, so an account counts as done only once everything it produced is committed.
         """
         if account.id in self._job.accounts:
             return  # done by an earlier run of this job
