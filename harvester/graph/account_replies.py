@@ -31,6 +31,7 @@ from harvester.graph.replies import (
     breakdown_results,
     fractional_metrics,
     number,
+    only_string,
     parse_timestamp,
 )
 
@@ -177,22 +178,20 @@ def _plain_totals(
     if type(breakdowns) is not list and breakdowns != ():
         return None
     for breakdown in breakdowns:
-        keys = breakdown.get("dimension_keys") if type(breakdown) is dict else None
-        results = breakdown.get("results") if type(breakdown) is dict else None
-        if type(keys) is not list or len(keys) != 1 or type(keys[0]) is not str:
+        if type(breakdown) is not dict:
             return None
-        if type(results) is not list:
+        key, results = only_string(breakdown.get("dimension_keys")), breakdown.get("results")
+        if key is None or type(results) is not list:
             return None
         # Interned: the sink holds a row group of these, each reply bringing its own copies.
-        dimension = intern(keys[0])
+        dimension = intern(key)
         for result in results:
-            labels = result.get("dimension_values") if type(result) is dict else None
-            if type(labels) is not list or len(labels) != 1 or type(labels[0]) is not str:
+            if type(result) is not dict:
                 return None
-            value = result.get("value")
-            if type(value) is not int or not INT64_MIN <= value < INT64_END:
+            label, value = only_string(result.get("dimension_values")), result.get("value")
+            if label is None or type(value) is not int or not INT64_MIN <= value < INT64_END:
                 return None
-            out.append((name, period, end_time, dimension, intern(labels[0]), value, None))
+            out.append((name, period, end_time, dimension, intern(label), value, None))
     return out
 
 

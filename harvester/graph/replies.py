@@ -28,7 +28,6 @@ InsightValue = tuple[str, str | None, str | None, int | None, float | None]
 
 # int64, the type of the lake's `value`: a larger integer would fail the write, far from its reply.
 INT64_MIN, INT64_END = -(2**63), 2**63
-_INT64_MIN, _INT64_END = INT64_MIN, INT64_END
 
 
 @cache
@@ -44,7 +43,7 @@ def number(name: str, raw: Any) -> Number:
     Raises `MalformedReply` naming the metric for anything that is not a finite number (a
     string, a bool, a list, NaN), so the caller writes an error row instead of a silent 0.
     """
-    if type(raw) is int and _INT64_MIN <= raw < _INT64_END:  # the usual count, checked first
+    if type(raw) is int and INT64_MIN <= raw < INT64_END:  # the usual count, checked first
         return (None, float(raw)) if name in fractional_metrics() else (raw, None)
     if raw is None:
         return None, None
@@ -53,10 +52,10 @@ def number(name: str, raw: Any) -> Number:
     if isinstance(raw, float):
         if not math.isfinite(raw):
             raise MalformedReply(f"{name}: value is not a finite number: {raw!r:.80}")
-        if raw.is_integer() and _INT64_MIN <= raw < _INT64_END and name not in fractional_metrics():
+        if raw.is_integer() and INT64_MIN <= raw < INT64_END and name not in fractional_metrics():
             return int(raw), None  # Meta sends some counts as 12.0: the same number, exactly
         return None, raw
-    if not _INT64_MIN <= raw < _INT64_END:
+    if not INT64_MIN <= raw < INT64_END:
         raise MalformedReply(f"{name}: value {raw} does not fit a 64-bit integer")
     if name in fractional_metrics():
         return None, float(raw)
@@ -140,7 +139,7 @@ def _details(item: dict[str, Any]) -> MediaDetails:
         key, value = next(
             (k, v)
             for k, v in zip(_DETAIL_KEYS, values, strict=True)
-            if type(v) is int and not _INT64_MIN <= v < _INT64_END
+            if type(v) is int and not INT64_MIN <= v < INT64_END
         )
         raise MalformedReply(f"{key} is not a 64-bit integer: {value!r:.80}")
     return MediaDetails._make(values)
@@ -218,7 +217,7 @@ def parse_insights(
                 and len(values) == 1
                 and type(first := values[0]) is dict
                 and type(value := first.get("value")) is int
-                and _INT64_MIN <= value < _INT64_END
+                and INT64_MIN <= value < INT64_END
                 and metric not in fractional
                 and entry.get("total_value") is None
             ):
@@ -270,14 +269,14 @@ def _plain(
             if type(value) is not float or not math.isfinite(value):
                 return None
             return [(name, period, None, None, value)] if with_totals else []
-        if type(value) is not int or not _INT64_MIN <= value < _INT64_END:
+        if type(value) is not int or not INT64_MIN <= value < INT64_END:
             return None
         return [(name, period, None, value, None)] if with_totals else []
     if name in fractional:
         return None
     if type(total) is not dict or type(value := total.get("value")) is not int:
         return None
-    if not _INT64_MIN <= value < _INT64_END:
+    if not INT64_MIN <= value < INT64_END:
         return None
     breakdowns = total.get("breakdowns", ())
     if type(breakdowns) is not list and breakdowns != ():
@@ -286,20 +285,20 @@ def _plain(
     for breakdown in breakdowns:
         if type(breakdown) is not dict:
             return None
-        key, results = _only_string(breakdown.get("dimension_keys")), breakdown.get("results")
+        key, results = only_string(breakdown.get("dimension_keys")), breakdown.get("results")
         if key is None or type(results) is not list:
             return None
         for result in results:
             if type(result) is not dict:
                 return None
-            label, value = _only_string(result.get("dimension_values")), result.get("value")
-            if label is None or type(value) is not int or not _INT64_MIN <= value < _INT64_END:
+            label, value = only_string(result.get("dimension_values")), result.get("value")
+            if label is None or type(value) is not int or not INT64_MIN <= value < INT64_END:
                 return None
             out.append((name, period, intern(f"{key}={label}"), value, None))
     return out
 
 
-def _only_string(value: object) -> str | None:
+def only_string(value: object) -> str | None:
     """The string of a one-string list, else None."""
     if type(value) is list and len(value) == 1 and type(value[0]) is str:
         return value[0]
@@ -363,6 +362,6 @@ def optional_count(item: dict[str, Any], key: str) -> int | None:
     """A field's count as int64, None when absent; anything else (a string, a bool, a float) is
     a malformed reply, never coerced."""
     value = item.get(key)
-    if value is None or (type(value) is int and _INT64_MIN <= value < _INT64_END):
+    if value is None or (type(value) is int and INT64_MIN <= value < INT64_END):
         return value
     raise MalformedReply(f"{key} is not a 64-bit integer: {value!r:.80}")
