@@ -65,13 +65,9 @@ def unit(*parts: int) -> float:
     return mix(*parts) / _TWO_64
 
 
-def unit_on(x: int, *parts: int) -> float:
-    """`unit(*head, *parts)` given `x = mix(*head)`."""
-    return mix_on(x, *parts) / _TWO_64
-
-
 def unit_at(x: int, p: int) -> float:
-    """`unit_on(x, p)` for one part, written out: a day's account value is this one round."""
+    """`unit(*head, p)` given `x = mix(*head)`, the one round written out: a day's account
+    value is this round."""
     x = ((x ^ (p & M64)) + 0x9E3779B97F4A7C15) & M64
     x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & M64
     x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & M64
@@ -91,8 +87,8 @@ def units(head: int, count: int) -> list[float]:
 
 
 def units_then(head: int, count: int, tail: int) -> list[float]:
-    """`[unit_on(head, i, tail) for i in range(count)]`, both rounds written out (an
-    online_followers day draws its 24 hours so, a call per hour was most of its cost)."""
+    """`[unit(*h, i, tail) for i in range(count)]` given `head = mix(*h)`, both rounds written
+    out (an online_followers day draws its 24 hours so, a call per hour was most of its cost)."""
     out = []
     for i in range(count):
         x = ((head ^ i) + 0x9E3779B97F4A7C15) & M64
