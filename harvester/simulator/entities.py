@@ -42,6 +42,9 @@ class SimMedia:
     index: int
     slot: int
     shortcode: str
+    # mix(seed, account_index, index, slot): the prefix of every draw of this media, paid once
+    # (a value is then one splitmix round: `ids.unit_at(head, key)`).
+    head: int
 
     @property
     def is_child(self) -> bool:

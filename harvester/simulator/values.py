@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import TypeVar
 
 from harvester.simulator.entities import SimAccount, SimMedia
-from harvester.simulator.ids import mix, name_key, unit, unit_at, units, units_then
+from harvester.simulator.ids import mix, name_key, unit_at, units, units_then
 
 # Multipliers of reach: value = reach * (lo + (hi - lo) * u).
 _MEDIA_FACTORS: dict[str, tuple[float, float]] = {
@@ -65,7 +65,7 @@ _REACH = name_key("reach")
 
 
 def media_reach(seed: int, media: SimMedia, account: SimAccount) -> int:
-    u = unit(seed, media.account_index, media.index, media.slot, _REACH)
+    u = unit_at(media.head, _REACH)
     if media.trouble == "few_viewers":
         return int(u * 5)
     share = (0.02, 0.12) if media.is_story else (0.05, 0.55)
@@ -78,12 +78,12 @@ def media_value(seed: int, media: SimMedia, account: SimAccount, metric: str) ->
     Counts are ints; `reels_skip_rate` is a percentage with up to two decimals (56.3, 0.37)."""
     metric = _ALIASES.get(metric, metric)
     if metric == "reels_skip_rate":
-        u = unit(seed, media.account_index, media.index, media.slot, name_key(metric))
+        u = unit_at(media.head, name_key(metric))
         # Cubed: about a fifth of reels fall under 1 %, as the fractional values Meta shows do.
         return max(0.01, round(90.0 * u**3, 2))
     if metric in _WITH_PAID:
         organic = int(media_value(seed, media, account, _WITH_PAID[metric]))
-        u = unit(seed, media.account_index, media.index, media.slot, name_key(metric))
+        u = unit_at(media.head, name_key(metric))
         return organic + int(organic * 0.6 * u)
     reach = media_reach(seed, media, account)
     if metric == "reach":
@@ -99,7 +99,7 @@ def media_value(seed: int, media: SimMedia, account: SimAccount, metric: str) ->
         return sum(
             int(media_value(seed, media, account, p)) for p in ("likes", "comments", "saved")
         )
-    u = unit(seed, media.account_index, media.index, media.slot, name_key(metric))
+    u = unit_at(media.head, name_key(metric))
     if metric == "ig_reels_avg_watch_time":
         return 1500 + int(u * 28_500)
     if metric == "ig_reels_video_view_total_time":

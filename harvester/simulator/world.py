@@ -8,6 +8,7 @@ costs almost no memory. Tests of the harvester call the same functions to comput
 from __future__ import annotations
 
 import bisect
+import functools
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 from harvester.simulator import ids, values
 from harvester.simulator.competitors import Competitors
 from harvester.simulator.entities import SimAccount, SimMedia, Trouble
-from harvester.simulator.ids import mix, name_key, unit
+from harvester.simulator.ids import mix, mix_on, name_key, unit
 
 if TYPE_CHECKING:
     from harvester.simulator.settings import SimulatorSettings
@@ -34,6 +35,8 @@ SHARED_TO_FACEBOOK_PERCENT = 30
 # (only with `legacy_video_refusals`).
 LEGACY_VIDEO_PERCENT = 20
 LEGACY_BEFORE = datetime(2024, 1, 1, tzinfo=UTC)
+# Built media the world keeps (listings of 50 accounts in flight with their carousel children).
+_BUILT_KEPT = 32_768
 
 # Account insights come back for about two years; follower_count and online_followers only for
 # the last 30 days [doc, limitations].
@@ -104,6 +107,10 @@ class World:
         self.orphan_page_token = ids.token_for(seed, "page", accounts)
         self._accounts = [self._make_account(a, accounts) for a in range(accounts)]
         self._by_id = {acc.id: acc for acc in self._accounts}
+        # A media is built from its key alone, and the same media is asked for several times in
+        # a short while (listed, then its insights ops, its children's fields): a bounded cache
+        # of the recent ones spares the simulator's CPU, which bounds the benchmarks at latency.
+        self._build = functools.lru_cache(maxsize=_BUILT_KEPT)(self._build_media)
         # Other professional accounts, seen only through business discovery.
         self.competitors = Competitors(seed, competitors, self.now_ts)
         # Token troubles for preflight (served by `tokens`), never on account 0: the last account's
@@ -216,22 +223,23 @@ class World:
             return "few_viewers"
         return None
 
-    def _build(self, a: int, m: int, slot: int) -> SimMedia | None:
+    def _build_media(self, a: int, m: int, slot: int) -> SimMedia | None:
         seed = self.seed
         acc = self._accounts[a]
         mid = ids.media_id(seed, a, m, slot)
         sc = ids.shortcode(seed, a, m, slot)
+        head = mix(seed, a, m, slot)
         if slot == ids.SLOT_STORY:
             count = self._story_count(a)
             if m >= count:
                 return None
             ts = self.now_ts - int((m + 0.2 + 0.6 * unit(seed, a, m, _TS, 1)) * 80_000 / count)
             mtype = "IMAGE" if mix(seed, a, m, _KIND, 1) % 2 else "VIDEO"
-            ig_id = 2_600_000_000_000_000_000 + mix(seed, a, m, slot) % 10**17
+            ig_id = 2_600_000_000_000_000_000 + head % 10**17
             return SimMedia(
                 mid, acc.id, mtype, "STORY", datetime.fromtimestamp(ts, UTC),
                 f"https://instagram.com/stories/{acc.username}/{ig_id}", None, (),
-                self._story_trouble(a, m, count), a, m, slot, sc,
+                self._story_trouble(a, m, count), a, m, slot, sc, head,
             )  # fmt: skip
         if m >= self.media_per_account:
             return None
@@ -246,7 +254,7 @@ class World:
             kind = "reel" if ptype == "REELS" else "p"
             return SimMedia(
                 mid, acc.id, mtype, ptype, when, f"https://www.instagram.com/{kind}/{sc}/",
-                None, children, self._media_trouble(a, m), a, m, slot, sc,
+                None, children, self._media_trouble(a, m), a, m, slot, sc, head,
             )  # fmt: skip
         if mtype != "CAROUSEL_ALBUM" or slot > self._child_count(a, m):
             return None
@@ -254,7 +262,7 @@ class World:
         parent = ids.media_id(seed, a, m, ids.SLOT_MEDIA)
         return SimMedia(
             mid, acc.id, ctype, "FEED", when, f"https://www.instagram.com/p/{sc}/",
-            parent, (), None, a, m, slot, sc,
+            parent, (), None, a, m, slot, sc, head,
         )  # fmt: skip
 
     def media(self, media_id: str) -> SimMedia | None:
@@ -314,9 +322,7 @@ class World:
         of media, 30 by default; never a child)."""
         if media.is_child:
             return False
-        return mix(self.seed, media.account_index, media.index, media.slot, _FACEBOOK) % 100 < (
-            self.shared_to_facebook_percent
-        )
+        return mix_on(media.head, _FACEBOOK) % 100 < self.shared_to_facebook_percent
 
     def legacy_video(self, media: SimMedia) -> bool:
         """Whether this is a legacy FEED video that refuses total_interactions/likes/comments
@@ -335,7 +341,7 @@ class World:
         return f"Simulated post {media.index} #{mix(self.seed, media.account_index, _CAPTION) % 97}"
 
     def _percent(self, media: SimMedia, key: int) -> int:
-        return mix(self.seed, media.account_index, media.index, media.slot, key) % 100
+        return mix_on(media.head, key) % 100
 
     def likes_hidden(self, media: SimMedia) -> bool:
         """Whether the owner hides this media's like count: `like_count` is then absent."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 
 import pytest
@@ -164,3 +165,20 @@ def test_few_viewer_stories_have_under_five_reach() -> None:
         for story in world.stories(acc.id):
             if story.trouble == "few_viewers":
                 assert world.media_metric_value(story.id, "reach") < 5
+
+
+def test_values_are_drawn_as_they_always_were() -> None:
+    """Tests and recorded expectations elsewhere compute values through `World`, so a change of
+    how they are drawn (a media's `head`, the cache of built media) would pass them all: this pins
+    the draws of a small world to the digest of the code before either existed."""
+    world = make()
+    metrics = ("reach", "views", "likes", "total_interactions", "saved", "reels_skip_rate")
+    digest = hashlib.sha256()
+    for acc in world.accounts:
+        for media in list(world.iter_media(acc.id)) + world.stories(acc.id):
+            for m in (media, *world.children(media.id)):
+                assert m.head == ids.mix(world.seed, m.account_index, m.index, m.slot)
+                row = [world.value_of(m, k) for k in (*metrics, "facebook_views")]
+                row += [world.shared_to_facebook(m), world.likes_hidden(m)]
+                digest.update(repr(row).encode())
+    assert digest.hexdigest() == "fe5770a301c184e2d61610f29dc413ed83bef121c9aa84531cde52b24a0e7ac4"
