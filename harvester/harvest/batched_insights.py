@@ -21,7 +21,7 @@ and once answered they are not asked again when the media's main ops are.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -178,7 +178,10 @@ class BatchedInsights:
         """The ops the next batch may hold: the batch size, cut to the room the gate sees."""
         return batch_room(self._client, account, self.batch_size)
 
-    async def harvest(self, account: Account, media: Sequence[Media]) -> list[Rows]:
+    async def harvest(
+        self, account: Account, media: Sequence[Media], answered: Callable[[], None]
+    ) -> list[Rows]:
+        """The media's rows; `answered()` is called as each of their POSTs comes back."""
         out: list[Rows] = []
         pending = [_Job(m) for m in media]
         try:
@@ -198,7 +201,7 @@ class BatchedInsights:
                     pending = waiting
                     continue
                 go, later = self._fit(account, go)
-                retry, delay = await self._round(account, go, out)
+                retry, delay = await self._round(account, go, out, answered)
                 for job in go:
                     if job.learner and (job.worked or job not in retry):
                         job.learner = False
@@ -239,7 +242,7 @@ class BatchedInsights:
         return go, waiting
 
     async def _round(
-        self, account: Account, jobs: list[_Job], out: list[Rows]
+        self, account: Account, jobs: list[_Job], out: list[Rows], answered: Callable[[], None]
     ) -> tuple[list[_Job], float]:
         """One batch POST for `jobs`: the jobs to ask again, and how long to wait before."""
         ops: list[BatchOp] = []
@@ -299,6 +302,7 @@ class BatchedInsights:
             posts.back()
             if not posts.in_flight:
                 del self._posts[account.id]
+            answered()
         retry, wait = self._judge(account, owners, results, out)
         return retry + [j for j in waiting if j not in retry], wait
 

@@ -13,7 +13,7 @@ nothing else.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from anyio.streams.memory import MemoryObjectReceiveStream
@@ -75,14 +75,18 @@ class MediaInsightsStage:
             return [first]
         return await self._batched.gather(account, first, media_in)
 
-    async def harvest(self, account: Account, group: Sequence[Media]) -> list[Rows]:
+    async def harvest(
+        self, account: Account, group: Sequence[Media], answered: Callable[[], None]
+    ) -> list[Rows]:
         """Rows for a group of (non-child) media of one account: their insights, and an error
-        row for each problem met."""
+        row for each problem met. `answered()` is called as each request (or batch POST) of
+        theirs comes back: from then on the gate knows the account's budget."""
         if self._batched is not None:
-            return await self._batched.harvest(account, group)
+            return await self._batched.harvest(account, group, answered)
         out: list[Rows] = []
         for media in group:
             out += await self._harvest_one(account, media)
+            answered()
         return out
 
     async def _harvest_one(self, account: Account, media: Media) -> list[Rows]:

@@ -603,8 +603,7 @@ class _Harvest:
                     except anyio.EndOfStream:
                         return
                     group = await media_stage.gather(account, media, media_in)
-                blocks = await media_stage.harvest(account, group)
-                room_known.set()
+                blocks = await media_stage.harvest(account, group, room_known.set)
                 self._raise_if_stopped()
                 await rows.send(self._media_unit(group, blocks))
                 self._counters.media_done += len(group)
