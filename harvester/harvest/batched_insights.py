@@ -150,7 +150,8 @@ class BatchedInsights:
             await posts.returned.wait()
         group, ops = [first], self.ops_for(first, account)
         room = self.group_size(account)
-        while ops + self.max_ops_per_media <= room:
+        most = self.max_ops_per_media + len(self._wide(account))
+        while ops + most <= room:
             try:
                 media = media_in.receive_nowait()
             except (anyio.WouldBlock, anyio.EndOfStream):
@@ -160,14 +161,20 @@ class BatchedInsights:
         return group
 
     def ops_for(self, media: Media, account: Account) -> int:
-        """How many main ops the media costs (its main request, one per breakdown): what a
-        batch is filled with. Conditional ops take the room the main ops leave (`_round`): an
-        account has few of them in flight at a time (`ConditionalAsks`), so room held for them
-        would mostly go unused."""
+        """How many ops the media costs in its first POST: its main request, one per
+        breakdown, and one per condition the account is asked `wide` (it shares: those go with
+        the main ops). Other conditional ops take the room the main ops leave (`_round`): such
+        an account has few of them in flight at a time (`ConditionalAsks`), so room held for
+        them would mostly go unused."""
         planned = self._refusals.route(media)
         if not planned.metrics:
             return 0
-        return 1 + len(self._breakdown_ops(planned))
+        wide = self._wide(account)
+        extra = sum(1 for condition, _ in planned.conditional if condition in wide) if wide else 0
+        return 1 + len(self._breakdown_ops(planned)) + extra
+
+    def _wide(self, account: Account) -> frozenset[str]:
+        return frozenset() if self._conditional is None else self._conditional.wide(account.id)
 
     def _job_ops(self, job: _Job, account: Account) -> int:
         if job.values is None:

@@ -13,10 +13,11 @@ media of an account in a row refused a condition's metrics, the account is not a
 in the run. Until an account has shown one media that has the metrics, the bound is exact under
 concurrency: it never has more asks in flight than refusals it may still spend (`reserve` says
 WAIT until one is judged), so an account that never shares costs exactly that many refused asks.
-Once one media had them, the account does share, and up to `WIDE_IN_FLIGHT` asks go at a time:
-kept to the exact bound, its asks would go about ten per round trip, and the account's last
-media would wait twenty round trips for them (measured at 200 media per account). The stop
-then still counts refusals in a row, and may come up to WIDE_IN_FLIGHT - 1 asks late.
+Once one media had them, the account does share (`wide`): its asks then go beside its media's
+main ops, in the same POSTs, bounded only by the account's own requests in flight. Any bound of
+their own made its last media wait for them, round trip after round trip, after their main ops
+were answered (50 at a time: three to four round trips more per account at 200 media). The stop
+then still counts refusals in a row, and may come up to one round of the account's POSTs late.
 """
 
 from __future__ import annotations
@@ -31,10 +32,10 @@ import anyio
 from harvester.graph.errors import MetricUnsupported
 from harvester.harvest.report import RunCounters
 
-__all__ = ["WIDE_IN_FLIGHT", "ConditionalAsks", "ConditionalStatistics", "Decision"]
+__all__ = ["ConditionalAsks", "ConditionalStatistics", "Decision"]
 
-# Asks in flight per account and condition once the account showed it shares: a batch's worth.
-WIDE_IN_FLIGHT = 50
+
+_NONE: frozenset[str] = frozenset()
 
 
 class Decision(enum.Enum):
@@ -79,6 +80,7 @@ class ConditionalAsks:
         self._off = frozenset(off)
         self._streaks: dict[tuple[str, str], _Streak] = {}
         self._changed: dict[str, anyio.Event] = {}
+        self._wide: dict[str, frozenset[str]] = {}
         self._asked = 0
         self._had = 0
 
@@ -90,12 +92,16 @@ class ConditionalAsks:
         streak = self._streaks.setdefault((account_id, condition), _Streak())
         if streak.stopped:
             return Decision.SKIP
-        bound = WIDE_IN_FLIGHT if streak.shares else self._limit - streak.refused
-        if streak.in_flight >= bound:
+        if not streak.shares and streak.in_flight >= self._limit - streak.refused:
             # Only reachable with asks in flight: each may be the refusal that ends the account.
             return Decision.WAIT
         streak.in_flight += 1
         return Decision.ASK
+
+    def wide(self, account_id: str) -> frozenset[str]:
+        """The conditions the account is asked without a bound of their own (it shares): a
+        media's op for them goes in the same POST as its main ops."""
+        return self._wide.get(account_id, _NONE)
 
     def asking(self, account_id: str, condition: str) -> bool:
         """Whether the account may still be asked `condition`'s metrics in this run."""
@@ -116,16 +122,20 @@ class ConditionalAsks:
         streak.in_flight -= 1
         if refused is not None:
             self._asked += 1
+        wide = self._wide.get(account_id, _NONE)
         if refused is False:
             self._had += 1
             streak.refused = 0
             streak.shares = True
+            if not streak.stopped and condition not in wide:
+                self._wide[account_id] = wide | {condition}
         elif refused:
             self._counters.conditional_refused += 1
             streak.refused += 1
             if streak.refused >= self._limit and not streak.stopped:
                 streak.stopped = True
                 self._counters.conditional_accounts_stopped += 1
+                self._wide[account_id] = wide - {condition}
         event = self._changed.pop(account_id, None)
         if event is not None:
             event.set()

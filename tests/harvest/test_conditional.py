@@ -173,3 +173,52 @@ async def test_facebook_views_false_makes_no_extra_call(tmp_path: Path, batch_si
     assert metrics and not metrics & SHARED_TO_FACEBOOK_ONLY
     assert report.conditional_refused == 0
     assert "conditional metrics refused (media not shared)" not in dict(report.summary_rows())
+
+
+def posts_of(log: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The batch POSTs in the log, each as its ops (the simulator logs a POST, then its ops)."""
+    posts: list[list[dict[str, Any]]] = []
+    for entry in log:
+        if entry["edge"] == "batch" and not entry["batch"]:
+            posts.append([])
+        elif entry["batch"]:
+            posts[-1].append(entry)
+    return posts
+
+
+@pytest.mark.anyio
+async def test_an_account_that_shares_asks_them_beside_the_main_ops(tmp_path: Path) -> None:
+    """Once one media had them, a media's conditional op goes in the POST of its main ops, not
+    in a POST of its own after they were answered (a round trip more for the account's media)."""
+    settings = SimulatorSettings(
+        seed=11,
+        accounts=1,
+        media_per_account=150,
+        troubles=False,
+        api_version=VERSION,
+        shared_to_facebook_percent=100,
+        latency_ms=5.0,
+    )
+    async with run_simulator(settings) as sim:
+        report = await harvest(sim.world_info(), tmp_path, batch_size=50)
+        world, log = sim.world, list(sim.request_log)
+
+    posts = posts_of(log)
+    main_post: dict[str, int] = {}
+    conditional_post: dict[str, int] = {}
+    for number, post in enumerate(posts):
+        for op in post:
+            metrics = set(str(op["params"].get("metric", "")).split(","))
+            if op["params"].get("breakdown") is None:
+                into = conditional_post if metrics & SHARED_TO_FACEBOOK_ONLY else main_post
+                into[op["object_id"]] = number
+    # Every media that may have them was asked them; only those of the first POST (sent before
+    # any answer showed that the account shares) had their conditional op in a later POST.
+    may_have = {
+        m.id for m in harvested_media(world) if metrics_of(m, shared=True) & SHARED_TO_FACEBOOK_ONLY
+    }
+    assert set(conditional_post) == may_have
+    first = {media for media, number in main_post.items() if number == 0}
+    apart = {m for m in conditional_post if conditional_post[m] != main_post[m]}
+    assert apart <= first
+    assert report.conditional_refused == 0 and report.exit_code == 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harvester.graph.errors import InvalidRequest, MetricUnsupported
-from harvester.harvest.conditional import WIDE_IN_FLIGHT, ConditionalAsks, Decision
+from harvester.harvest.conditional import ConditionalAsks, Decision
 from harvester.harvest.report import RunCounters
 
 FB = "shared_to_facebook"
@@ -34,17 +34,19 @@ def test_a_media_that_has_them_resets_the_streak() -> None:
 
 
 def test_an_account_that_shares_is_asked_wide() -> None:
-    """Exact until a media had the metrics; then WIDE_IN_FLIGHT at a time, and K refusals in a
-    row, as judged, still stop the account."""
+    """Exact until a media had the metrics; then without a bound of its own (`wide`), and K
+    refusals in a row, as judged, still stop the account."""
     asks = ConditionalAsks(RunCounters(), refusals_in_a_row=3)
     assert [asks.reserve("a", FB) for _ in range(4)] == [Decision.ASK] * 3 + [Decision.WAIT]
+    assert asks.wide("a") == frozenset()
     asks.settle("a", FB, refused=False)
+    assert asks.wide("a") == {FB} and asks.wide("b") == frozenset()
     asks.settle("a", FB, refused=True)
     asks.settle("a", FB, refused=True)
-    wide = [asks.reserve("a", FB) for _ in range(WIDE_IN_FLIGHT + 1)]
-    assert wide == [Decision.ASK] * WIDE_IN_FLIGHT + [Decision.WAIT]
+    assert [asks.reserve("a", FB) for _ in range(400)] == [Decision.ASK] * 400
     asks.settle("a", FB, refused=True)  # the third in a row
     assert asks.reserve("a", FB) is Decision.SKIP and not asks.asking("a", FB)
+    assert asks.wide("a") == frozenset()
     assert asks.reserve("b", FB) is Decision.ASK  # another account starts exact
     assert [asks.reserve("b", FB) for _ in range(3)] == [Decision.ASK] * 2 + [Decision.WAIT]
 
