@@ -148,37 +148,40 @@ class BatchedInsights:
             if posts is None:
                 break
             await posts.returned.wait()
-        group, ops = [first], self.ops_for(first, account)
+        spare: dict[str, int | None] = {}
+        group, ops = [first], self._cost(first, account, spare)
         room = self.group_size(account)
-        most = self.max_ops_per_media + len(self._wide(account))
-        while ops + most <= room:
+        while ops + self.max_ops_per_media + sum(n != 0 for n in spare.values()) <= room:
             try:
                 media = media_in.receive_nowait()
             except (anyio.WouldBlock, anyio.EndOfStream):
                 break
             group.append(media)
-            ops += self.ops_for(media, account)
+            ops += self._cost(media, account, spare)
         return group
 
-    def ops_for(self, media: Media, account: Account) -> int:
-        """How many ops the media costs in its first POST: its main request, one per
-        breakdown, and one per condition the account is asked `wide` (it shares: those go with
-        the main ops). Other conditional ops take the room the main ops leave (`_round`): such
-        an account has few of them in flight at a time (`ConditionalAsks`), so room held for
-        them would mostly go unused."""
+    def _cost(self, media: Media, account: Account, spare: dict[str, int | None]) -> int:
+        """How many ops the media costs in the next POST: its main request, one per breakdown,
+        and one per condition whose asks may go now (`ConditionalAsks.spare`, counted down in
+        `spare` as the batch is filled). Its other conditional ops go in a later POST."""
         planned = self._refusals.route(media)
         if not planned.metrics:
             return 0
-        wide = self._wide(account)
-        extra = sum(1 for condition, _ in planned.conditional if condition in wide) if wide else 0
-        return 1 + len(self._breakdown_ops(planned)) + extra
+        ops = 1 + len(self._breakdown_ops(planned))
+        if self._conditional is None:
+            return ops
+        for condition, _ in planned.conditional:
+            if condition not in spare:
+                spare[condition] = self._conditional.spare(account.id, condition)
+            left = spare[condition]
+            if left is None or left > 0:
+                ops += 1
+                spare[condition] = None if left is None else left - 1
+        return ops
 
-    def _wide(self, account: Account) -> frozenset[str]:
-        return frozenset() if self._conditional is None else self._conditional.wide(account.id)
-
-    def _job_ops(self, job: _Job, account: Account) -> int:
+    def _job_ops(self, job: _Job, account: Account, spare: dict[str, int | None]) -> int:
         if job.values is None:
-            return self.ops_for(job.media, account)
+            return self._cost(job.media, account, spare)
         return len(job.conditions or ())
 
     def group_size(self, account: Account) -> int:
@@ -226,8 +229,9 @@ class BatchedInsights:
         """As many jobs as the gate has room for now (at least one); the rest go next round.
         Room may have shrunk while these media waited for a learner or a retry."""
         room, ops = self.group_size(account), 0
+        spare: dict[str, int | None] = {}
         for index, job in enumerate(jobs):
-            ops += self._job_ops(job, account)
+            ops += self._job_ops(job, account, spare)
             if ops > room and index > 0:
                 return jobs[:index], jobs[index:]
         return jobs, []

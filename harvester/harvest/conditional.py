@@ -13,8 +13,9 @@ media of an account in a row refused a condition's metrics, the account is not a
 in the run. Until an account has shown one media that has the metrics, the bound is exact under
 concurrency: it never has more asks in flight than refusals it may still spend (`reserve` says
 WAIT until one is judged), so an account that never shares costs exactly that many refused asks.
-Once one media had them, the account does share (`wide`): its asks then go beside its media's
-main ops, in the same POSTs, bounded only by the account's own requests in flight. Any bound of
+Once one media had them, the account does share: its asks are then bounded only by its own
+requests in flight. Either way a batch holds room for the asks that may go (`spare`), so a
+media's ask goes in the POST of its main ops. Any bound of
 their own made its last media wait for them, round trip after round trip, after their main ops
 were answered (50 at a time: three to four round trips more per account at 200 media). The stop
 then still counts refusals in a row, and may come up to one round of the account's POSTs late.
@@ -33,9 +34,6 @@ from harvester.graph.errors import MetricUnsupported
 from harvester.harvest.report import RunCounters
 
 __all__ = ["ConditionalAsks", "ConditionalStatistics", "Decision"]
-
-
-_NONE: frozenset[str] = frozenset()
 
 
 class Decision(enum.Enum):
@@ -80,7 +78,6 @@ class ConditionalAsks:
         self._off = frozenset(off)
         self._streaks: dict[tuple[str, str], _Streak] = {}
         self._changed: dict[str, anyio.Event] = {}
-        self._wide: dict[str, frozenset[str]] = {}
         self._asked = 0
         self._had = 0
 
@@ -98,10 +95,16 @@ class ConditionalAsks:
         streak.in_flight += 1
         return Decision.ASK
 
-    def wide(self, account_id: str) -> frozenset[str]:
-        """The conditions the account is asked without a bound of their own (it shares): a
-        media's op for them goes in the same POST as its main ops."""
-        return self._wide.get(account_id, _NONE)
+    def spare(self, account_id: str, condition: str) -> int | None:
+        """How many more asks `reserve` would let go now: None for no bound of their own (the
+        account shares), 0 when it says SKIP or WAIT. A batch holds room for that many, so a
+        media's ask goes in the POST of its main ops."""
+        streak = self._streaks.get((account_id, condition))
+        if condition in self._off or (streak is not None and streak.stopped):
+            return 0
+        if streak is None:
+            return self._limit
+        return None if streak.shares else max(0, self._limit - streak.refused - streak.in_flight)
 
     def asking(self, account_id: str, condition: str) -> bool:
         """Whether the account may still be asked `condition`'s metrics in this run."""
@@ -122,20 +125,16 @@ class ConditionalAsks:
         streak.in_flight -= 1
         if refused is not None:
             self._asked += 1
-        wide = self._wide.get(account_id, _NONE)
         if refused is False:
             self._had += 1
             streak.refused = 0
             streak.shares = True
-            if not streak.stopped and condition not in wide:
-                self._wide[account_id] = wide | {condition}
         elif refused:
             self._counters.conditional_refused += 1
             streak.refused += 1
             if streak.refused >= self._limit and not streak.stopped:
                 streak.stopped = True
                 self._counters.conditional_accounts_stopped += 1
-                self._wide[account_id] = wide - {condition}
         event = self._changed.pop(account_id, None)
         if event is not None:
             event.set()

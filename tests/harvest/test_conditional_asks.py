@@ -34,19 +34,22 @@ def test_a_media_that_has_them_resets_the_streak() -> None:
 
 
 def test_an_account_that_shares_is_asked_wide() -> None:
-    """Exact until a media had the metrics; then without a bound of its own (`wide`), and K
-    refusals in a row, as judged, still stop the account."""
+    """Exact until a media had the metrics; then without a bound of its own, and K refusals in
+    a row, as judged, still stop the account. `spare` says how many `reserve` would let go."""
     asks = ConditionalAsks(RunCounters(), refusals_in_a_row=3)
+    assert asks.spare("a", FB) == 3
     assert [asks.reserve("a", FB) for _ in range(4)] == [Decision.ASK] * 3 + [Decision.WAIT]
-    assert asks.wide("a") == frozenset()
-    asks.settle("a", FB, refused=False)
-    assert asks.wide("a") == {FB} and asks.wide("b") == frozenset()
+    assert asks.spare("a", FB) == 0
     asks.settle("a", FB, refused=True)
+    assert asks.spare("a", FB) == 0  # 2 in flight, 1 refusal spent: 3 - 1 - 2
+    asks.settle("a", FB, refused=False)
+    assert asks.spare("a", FB) is None and asks.spare("b", FB) == 3
     asks.settle("a", FB, refused=True)
     assert [asks.reserve("a", FB) for _ in range(400)] == [Decision.ASK] * 400
+    asks.settle("a", FB, refused=True)
     asks.settle("a", FB, refused=True)  # the third in a row
     assert asks.reserve("a", FB) is Decision.SKIP and not asks.asking("a", FB)
-    assert asks.wide("a") == frozenset()
+    assert asks.spare("a", FB) == 0
     assert asks.reserve("b", FB) is Decision.ASK  # another account starts exact
     assert [asks.reserve("b", FB) for _ in range(3)] == [Decision.ASK] * 2 + [Decision.WAIT]
 
@@ -54,6 +57,7 @@ def test_an_account_that_shares_is_asked_wide() -> None:
 def test_off_conditions_are_never_asked() -> None:
     asks = ConditionalAsks(RunCounters(), off=(FB,))
     assert asks.reserve("a", FB) is Decision.SKIP and not asks.asking("a", FB)
+    assert asks.spare("a", FB) == 0
 
 
 @pytest.mark.parametrize(
