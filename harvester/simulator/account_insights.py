@@ -170,9 +170,18 @@ def _title(metric: str) -> tuple[str, str]:
     return words.capitalize(), f"The {words} of this profile in the period"
 
 
+@lru_cache(maxsize=1 << 13)
+def _labels(account_id: str, metric: str, period: str) -> tuple[str, str, str]:
+    """An entry's title, description and id: the same for every window an account asks."""
+    title, description = _title(metric)
+    return title, description, f"{account_id}/insights/{metric}/{period}"
+
+
 # The parameters that decide what a request asks and whether Meta takes it (not its window).
 _ASKED = ("metric", "period", "metric_type", "breakdown", "timeframe")
 _ASKED_KEPT = 4096
+# The paging links' query is the call's without these (each link sets its own).
+_WINDOW_PARAMS = frozenset({"since", "until"})
 # (rows, period, total_value?, breakdown keys, whether the reply carries paging links)
 _Asked = tuple[list[validity.AccountMetric], str, bool, tuple[str, ...], bool]
 
@@ -190,6 +199,10 @@ class AccountInsights:
         self.withdrawn = frozenset(withdrawn)
         # What a request asks, once validated (every account asks the same requests).
         self._asked: dict[tuple[int, tuple[str | None, ...]], _Asked] = {}
+        # Windows read from (since, until) as sent, and the days of a window per metric: every
+        # account asks the same windows, each day of them several times (one request a group).
+        self._windows: dict[tuple[str | None, str | None], tuple[int, int]] = {}
+        self._window_days: dict[tuple[int, int, str], tuple[date, ...]] = {}
         # The world's extra account metrics: daily, as a series or a total, without breakdowns.
         names = next((v for k, v in (extra or {}).items() if k.upper() == "ACCOUNT"), ())
         self.extra = {
@@ -237,7 +250,7 @@ class AccountInsights:
             span = until - since
             # `call.url_with(since=..., until=...)` for both links, the rest of the query quoted
             # once for the two (a whole number needs no quoting).
-            rest = call.url_with(since=None, until=None)
+            rest = call.url_without(_WINDOW_PARAMS)
             rest += "" if rest.endswith("?") else "&"
             body["paging"] = {
                 "previous": f"{rest}since={since - span}&until={until - span}",
@@ -308,6 +321,19 @@ class AccountInsights:
                 )
 
     def _window(self, call: Call) -> tuple[int, int]:
+        p = call.params
+        key = (p.get("since"), p.get("until"))
+        found = self._windows.get(key)
+        if found is None:
+            found = self._read_window(call)
+            if len(self._windows) >= _ASKED_KEPT:
+                self._windows.clear()
+            self._windows[key] = found
+        return found
+
+    def _read_window(self, call: Call) -> tuple[int, int]:
+        """(since, until) of a call (the world's clock never moves, so a window read once stays
+        read; only windows Meta takes are remembered, an error is raised each time)."""
         now = self.world.now_ts
         since, until = time_param(call, "since", now), time_param(call, "until", now)
         if until is None:
@@ -322,9 +348,16 @@ class AccountInsights:
 
     def _days(self, since: int, until: int, metric: str = "") -> tuple[date, ...]:
         """Days whose 07:00 UTC boundary falls in (since, until], within retention, not future."""
-        first = (since - BOUNDARY_OFFSET) // DAY + 1
-        last = (min(until, self.world.now_ts) - BOUNDARY_OFFSET) // DAY
-        return _days_between(first, last, self.world.account_data_from(metric))
+        key = (since, until, metric)
+        found = self._window_days.get(key)
+        if found is None:
+            first = (since - BOUNDARY_OFFSET) // DAY + 1
+            last = (min(until, self.world.now_ts) - BOUNDARY_OFFSET) // DAY
+            found = _days_between(first, last, self.world.account_data_from(metric))
+            if len(self._window_days) >= _ASKED_KEPT:
+                self._window_days.clear()
+            self._window_days[key] = found
+        return found
 
     def _entry(
         self,
@@ -340,7 +373,7 @@ class AccountInsights:
         # Built as one literal per style (the keys in Meta's order): an entry is the reply's
         # commonest object, and building it key by key was a tenth of an account insights reply.
         name = row.metric
-        title, description = _title(name)
+        title, description, ident = _labels(acc.id, name, period)
         style = row.style
         if style == "demographics":
             if acc.followers_count < MIN_FOLLOWERS_FOR_DEMOGRAPHICS:
@@ -352,7 +385,7 @@ class AccountInsights:
                 "title": title,
                 "description": description,
                 "total_value": {"breakdowns": [shown]},
-                "id": f"{acc.id}/insights/{name}/{period}",
+                "id": ident,
             }
         if style == "map":
             series = self._maps(acc, name, since, until)
@@ -363,7 +396,7 @@ class AccountInsights:
                 "title": title,
                 "description": description,
                 "total_value": self._total_value(acc, name, period, breakdown, since, until),
-                "id": f"{acc.id}/insights/{name}/{period}",
+                "id": ident,
             }
         else:
             days = self._days(since, until, name)
@@ -379,7 +412,7 @@ class AccountInsights:
             "values": series,
             "title": title,
             "description": description,
-            "id": f"{acc.id}/insights/{name}/{period}",
+            "id": ident,
         }
 
     def _total_value(

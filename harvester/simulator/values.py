@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import TypeVar
 
 from harvester.simulator.entities import SimAccount, SimMedia
-from harvester.simulator.ids import mix, name_key, unit_at, units, units_then
+from harvester.simulator.ids import mix, name_key, skewed_weights, unit_at, units_then
 
 # Multipliers of reach: value = reach * (lo + (hi - lo) * u).
 _MEDIA_FACTORS: dict[str, tuple[float, float]] = {
@@ -130,7 +130,7 @@ def split_from(total: int, keys: Sequence[K], head: int) -> dict[K, int]:
 def shares(total: int, count: int, head: int) -> list[int]:
     """`count` skewed parts of `total` drawn under `head`, zeros kept: what `split_from` keeps
     of them, for a caller that builds its own rows from the parts (no dict in between)."""
-    weights = [(u + 0.05) ** 2 for u in units(head, count)]
+    weights = skewed_weights(head, count)
     scale = sum(weights)
     parts = [int(total * w / scale) for w in weights]
     parts[weights.index(max(weights))] += total - sum(parts)  # the first biggest
