@@ -147,6 +147,13 @@ def _end_time(day: date) -> str:
 
 
 @lru_cache(maxsize=4096)
+def _end_times(days: tuple[date, ...]) -> tuple[str, ...]:
+    """Each day's `end_time`, for a window's days at once: every account's series and
+    online_followers ask the same windows, so a window's are looked up once, not a day each."""
+    return tuple(map(_end_time, days))
+
+
+@lru_cache(maxsize=4096)
 def _days_between(first: int, last: int, oldest: int) -> tuple[date, ...]:
     """The days n in [first, last] whose boundary (n days after the epoch, 07:00 UTC) is not
     older than `oldest`: every account asks the same windows, so each is worked out once."""
@@ -249,9 +256,8 @@ class AccountInsights:
         if paged:
             span = until - since
             # `call.url_with(since=..., until=...)` for both links, the rest of the query quoted
-            # once for the two (a whole number needs no quoting).
-            rest = call.url_without(_WINDOW_PARAMS)
-            rest += "" if rest.endswith("?") else "&"
+            # once for every window (a whole number needs no quoting).
+            rest = call.prefix_without(_WINDOW_PARAMS)
             body["paging"] = {
                 "previous": f"{rest}since={since - span}&until={until - span}",
                 "next": f"{rest}since={since + span}&until={until + span}",
@@ -404,7 +410,7 @@ class AccountInsights:
                 self.world.seed, acc.index, acc.followers_count, name, period, days
             )
             series = [
-                {"value": v, "end_time": _end_time(d)} for v, d in zip(daily, days, strict=True)
+                {"value": v, "end_time": e} for v, e in zip(daily, _end_times(days), strict=True)
             ]
         return {
             "name": name,
@@ -439,9 +445,10 @@ class AccountInsights:
     def _maps(self, acc: SimAccount, name: str, since: int, until: int) -> list[dict[str, Any]]:
         seed = self.world.seed
         if name == "online_followers":
+            days = self._days(since, until, name)
             return [
-                {"value": values.hour_map(seed, acc, d), "end_time": _end_time(d)}
-                for d in self._days(since, until, name)
+                {"value": values.hour_map(seed, acc, d), "end_time": e}
+                for d, e in zip(days, _end_times(days), strict=True)
             ]
         keys = _AUDIENCE_KEYS[name]()
         today = self.world.day_floor(self.world.now)
@@ -453,16 +460,20 @@ class AccountInsights:
     ) -> dict[str, Any]:
         combos = _demographic_combos(breakdown)
         base = acc.followers_count if name == "follower_demographics" else acc.followers_count // 3
-        counts = values.segment_counts(
-            self.world.seed, acc, name_key(name + timeframe), combos, base
+        parts = values.segment_shares(
+            self.world.seed, acc, name_key(name + timeframe), len(combos), base
         )
-        top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_SEGMENTS]
+        # `segment_counts`' segments, biggest first and ties by their joined key: each joined
+        # key is unique, so the tuple after it never decides the order.
+        top = sorted([(-v, k, c) for (k, c), v in zip(combos, parts, strict=True) if v > 0])
         return {
             "dimension_keys": breakdown,
-            "results": [{"dimension_values": k.split("|"), "value": v} for k, v in top],
+            "results": [{"dimension_values": c, "value": -v} for v, _, c in top[:TOP_SEGMENTS]],
         }
 
 
 @lru_cache(maxsize=64)
-def _demographic_combos(keys: tuple[str, ...]) -> list[str]:
-    return ["|".join(c) for c in itertools.product(*(DIMENSION_VALUES[k] for k in keys))]
+def _demographic_combos(keys: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Each segment of a breakdown as its joined key ("F|25-34", what `segment_counts` keys and
+    its ties sort by) and its dimension_values (orjson writes the tuple as an array)."""
+    return tuple(("|".join(c), c) for c in itertools.product(*(DIMENSION_VALUES[k] for k in keys)))
