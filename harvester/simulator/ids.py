@@ -89,7 +89,7 @@ def units(head: int, count: int) -> list[float]:
 def skewed_weights(head: int, count: int) -> list[float]:
     """`[(u + 0.05) ** 2 for u in units(head, count)]` in one loop: a split's weights, drawn
     for every breakdown of every account total, and building the units' list first was a
-    third of their cost."""
+    fifth of their cost (6.5 -> 5.3 us for 5 weights)."""
     out = []
     for i in range(count):
         x = ((head ^ i) + 0x9E3779B97F4A7C15) & M64
