@@ -147,6 +147,13 @@ def _end_time(day: date) -> str:
 
 
 @lru_cache(maxsize=4096)
+def _end_times(days: tuple[date, ...]) -> tuple[str, ...]:
+    """Each day's `end_time`, for a window's days at once: every account's series and
+    online_followers ask the same windows, so a window's are looked up once, not a day each."""
+    return tuple(map(_end_time, days))
+
+
+@lru_cache(maxsize=4096)
 def _days_between(first: int, last: int, oldest: int) -> tuple[date, ...]:
     """The days n in [first, last] whose boundary (n days after the epoch, 07:00 UTC) is not
     older than `oldest`: every account asks the same windows, so each is worked out once."""
@@ -170,9 +177,16 @@ def _title(metric: str) -> tuple[str, str]:
     return words.capitalize(), f"The {words} of this profile in the period"
 
 
-# The parameters that decide what a request asks and whether Meta takes it (not its window).
-_ASKED = ("metric", "period", "metric_type", "breakdown", "timeframe")
+@lru_cache(maxsize=1 << 13)
+def _labels(account_id: str, metric: str, period: str) -> tuple[str, str, str]:
+    """An entry's title, description and id: the same for every window an account asks."""
+    title, description = _title(metric)
+    return title, description, f"{account_id}/insights/{metric}/{period}"
+
+
 _ASKED_KEPT = 4096
+# The paging links' query is the call's without these (each link sets its own).
+_WINDOW_PARAMS = frozenset({"since", "until"})
 # (rows, period, total_value?, breakdown keys, whether the reply carries paging links)
 _Asked = tuple[list[validity.AccountMetric], str, bool, tuple[str, ...], bool]
 
@@ -190,6 +204,10 @@ class AccountInsights:
         self.withdrawn = frozenset(withdrawn)
         # What a request asks, once validated (every account asks the same requests).
         self._asked: dict[tuple[int, tuple[str | None, ...]], _Asked] = {}
+        # Windows read from (since, until) as sent, and the days of a window per metric: every
+        # account asks the same windows, each day of them several times (one request a group).
+        self._windows: dict[tuple[str | None, str | None], tuple[int, int]] = {}
+        self._window_days: dict[tuple[int, int, str], tuple[date, ...]] = {}
         # The world's extra account metrics: daily, as a series or a total, without breakdowns.
         names = next((v for k, v in (extra or {}).items() if k.upper() == "ACCOUNT"), ())
         self.extra = {
@@ -217,7 +235,10 @@ class AccountInsights:
 
     def reply(self, acc: SimAccount, version: int, call: Call) -> dict[str, Any]:
         p = call.params
-        key = tuple(map(p.get, _ASKED))
+        # The parameters that decide what a request asks and whether Meta takes it (not its
+        # window), read one by one: `tuple(map(p.get, names))` cost twice as much.
+        g = p.get
+        key = (g("metric"), g("period"), g("metric_type"), g("breakdown"), g("timeframe"))
         asked = self._asked.get((version, key))
         if asked is None:
             asked = self._validate(version, p)
@@ -236,9 +257,8 @@ class AccountInsights:
         if paged:
             span = until - since
             # `call.url_with(since=..., until=...)` for both links, the rest of the query quoted
-            # once for the two (a whole number needs no quoting).
-            rest = call.url_with(since=None, until=None)
-            rest += "" if rest.endswith("?") else "&"
+            # once for every window (a whole number needs no quoting).
+            rest = call.prefix_without(_WINDOW_PARAMS)
             body["paging"] = {
                 "previous": f"{rest}since={since - span}&until={until - span}",
                 "next": f"{rest}since={since + span}&until={until + span}",
@@ -308,6 +328,19 @@ class AccountInsights:
                 )
 
     def _window(self, call: Call) -> tuple[int, int]:
+        p = call.params
+        key = (p.get("since"), p.get("until"))
+        found = self._windows.get(key)
+        if found is None:
+            found = self._read_window(call)
+            if len(self._windows) >= _ASKED_KEPT:
+                self._windows.clear()
+            self._windows[key] = found
+        return found
+
+    def _read_window(self, call: Call) -> tuple[int, int]:
+        """(since, until) of a call (the world's clock never moves, so a window read once stays
+        read; only windows Meta takes are remembered, an error is raised each time)."""
         now = self.world.now_ts
         since, until = time_param(call, "since", now), time_param(call, "until", now)
         if until is None:
@@ -322,9 +355,16 @@ class AccountInsights:
 
     def _days(self, since: int, until: int, metric: str = "") -> tuple[date, ...]:
         """Days whose 07:00 UTC boundary falls in (since, until], within retention, not future."""
-        first = (since - BOUNDARY_OFFSET) // DAY + 1
-        last = (min(until, self.world.now_ts) - BOUNDARY_OFFSET) // DAY
-        return _days_between(first, last, self.world.account_data_from(metric))
+        key = (since, until, metric)
+        found = self._window_days.get(key)
+        if found is None:
+            first = (since - BOUNDARY_OFFSET) // DAY + 1
+            last = (min(until, self.world.now_ts) - BOUNDARY_OFFSET) // DAY
+            found = _days_between(first, last, self.world.account_data_from(metric))
+            if len(self._window_days) >= _ASKED_KEPT:
+                self._window_days.clear()
+            self._window_days[key] = found
+        return found
 
     def _entry(
         self,
@@ -340,7 +380,7 @@ class AccountInsights:
         # Built as one literal per style (the keys in Meta's order): an entry is the reply's
         # commonest object, and building it key by key was a tenth of an account insights reply.
         name = row.metric
-        title, description = _title(name)
+        title, description, ident = _labels(acc.id, name, period)
         style = row.style
         if style == "demographics":
             if acc.followers_count < MIN_FOLLOWERS_FOR_DEMOGRAPHICS:
@@ -352,7 +392,7 @@ class AccountInsights:
                 "title": title,
                 "description": description,
                 "total_value": {"breakdowns": [shown]},
-                "id": f"{acc.id}/insights/{name}/{period}",
+                "id": ident,
             }
         if style == "map":
             series = self._maps(acc, name, since, until)
@@ -363,7 +403,7 @@ class AccountInsights:
                 "title": title,
                 "description": description,
                 "total_value": self._total_value(acc, name, period, breakdown, since, until),
-                "id": f"{acc.id}/insights/{name}/{period}",
+                "id": ident,
             }
         else:
             days = self._days(since, until, name)
@@ -371,7 +411,7 @@ class AccountInsights:
                 self.world.seed, acc.index, acc.followers_count, name, period, days
             )
             series = [
-                {"value": v, "end_time": _end_time(d)} for v, d in zip(daily, days, strict=True)
+                {"value": v, "end_time": e} for v, e in zip(daily, _end_times(days), strict=True)
             ]
         return {
             "name": name,
@@ -379,7 +419,7 @@ class AccountInsights:
             "values": series,
             "title": title,
             "description": description,
-            "id": f"{acc.id}/insights/{name}/{period}",
+            "id": ident,
         }
 
     def _total_value(
@@ -391,10 +431,13 @@ class AccountInsights:
         since: int,
         until: int,
     ) -> dict[str, Any]:
-        value = self.world.account_total_value(acc, name, self._days(since, until, name), period)
+        # `World.account_total_value`, one call less (it hands the same arguments on).
+        seed = self.world.seed
+        days = self._days(since, until, name)
+        value = values.account_total(seed, acc.index, acc.followers_count, name, period, days)
         if not breakdown:
             return {"value": value}
-        head = mix_on(_split_head(self.world.seed, acc.index, name), since)
+        head = mix_on(_split_head(seed, acc.index, name), since)
         combos = _combos(breakdown, until >= LATE_VALUES_FROM)
         parts = values.shares(value, len(combos), head)
         # `values.split_from`'s parts, made rows at once: zero parts are left out, as there.
@@ -406,9 +449,10 @@ class AccountInsights:
     def _maps(self, acc: SimAccount, name: str, since: int, until: int) -> list[dict[str, Any]]:
         seed = self.world.seed
         if name == "online_followers":
+            days = self._days(since, until, name)
             return [
-                {"value": values.hour_map(seed, acc, d), "end_time": _end_time(d)}
-                for d in self._days(since, until, name)
+                {"value": values.hour_map(seed, acc, d), "end_time": e}
+                for d, e in zip(days, _end_times(days), strict=True)
             ]
         keys = _AUDIENCE_KEYS[name]()
         today = self.world.day_floor(self.world.now)
@@ -420,16 +464,20 @@ class AccountInsights:
     ) -> dict[str, Any]:
         combos = _demographic_combos(breakdown)
         base = acc.followers_count if name == "follower_demographics" else acc.followers_count // 3
-        counts = values.segment_counts(
-            self.world.seed, acc, name_key(name + timeframe), combos, base
+        parts = values.segment_shares(
+            self.world.seed, acc, name_key(name + timeframe), len(combos), base
         )
-        top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_SEGMENTS]
+        # `segment_counts`' segments, biggest first and ties by their joined key: each joined
+        # key is unique, so the tuple after it never decides the order.
+        top = sorted([(-v, k, c) for (k, c), v in zip(combos, parts, strict=True) if v > 0])
         return {
             "dimension_keys": breakdown,
-            "results": [{"dimension_values": k.split("|"), "value": v} for k, v in top],
+            "results": [{"dimension_values": c, "value": -v} for v, _, c in top[:TOP_SEGMENTS]],
         }
 
 
 @lru_cache(maxsize=64)
-def _demographic_combos(keys: tuple[str, ...]) -> list[str]:
-    return ["|".join(c) for c in itertools.product(*(DIMENSION_VALUES[k] for k in keys))]
+def _demographic_combos(keys: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Each segment of a breakdown as its joined key ("F|25-34", what `segment_counts` keys and
+    its ties sort by) and its dimension_values (orjson writes the tuple as an array)."""
+    return tuple(("|".join(c), c) for c in itertools.product(*(DIMENSION_VALUES[k] for k in keys)))

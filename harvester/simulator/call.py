@@ -39,6 +39,22 @@ class Call:
         kept += [f"{_quoted(k)}={_quoted(v)}" for k, v in changes.items() if v is not None]
         return f"{self.base_url}{self.path}?{'&'.join(kept)}"
 
+    def prefix_without(self, names: frozenset[str]) -> str:
+        """`url_with(**{name: None for name in names})` and the separator a further parameter
+        takes ("?" when nothing is kept, else "&"), remembered: an account insights reply's
+        paging links drop since/until, and every day of an account's window keeps the same rest
+        (its token among it), so it is quoted and joined once, not per reply."""
+        kept = tuple([kv for kv in self.query if kv[0] not in names])
+        return _prefix(self.base_url, self.path, kept)
+
+
+@lru_cache(maxsize=4096)
+def _prefix(base_url: str, path: str, query: tuple[tuple[str, str], ...]) -> str:
+    """See `Call.prefix_without` (a quoted pair never ends in "?", so "?" ends the URL only
+    when nothing is kept, as `url_with`'s would)."""
+    text = "&".join([f"{_quoted(k)}={_quoted(v)}" for k, v in query])
+    return f"{base_url}{path}?{text}&" if text else f"{base_url}{path}?"
+
 
 @lru_cache(maxsize=4096)
 def _quoted(text: str) -> str:

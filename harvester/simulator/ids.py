@@ -86,6 +86,19 @@ def units(head: int, count: int) -> list[float]:
     return out
 
 
+def skewed_weights(head: int, count: int) -> list[float]:
+    """`[(u + 0.05) ** 2 for u in units(head, count)]` in one loop: a split's weights, drawn
+    for every breakdown of every account total, and building the units' list first was a
+    fifth of their cost (6.5 -> 5.3 us for 5 weights)."""
+    out = []
+    for i in range(count):
+        x = ((head ^ i) + 0x9E3779B97F4A7C15) & M64
+        x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & M64
+        x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & M64
+        out.append(((x ^ (x >> 31)) / _TWO_64 + 0.05) ** 2)
+    return out
+
+
 def units_then(head: int, count: int, tail: int) -> list[float]:
     """`[unit(*h, i, tail) for i in range(count)]` given `head = mix(*h)`, both rounds written
     out (an online_followers day draws its 24 hours so, a call per hour was most of its cost)."""

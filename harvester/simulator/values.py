@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import TypeVar
 
 from harvester.simulator.entities import SimAccount, SimMedia
-from harvester.simulator.ids import mix, name_key, unit_at, units, units_then
+from harvester.simulator.ids import mix, name_key, skewed_weights, unit_at, units_then
 
 # Multipliers of reach: value = reach * (lo + (hi - lo) * u).
 _MEDIA_FACTORS: dict[str, tuple[float, float]] = {
@@ -130,7 +130,7 @@ def split_from(total: int, keys: Sequence[K], head: int) -> dict[K, int]:
 def shares(total: int, count: int, head: int) -> list[int]:
     """`count` skewed parts of `total` drawn under `head`, zeros kept: what `split_from` keeps
     of them, for a caller that builds its own rows from the parts (no dict in between)."""
-    weights = [(u + 0.05) ** 2 for u in units(head, count)]
+    weights = skewed_weights(head, count)
     scale = sum(weights)
     parts = [int(total * w / scale) for w in weights]
     parts[weights.index(max(weights))] += total - sum(parts)  # the first biggest
@@ -179,6 +179,19 @@ def account_values(
     return [int(followers * (lo + span * unit_at(head, d.toordinal())) * scale) for d in days]
 
 
+def account_total(
+    seed: int, index: int, followers: int, metric: str, period: str, days: Sequence[date]
+) -> int:
+    """A `metric_type=total_value` answer over `days`: reach deduplicated (people come back),
+    every other metric the sum of its days. A one-day window (most of a harvest's totals: one
+    request a day and metric group) is that day's value either way, drawn without a list."""
+    head, lo, span, scale = _account_draw(seed, index, metric, period)
+    if len(days) == 1:
+        return int(followers * (lo + span * unit_at(head, days[0].toordinal())) * scale)
+    daily = [int(followers * (lo + span * unit_at(head, d.toordinal())) * scale) for d in days]
+    return deduplicated(daily) if metric == "reach" else sum(daily)
+
+
 @lru_cache(maxsize=1 << 14)
 def _account_draw(
     seed: int, index: int, metric: str, period: str
@@ -202,20 +215,34 @@ def deduplicated(daily: list[int]) -> int:
 def hour_map(seed: int, account: SimAccount, day: date) -> dict[str, int]:
     """online_followers for one day: followers online in each hour, keys "0".."23"."""
     head = mix(seed, account.index, day.toordinal())
-    base = account.followers_count * 0.4
     draws = units_then(head, 24, 7)
-    return {
-        hour: int(base * daylight * (0.85 + 0.3 * u))
-        for (hour, daylight), u in zip(_HOURS, draws, strict=True)
-    }
+    bases = _hour_bases(account.followers_count)
+    counts = [int(b * (0.85 + 0.3 * u)) for b, u in zip(bases, draws, strict=True)]
+    return dict(zip(_HOUR_KEYS, counts, strict=True))
 
 
 # Each hour's key and daylight share for `hour_map`.
 _HOURS = tuple((str(h), 0.25 + 0.55 * (1 - abs(h - 14) / 14)) for h in range(24))
+_HOUR_KEYS = tuple(hour for hour, _ in _HOURS)
+
+
+@lru_cache(maxsize=1 << 12)
+def _hour_bases(followers: int) -> tuple[float, ...]:
+    """`followers * 0.4 * daylight` for each hour, the same every day of an account (its
+    online_followers days are 30 a window): `base * daylight * x` multiplies left to right."""
+    base = followers * 0.4
+    return tuple(base * daylight for _, daylight in _HOURS)
 
 
 def segment_counts(
     seed: int, account: SimAccount, salt: int, keys: list[str], total: int
 ) -> dict[str, int]:
     """Audience sizes for demographic segments, deterministic per (account, metric)."""
-    return split(total, tuple(keys), seed, account.index, salt, mix(len(keys)))
+    parts = segment_shares(seed, account, salt, len(keys), total)
+    return {k: v for k, v in zip(keys, parts, strict=True) if v > 0}
+
+
+def segment_shares(seed: int, account: SimAccount, salt: int, count: int, total: int) -> list[int]:
+    """`segment_counts`' parts in its keys' order, zeros kept, for a caller that builds its own
+    rows (demographics sort them and keep the biggest, a dict in between was wasted)."""
+    return shares(total, count, mix(seed, account.index, salt, mix(count)))

@@ -410,10 +410,7 @@ class World:
     ) -> int:
         """A `metric_type=total_value` answer over `days` (end_time days): reach deduplicated
         (people come back), every other metric the sum of its days."""
-        daily = values.account_values(
-            self.seed, acc.index, acc.followers_count, metric, period, days
-        )
-        return values.deduplicated(daily) if metric == "reach" else sum(daily)
+        return values.account_total(self.seed, acc.index, acc.followers_count, metric, period, days)
 
     def account_data_from(self, metric: str) -> int:
         """The oldest Unix time an account metric's end_time may have: older days answer nothing."""

@@ -6,6 +6,11 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from harvester.simulator import values
+from harvester.simulator.call import Call
+from harvester.simulator.ids import mix
+from harvester.simulator.world import World
+
 from .helpers import NOW, serve
 
 pytestmark = pytest.mark.anyio
@@ -241,3 +246,28 @@ async def test_a_request_judged_once_is_judged_alike_for_every_account_and_per_v
             for v in ("v21.0", "v22.0")
         ]
         assert statuses == [200, 400]
+
+
+def test_shortcuts_equal_what_they_stand_for() -> None:
+    """The account insights reply's shortcuts give what the longer ways give: a window's total
+    (one day or many, reach or not), demographic parts, and the paging links' query prefix."""
+    world = World(7, 2, 4, NOW)
+    acc = world.accounts[1]
+    start = date(2026, 5, 1)
+    for metric in ("reach", "views", "follower_count"):
+        for n in (0, 1, 2, 30):
+            days = [start + timedelta(days=i) for i in range(n)]
+            daily = values.account_values(7, acc.index, acc.followers_count, metric, "day", days)
+            want = values.deduplicated(daily) if metric == "reach" else sum(daily)
+            got = values.account_total(7, acc.index, acc.followers_count, metric, "day", days)
+            assert got == world.account_total_value(acc, metric, days) == want
+    keys = ["a", "b", "c", "d"]
+    parts = values.segment_shares(7, acc, 99, len(keys), 1000)
+    want_counts = {k: v for k, v in zip(keys, parts, strict=True) if v > 0}
+    assert values.segment_counts(7, acc, 99, keys, 1000) == want_counts
+    assert values.split(1000, tuple(keys), 7, acc.index, 99, mix(len(keys))) == want_counts
+    for query in ([], [("since", "1")], [("metric", "a b"), ("until", "2"), ("x", "é&?")]):
+        call = Call("GET", "/v25.0/1/insights", query, dict(query), None, "http://h")
+        url = call.url_with(since=None, until=None)
+        sep = "" if url.endswith("?") else "&"
+        assert call.prefix_without(frozenset({"since", "until"})) == url + sep
