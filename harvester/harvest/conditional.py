@@ -15,10 +15,10 @@ concurrency: it never has more asks in flight than refusals it may still spend (
 WAIT until one is judged), so an account that never shares costs exactly that many refused asks.
 Once one media had them, the account does share: its asks are then bounded only by its own
 requests in flight. Either way a batch holds room for the asks that may go (`spare`), so a
-media's ask goes in the POST of its main ops. Any bound of
-their own made its last media wait for them, round trip after round trip, after their main ops
-were answered (50 at a time: three to four round trips more per account at 200 media). The stop
-then still counts refusals in a row, and may come up to one round of the account's POSTs late.
+media's ask goes in the POST of its main ops. Any bound of their own made the account's last
+media wait for them, round trip after round trip, after their main ops were answered (50 at a
+time: three to four round trips more per account at 200 media). The stop then still counts
+refusals in a row, and may come up to one round of the account's POSTs late.
 """
 
 from __future__ import annotations

@@ -428,8 +428,9 @@ class _Harvest:
         blocks: list[Rows] = []
         info = {"listing_ok": False, "insights_ok": False}
         answered = anyio.Event()
-        # Set once the account's first media insights came back (see `_account_insights`) or its
-        # insights workers are done; without media insights, once its listing was answered.
+        # Set once the account's first media insights POST (or request) came back (see
+        # `_account_insights`) or its insights workers are done; without media insights, once
+        # its listing was answered.
         room_known = anyio.Event() if self._config.harvest.media_insights else answered
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._insights_workers, account, media_recv, rows.clone(), room_known)
