@@ -185,10 +185,10 @@ def account_total(
     """A `metric_type=total_value` answer over `days`: reach deduplicated (people come back),
     every other metric the sum of its days. A one-day window (most of a harvest's totals: one
     request a day and metric group) is that day's value either way, drawn without a list."""
-    head, lo, span, scale = _account_draw(seed, index, metric, period)
     if len(days) == 1:
+        head, lo, span, scale = _account_draw(seed, index, metric, period)
         return int(followers * (lo + span * unit_at(head, days[0].toordinal())) * scale)
-    daily = [int(followers * (lo + span * unit_at(head, d.toordinal())) * scale) for d in days]
+    daily = account_values(seed, index, followers, metric, period, days)
     return deduplicated(daily) if metric == "reach" else sum(daily)
 
 
