@@ -75,6 +75,10 @@ class GraphSettings:
 class OutputSettings:
     path: str
     row_group_rows: int = 131_072
+    # A row group is also written once its rows reach this much Arrow memory (MB, uncompressed):
+    # the sink buffers one row group per dataset, and wide rows (media, with captions and URLs)
+    # would otherwise hold ~50 MB each at 131,072 rows.
+    row_group_mb: float = 16.0
     target_file_mb: float = 128.0
     compression: str = "zstd"
     # A manifest of committed files is written at least this often: a crash loses at most this
@@ -521,6 +525,7 @@ class _Parser:
         return OutputSettings(
             path=path,
             row_group_rows=t.integer("row_group_rows", d.row_group_rows),
+            row_group_mb=t.number("row_group_mb", d.row_group_mb),
             target_file_mb=t.number("target_file_mb", d.target_file_mb),
             compression=compression.lower(),
             checkpoint_seconds=t.number("checkpoint_seconds", d.checkpoint_seconds),

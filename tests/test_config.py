@@ -95,7 +95,10 @@ MALFORMED = [
      "cfg.toml: [output].row_group_rows: expected an integer, got float"),
     ("batch-rows-gone", MINIMAL.replace('"lake"', '"lake"\nbatch_rows = 10'), None,
      "cfg.toml: [output].batch_rows: unknown key; valid keys: path, row_group_rows, "
-     "target_file_mb, compression, checkpoint_seconds, lock_stale_seconds, s3_endpoint"),
+     "row_group_mb, target_file_mb, compression, checkpoint_seconds, lock_stale_seconds, "
+     "s3_endpoint"),
+    ("row-group-mb-zero", MINIMAL.replace('"lake"', '"lake"\nrow_group_mb = 0'), None,
+     "cfg.toml: [output].row_group_mb: must be > 0, got 0"),
     ("lock-stale-zero", MINIMAL.replace('"lake"', '"lake"\nlock_stale_seconds = 0'), None,
      "cfg.toml: [output].lock_stale_seconds: must be > 0, got 0"),
     ("lock-stale-string", MINIMAL.replace('"lake"', '"lake"\nlock_stale_seconds = "2m"'), None,
@@ -228,6 +231,7 @@ connect_timeout_seconds = 2.5
 [output]
 path = "s3://bucket/prefix/"
 row_group_rows = 20
+row_group_mb = 2.5
 target_file_mb = 0.5
 compression = "SNAPPY"
 checkpoint_seconds = 30
@@ -265,6 +269,7 @@ profiles = false
     assert dataclasses.astuple(config.output) == (
         "s3://bucket/prefix",
         20,
+        2.5,
         0.5,
         "snappy",
         30.0,

@@ -9,9 +9,10 @@ object store the final key is written, visible only once its upload completes). 
 appears whole or not at all, and the checkpoint, which advances only after `close()`, never points
 at data that could vanish.
 
-Memory per dataset is bounded by about `row_group_rows` rows held as the stages' blocks: blocks
-wait until a row group's worth is buffered, then become one Arrow table written as one row group
-(larger blocks are cut at `row_group_rows`), because every `ParquetWriter.write_table` call starts
+Memory per dataset is bounded by one row group: blocks wait until a row group's worth is buffered,
+`row_group_rows` rows or `row_group_mb` of Arrow memory, whichever comes first (a dataset's bytes
+per row are learnt from its rows converted so far), then become one Arrow table written as one row
+group (larger blocks are cut to that size), because every `ParquetWriter.write_table` call starts
 new row groups. Each row group is sorted by the dataset's `SORT_KEYS`, so it carries tight min/max
 statistics; files are not sorted as a whole (`harvester compact` sorts what it merges). When the
 sort keys are among every block's shared `head` columns (media insights: account, media), the
@@ -119,8 +120,19 @@ class _Buffer:
     converted: list[pa.Table] = field(default_factory=list)
     rows: int = 0  # in blocks and converted
     loose: int = 0  # in blocks
+    converted_bytes: int = 0
+    # Arrow bytes per row of the dataset's last converted rows (0: none converted yet), which
+    # prices the blocks still held as Python rows against `row_group_mb`. Kept across flushes.
+    row_bytes: float = 0.0
     part: _Part | None = None
     seq: int = 0
+
+    def held_bytes(self) -> float:
+        return self.converted_bytes + self.loose * self.row_bytes
+
+    def learn(self, table: pa.Table) -> None:
+        if table.num_rows:
+            self.row_bytes = table.nbytes / table.num_rows
 
 
 class ParquetSink:
@@ -140,6 +152,7 @@ class ParquetSink:
         self._snapshot = snapshot_date.isoformat()
         self._settings = settings
         self._target_bytes = max(1, int(settings.target_file_mb * 1024 * 1024))
+        self._group_bytes = settings.row_group_mb * 1024 * 1024
         self._buffers: dict[Dataset, _Buffer] = {d: _Buffer() for d in Dataset}
         self._lock = threading.Lock()  # guards the counters below, read by statistics()
         self._committed_rows: dict[str, int] = {d.value: 0 for d in Dataset}
@@ -164,11 +177,19 @@ class ParquetSink:
         buffer.blocks.append(block)
         buffer.rows += len(block.rows)
         buffer.loose += len(block.rows)
-        if buffer.rows >= self._settings.row_group_rows:
+        if buffer.rows >= self._settings.row_group_rows or buffer.held_bytes() >= self._group_bytes:
             self._flush(block.dataset, buffer)
-        elif not _sorted_whole(block) and buffer.loose >= _CONVERT_ROWS:
-            buffer.converted.append(_to_table(block.dataset, buffer.blocks))
-            buffer.blocks, buffer.loose = [], 0
+        elif buffer.loose >= _CONVERT_ROWS:
+            if not _sorted_whole(block):
+                table = _to_table(block.dataset, buffer.blocks)
+                buffer.learn(table)
+                buffer.converted.append(table)
+                buffer.converted_bytes += table.nbytes
+                buffer.blocks, buffer.loose = [], 0
+            elif not buffer.row_bytes:
+                # Blocks that sort whole wait as Python rows: their first rows are converted
+                # once, to price them, and dropped.
+                buffer.learn(_to_table(block.dataset, buffer.blocks))
 
     def close(self) -> SinkStatistics:
         """Flush every buffer and commit every open part. Idempotent."""
@@ -201,7 +222,7 @@ class ParquetSink:
         for buffer in self._buffers.values():
             buffer.blocks.clear()
             buffer.converted.clear()
-            buffer.rows = buffer.loose = 0
+            buffer.rows = buffer.loose = buffer.converted_bytes = 0
             part, buffer.part = buffer.part, None
             if part is not None:
                 self._discard(part)
@@ -211,18 +232,23 @@ class ParquetSink:
             return SinkStatistics(dict(self._committed_rows), self._files, self._bytes)
 
     def _flush(self, dataset: Dataset, buffer: _Buffer) -> None:
-        """Write the buffered blocks as row groups of about `row_group_rows`; rotate full parts."""
+        """Write the buffered blocks as row groups of about `row_group_rows` rows or `row_group_mb`;
+        rotate full parts."""
         if not buffer.rows:
             return
         blocks, converted = buffer.blocks, buffer.converted
         buffer.blocks, buffer.converted, buffer.rows, buffer.loose = [], [], 0, 0
+        buffer.converted_bytes = 0
         if not converted and all(map(_sorted_whole, blocks)):
             table = _whole_sorted(dataset, blocks)
         else:
             converted.append(_to_table(dataset, blocks))
             blocks.clear()  # the rows as Python objects: not held while Arrow sorts them
             table = _sorted(converted, [(name, "ascending") for name in SORT_KEYS[dataset]])
+        buffer.learn(table)
         group = self._settings.row_group_rows
+        if buffer.row_bytes:
+            group = max(1, min(group, int(self._group_bytes / buffer.row_bytes)))
         # Whole blocks make a row group a little over `group` rows rather than leave a runt;
         # only a table of two groups or more (one huge block) is cut.
         step = group if table.num_rows >= 2 * group else table.num_rows

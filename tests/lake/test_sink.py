@@ -40,11 +40,16 @@ DUCKDB_TYPES = {
 
 
 def settings(
-    root: Path, *, row_group_rows: int = 100, target_file_mb: float = 128.0
+    root: Path,
+    *,
+    row_group_rows: int = 100,
+    row_group_mb: float = 16.0,
+    target_file_mb: float = 128.0,
 ) -> OutputSettings:
     return OutputSettings(
         str(root),
         row_group_rows=row_group_rows,
+        row_group_mb=row_group_mb,
         target_file_mb=target_file_mb,
     )
 
@@ -558,3 +563,60 @@ def test_rows_converted_early_still_make_one_sorted_row_group(tmp_path: Path) ->
     sink.close()
     got = one_row_group(tmp_path)
     assert got == sorted(rows, key=lambda row: (row[0], row[1]))
+
+
+def group_sizes(root: Path) -> list[tuple[int, int]]:
+    """(rows, Arrow bytes) of each row group of the one Parquet file written."""
+    [part] = root.rglob("*.parquet")
+    parquet = pq.ParquetFile(part)
+    groups = [parquet.read_row_group(i) for i in range(parquet.metadata.num_row_groups)]
+    return [(group.num_rows, group.nbytes) for group in groups]
+
+
+def test_wide_rows_make_row_groups_of_row_group_mb_not_of_row_group_rows(tmp_path: Path) -> None:
+    # `media` rows with long permalinks, in blocks of 64 as the pipeline sends them. The budget
+    # is 0.5 MB, under the `_CONVERT_ROWS` rows converted before any row is priced, so the first
+    # flush is of those, cut to the budget (its remainder a smaller group); every later group
+    # closes within one block of it.
+    budget = 0.5 * 1024 * 1024
+    sink = make_sink(tmp_path, row_group_rows=1_000_000, row_group_mb=0.5)
+    rows = [
+        (*row[:6], "https://www.instagram.com/p/" + "x" * 400, *row[7:])
+        for row in plain_media_rows(20_000)
+    ]
+    for start in range(0, len(rows), 64):
+        sink.write(Rows(Dataset.MEDIA, rows[start : start + 64]))
+    sink.close()
+    sizes = group_sizes(tmp_path)
+    row_bytes = sizes[0][1] / sizes[0][0]
+    assert sum(n for n, _ in sizes) == len(rows)
+    assert len(sizes) >= 20
+    assert all(size <= budget + 64 * row_bytes for _, size in sizes)
+    assert all(size >= budget - 64 * row_bytes for _, size in sizes[5:-1])
+    assert len({n for n, _ in sizes[:4]}) == 1
+    got = [tuple(r.values())[:-1] for r in read_arrow(tmp_path, Dataset.MEDIA).to_pylist()]
+    assert sorted(got) == sorted(rows)
+
+
+def test_blocks_that_sort_whole_are_priced_once_and_grouped_by_row_group_mb(
+    tmp_path: Path,
+) -> None:
+    # media_insights blocks wait as Python rows; their first `_CONVERT_ROWS` rows are converted
+    # once to price them, and from then on a group closes at the budget instead of at 1M rows.
+    budget = 0.1 * 1024 * 1024
+    sink = make_sink(tmp_path, row_group_rows=1_000_000, row_group_mb=0.1)
+    blocks = [media_block(m, account=f"1784{m % 2}") for m in range(6000, 0, -1)]
+    for block in blocks:
+        sink.write(block)
+    buffer = sink._buffers[Dataset.MEDIA_INSIGHTS]
+    assert buffer.converted == [] and buffer.row_bytes > 0
+    sink.close()
+    sizes = group_sizes(tmp_path)
+    assert sum(n for n, _ in sizes) == 3 * len(blocks)
+    assert len(sizes) >= 10
+    assert all(size <= budget * 1.05 for _, size in sizes)
+    ordered = sorted(blocks, key=lambda block: block.head[:2])
+    expected = [(*b.head, *v, *b.tail) for b in ordered for v in b.rows]
+    [part] = tmp_path.rglob("*.parquet")
+    got = [tuple(r.values()) for r in pq.ParquetFile(part).read().to_pylist()]
+    assert sorted(got, key=sort_key) == sorted(expected, key=sort_key)
