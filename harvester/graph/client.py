@@ -199,6 +199,7 @@ class GraphClient:
         async def attempt() -> list[Any]:
             self._before_attempt()
             async with self.gate.slot(account.id, cost=len(ops)):
+                self._unless_stopped()
                 try:
                     status, headers, raw = await self._send(root, account, body)
                     reply = self._decode(status, headers, raw, account, (), len(ops), root.path)
@@ -222,8 +223,7 @@ class GraphClient:
                     except GraphError as error:
                         self._after_failure(account, error, raising=False)
                         out.append(error)
-                if (stop := self.health.stopped()) is not None:
-                    raise stop
+                self._unless_stopped()
                 return out
 
         if not (instagram and self._instagram_batches is None):
@@ -327,6 +327,7 @@ class GraphClient:
         # see the usage and any block this reply reports before it is sent.
         self._before_attempt()
         async with self.gate.slot(account.id, charge=charge):
+            self._unless_stopped()
             url = target() if callable(target) else target
             try:
                 status, headers, body = await self._send(url, account, None)
@@ -341,9 +342,14 @@ class GraphClient:
 
     def _before_attempt(self) -> None:
         """No request goes once nothing works; the first one starts the health watch's clock."""
+        self._unless_stopped()
+        self.health.attempting()
+
+    def _unless_stopped(self) -> None:
+        """Raise the run's NothingWorks if it has one. Asked again once the gate lets a request
+        go: the watch may have decided while it waited for its slot."""
         if (stop := self.health.stopped()) is not None:
             raise stop
-        self.health.attempting()
 
     def _after_failure(self, account: Account, error: GraphError, *, raising: bool = True) -> None:
         """Tell the health watch; raise NothingWorks instead of `error` once it decides (on this
