@@ -92,8 +92,17 @@ _AUTH_HEADER = re.compile(r"\b(Bearer|OAuth)\s+[A-Za-z0-9._~+/=\-]{8,}")
 _MAX_MESSAGE = 2000  # error rows keep the gist; whole proxy pages do not belong in the lake
 
 
+# A word every match of a pattern above holds, case-folded as `(?i)` folds: most texts hold none
+# (a refused metric's message: ~5,000 a run of 10,000 media), and these substring tests cost a
+# tenth of the three regex scans.
+_SECRET_WORDS = ("token", "secret", "eaa", "igqv", "igaa", "bearer", "oauth")
+
+
 def scrub(text: str) -> str:
     """Mask anything that looks like an access token or a secret query parameter."""
+    folded = text.casefold()
+    if not any(word in folded for word in _SECRET_WORDS):
+        return text
     text = _SECRET_PARAM.sub(r"\1\2***", text)
     text = _TOKEN_SHAPE.sub("***", text)
     return _AUTH_HEADER.sub(r"\1 ***", text)

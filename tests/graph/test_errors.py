@@ -9,9 +9,10 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+import harvester.graph.errors as errors_module
 from harvester.graph.errors import (
     AccountFatal,
     AppSecretRejected,
@@ -414,6 +415,38 @@ def test_scrub_removes_tokens(text: str) -> None:
     assert TOKEN not in cleaned
     assert "0123456789abcdef" not in cleaned
     assert "***" in cleaned
+
+
+# Pieces a secret is made of, in cases and lookalikes `(?i)` folds (U+017F is an "s", U+212A a
+# "k"): each example is one pattern's shortest match.
+_LONG_S, _KELVIN = "\u017f", "\u212a"
+_PIECES = st.sampled_from(
+    ["access_token", "ACCESS_TOKEN", "appsecret_proof", f"client_{_LONG_S}ecret",
+     f"fb_exchange_to{_KELVIN}en", "input_token", "EAA", "IGQV", "IGAA", "Bearer ", "OAuth ",
+     "bearer ", "=", "%3D", ': "', "abcdefgh12", "\u0130", "\u00df", " ", "&"]
+)  # fmt: skip
+
+
+@settings(max_examples=400)
+@given(st.lists(_PIECES | st.text(max_size=4), max_size=5).map("".join))
+@example("Bearer abcdefgh12")
+@example("OAuth abcdefgh12")
+@example("IGQVabcdefgh12")
+@example("x IGAAabcdefgh12")
+@example("EAAabcdefgh12")
+@example("input_token=x")
+@example(f"client_{_LONG_S}ecret: 1")
+@example("appsecret_proof%3D1")
+def test_scrub_skips_only_texts_without_a_secret(text: str) -> None:
+    """scrub returns a text as it is, without running its patterns, when none of their words is
+    in it: the text must then hold nothing a pattern would mask."""
+    if scrub(text) is text:
+        patterns = (
+            errors_module._SECRET_PARAM,
+            errors_module._TOKEN_SHAPE,
+            errors_module._AUTH_HEADER,
+        )
+        assert not any(pattern.search(text) for pattern in patterns)
 
 
 def test_scrub_keeps_ordinary_words() -> None:
