@@ -1,8 +1,8 @@
 """What Graph batching can give at most: insights through batch POSTs with `harvester.graph.batch`.
 
 No pipeline, no listing, no rows, no sink: for every media of a trouble-free world, the insights
-ops the harvester makes (all metrics of its kind, plus the `profile_activity` breakdown on FEED)
-are sent as batch POSTs of `--batch-size` ops per account with the account's token in the
+ops the harvester makes (all metrics its routing gives the kind, plus one op per breakdown) are
+sent as batch POSTs of `--batch-size` ops per account with the account's token in the
 Authorization header, and every op goes through `decode_batch` -> `decode_reply` ->
 `parse_insights`. Its client CPU per media is a floor for the batching harvester; `run.py` runs it
 as the `codec` variant, in a process of its own, against its simulator:
@@ -33,51 +33,30 @@ from harvester.graph.batch import (
 )
 from harvester.graph.errors import decode_reply
 from harvester.graph.replies import parse_insights
+from harvester.harvest.routing import route
 from harvester.simulator import World
 
-FEED = [
-    "reach",
-    "saved",
-    "total_interactions",
-    "shares",
-    "likes",
-    "comments",
-    "follows",
-    "profile_visits",
-    "profile_activity",
-    "views",
-    "reposts",
-]
-REELS = [
-    "reach",
-    "saved",
-    "comments",
-    "likes",
-    "shares",
-    "total_interactions",
-    "ig_reels_avg_watch_time",
-    "ig_reels_video_view_total_time",
-    "views",
-    "reposts",
-]
 
-
-def plan(world: World, accounts: int, batch_size: int) -> list[tuple[str, list[BatchOp]]]:
-    """(token, ops) per batch: each account's media ops cut into batches of batch_size."""
+def plan(
+    world: World, accounts: int, batch_size: int, api_version: str
+) -> list[tuple[str, list[BatchOp]]]:
+    """(token, ops) per batch: each account's media ops cut into batches of batch_size. A media's
+    ops are the ones the harvester's routing gives its kind at `api_version` (`routing.route`:
+    its metrics in one op, one op per breakdown), so the floor follows the catalogue."""
     out = []
     for account in world.accounts[:accounts]:
         ops: list[BatchOp] = []
         for media in world.iter_media(account.id):
-            if media.media_product_type == "REELS":
-                ops.append(insights_op(media.id, REELS))
-            else:
-                ops.append(insights_op(media.id, FEED))
-                ops.append(insights_op(media.id, ["profile_activity"], breakdown="action_type"))
+            planned = route(media.media_type, media.media_product_type, api_version)
+            ops.append(insights_op(media.id, planned.metrics))
+            ops += [insights_op(media.id, [m], breakdown=k) for m, k in planned.breakdowns]
         out += [(account.token, ops[i : i + batch_size]) for i in range(0, len(ops), batch_size)]
     return out
 
 
-async def harvest(base_url: str, batches: list[tuple[str, list[BatchOp]]], concurrency: int) -> int:
+async def harvest(
+    base_url: str, api_version: str, batches: list[tuple[str, list[BatchOp]]], concurrency: int
+) -> int:
     values = 0
     queue = iter(batches)
     connector = aiohttp.TCPConnector(limit=concurrency)
@@ -88,7 +67,8 @@ async def harvest(base_url: str, batches: list[tuple[str, list[BatchOp]]], concu
             for token, ops in queue:
                 form = encode_batch_body(ops, include_headers=True)
                 headers = {"Authorization": "Bearer " + token, "Content-Type": FORM_CONTENT_TYPE}
-                async with session.post(f"{base_url}/v25.0/", data=form, headers=headers) as r:
+                url = f"{base_url}/{api_version}/"
+                async with session.post(url, data=form, headers=headers) as r:
                     reply = orjson.loads(await r.read())
                 for op, result in zip(ops, decode_batch(reply, len(ops)), strict=True):
                     assert result is not None
@@ -113,9 +93,9 @@ def main() -> int:
     # The simulator's world is a pure function of (seed, accounts, media): rebuilt here, it names
     # the media without listing them, and its first `--accounts` accounts are the simulator's.
     world = World(args.seed, len(info["accounts"]), args.media, troubles=False)
-    batches = plan(world, args.accounts, args.batch_size)
+    batches = plan(world, args.accounts, args.batch_size, info["api_version"])
     t0, c0 = time.perf_counter(), time.process_time()
-    values = asyncio.run(harvest(info["base_url"], batches, args.concurrency))
+    values = asyncio.run(harvest(info["base_url"], info["api_version"], batches, args.concurrency))
     result: dict[str, Any] = {
         "media": args.accounts * args.media,
         "rows": values,

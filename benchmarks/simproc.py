@@ -22,11 +22,20 @@ class SimulatorProcess:
     budgets are off so that pacing never decides a variant's speed.
     """
 
-    def __init__(self, *, accounts: int, media: int, latency_ms: float, seed: int = 7) -> None:
+    def __init__(
+        self,
+        *,
+        accounts: int,
+        media: int,
+        latency_ms: float,
+        seed: int = 7,
+        request_log: Path | None = None,
+    ) -> None:
         self.accounts = accounts
         self.media = media
         self.latency_ms = latency_ms
         self.seed = seed
+        self.request_log = request_log  # JSONL of every call served (replay_floor.py reads it)
         self._tmp = tempfile.TemporaryDirectory(prefix="bench-sim-")
         self.world_file = Path(self._tmp.name) / "world.json"
         self._proc: subprocess.Popen[bytes] | None = None
@@ -39,6 +48,8 @@ class SimulatorProcess:
             "--media", str(self.media), "--latency-ms", str(self.latency_ms),
             "--no-troubles", "--world-out", str(self.world_file),
         ]  # fmt: skip
+        if self.request_log is not None:
+            cmd += ["--request-log", str(self.request_log)]
         self._proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while not self.world_file.exists():

@@ -27,7 +27,10 @@ class Stats:
         self._saw_190: set[str] = set()
         self.keep_log = keep_log
         self.request_log: list[dict[str, Any]] = []
-        self._file: IO[bytes] | None = log_file.open("ab") if log_file is not None else None
+        # Unbuffered: a reader (a benchmark replaying a run's requests) sees each call once served.
+        self._file: IO[bytes] | None = (
+            log_file.open("ab", buffering=0) if log_file is not None else None
+        )
 
     def close(self) -> None:
         if self._file is not None:
