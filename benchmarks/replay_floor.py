@@ -1,22 +1,23 @@
-"""The codec floor of the harvester's own requests: a batch run's HTTP requests, replayed with
-decoding and parsing only.
+"""The codec floor of the harvester's own requests: a run's HTTP requests, replayed with decoding
+and parsing only.
 
 `batch_ceiling.py` (run.py's `codec` floor) sends the insights ops of each media and nothing
 else. The harvester also lists the media (with their details), asks the conditional metrics
 (facebook_views, crossposted_views) of the media that may have them and reads each account's
 profile and stories: 2.7 calls per media where the codec floor makes 1.8. This floor sends the
-very requests one batch run of the harvester made (from the simulator's request log), with the
+very requests one run of the harvester made (from the simulator's request log), with the
 account's token in the Authorization header, and passes every reply through the harvester's own
 decoders and parsers (`decode_batch`, `decode_reply`, `parse_insights`, `parse_account_reply`,
 `parse_media`); nothing else: no pipeline, rows, sink, rate gate or retries, and the request
 bodies are built before the clock starts. Its client CPU per media is the least those requests
-cost a Python client; the batch variant's excess over it is the pipeline's own.
+cost a Python client; the run's excess over it is the pipeline's own.
 
-    python benchmarks/replay_floor.py --rounds 3 --accounts 50 --media 200
+    python benchmarks/replay_floor.py --rounds 3 --accounts 50 --media 200 [--variants batch,job]
 
-Each round runs, against one simulator at 0 ms latency and each in a process of its own: the
-harvester's batch variant (its requests logged), the replay of exactly those requests, and the
-codec floor. Results: benchmarks/results/replay_floor_<stamp>.{json,md}.
+Each round runs, against one simulator at 0 ms latency and each in a process of its own: the codec
+floor, then for each of `--variants` (run.py's `batch`, `job`, `job_noacct`) the harvester's run
+(its requests logged) and the replay of exactly those requests. Results:
+benchmarks/results/replay_floor_<stamp>.{json,md}.
 """
 
 from __future__ import annotations
@@ -46,6 +47,12 @@ from harvester.graph.errors import GraphError, decode_reply
 from harvester.graph.replies import parse_insights, parse_media
 
 RESULTS = Path(__file__).resolve().parent / "results"
+# The harvester runs whose requests can be replayed (run.py's variants of the same names).
+VARIANTS = {
+    "batch": [],
+    "job": ["--whole-job"],
+    "job_noacct": ["--whole-job", "--without-account-insights"],
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,62 +200,46 @@ def measure_main(args: argparse.Namespace) -> int:
     from measure import run_child
     from simproc import SimulatorProcess
 
+    variants = [v for v in args.variants.split(",") if v]
+    unknown = set(variants) - set(VARIANTS)
+    if unknown:
+        raise SystemExit(f"unknown variants {sorted(unknown)}; choose from {', '.join(VARIANTS)}")
     started = datetime.now(UTC)
-    rounds: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp:
         log = Path(tmp) / "requests.jsonl"
         with SimulatorProcess(
             accounts=args.accounts, media=args.media, latency_ms=0.0, request_log=log
         ) as sim:
             for round_ in range(args.rounds):
-                start = log.stat().st_size if log.exists() else 0
-                batch = run_child(
-                    ["benchmarks/harvest_variant.py", "--accounts", str(args.accounts),
-                     "--batch-size", "50"],
-                    sim,
-                )  # fmt: skip
-                end = log.stat().st_size
-                replayed = run_child(
-                    ["benchmarks/replay_floor.py", "--replay", str(log), "--start", str(start),
-                     "--end", str(end)],
-                    sim,
-                )  # fmt: skip
                 codec = run_child(
                     ["benchmarks/batch_ceiling.py", "--accounts", str(args.accounts),
                      "--media", str(args.media)],
                     sim,
                 )  # fmt: skip
-                media = batch["media"]
-                row = {
-                    "round": round_,
-                    "media": media,
-                    "calls": batch["server"]["calls"],
-                    "http_requests": batch["server"]["http_requests"],
-                    "replayed_requests": replayed["requests"],
-                    "codec_calls": codec["server"]["calls"],
-                    "batch_us_per_media": round(batch["cpu_seconds"] * 1e6 / media, 1),
-                    "replay_us_per_media": round(replayed["cpu_seconds"] * 1e6 / media, 1),
-                    "codec_us_per_media": round(codec["cpu_seconds"] * 1e6 / codec["media"], 1),
-                }
-                row["batch_over_replay"] = round(
-                    row["batch_us_per_media"] / row["replay_us_per_media"], 2
-                )
-                row["replay_over_codec"] = round(
-                    row["replay_us_per_media"] / row["codec_us_per_media"], 2
-                )
-                row["batch_over_codec"] = round(
-                    row["batch_us_per_media"] / row["codec_us_per_media"], 2
-                )
-                rounds.append(row)
-                print(json.dumps(row), file=sys.stderr, flush=True)
+                for variant in variants:
+                    start = log.stat().st_size if log.exists() else 0
+                    run = run_child(
+                        ["benchmarks/harvest_variant.py", "--accounts", str(args.accounts),
+                         "--batch-size", "50", *VARIANTS[variant]],
+                        sim,
+                    )  # fmt: skip
+                    replayed = run_child(
+                        ["benchmarks/replay_floor.py", "--replay", str(log), "--start",
+                         str(start), "--end", str(log.stat().st_size)],
+                        sim,
+                    )  # fmt: skip
+                    rows.append(_row(variant, round_, run, replayed, codec))
+                    print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     doc = {
         "command": "python benchmarks/replay_floor.py " + " ".join(sys.argv[1:]),
         "started_at": started.isoformat(timespec="seconds"),
         "machine": {"python": platform.python_version(), "system": platform.platform()},
-        "rounds": rounds,
+        "rounds": rows,
         "medians": {
-            key: statistics.median(r[key] for r in rounds)
-            for key in ("batch_over_replay", "replay_over_codec", "batch_over_codec")
+            f"{variant} {key}": statistics.median(r[key] for r in rows if r["variant"] == variant)
+            for variant in variants
+            for key in ("run_over_replay", "replay_over_codec", "run_over_codec")
         },
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -257,6 +248,32 @@ def measure_main(args: argparse.Namespace) -> int:
     stem.with_suffix(".md").write_text(_table(doc))
     print(f"wrote {stem}.json, {stem}.md", file=sys.stderr)
     return 0
+
+
+def _row(
+    variant: str, round_: int, run: dict[str, Any], replayed: dict[str, Any], codec: dict[str, Any]
+) -> dict[str, Any]:
+    """One round of one variant: the harvester's run, its replay and the round's codec floor,
+    as client CPU per media (the run's media for both the run and its replay)."""
+    media = run["media"]
+    us = {
+        "run": round(run["cpu_seconds"] * 1e6 / media, 1),
+        "replay": round(replayed["cpu_seconds"] * 1e6 / media, 1),
+        "codec": round(codec["cpu_seconds"] * 1e6 / codec["media"], 1),
+    }
+    return {
+        "variant": variant,
+        "round": round_,
+        "media": media,
+        "calls": run["server"]["calls"],
+        "http_requests": run["server"]["http_requests"],
+        "replayed_requests": replayed["requests"],
+        "codec_calls": codec["server"]["calls"],
+        **{f"{name}_us_per_media": value for name, value in us.items()},
+        "run_over_replay": round(us["run"] / us["replay"], 2),
+        "replay_over_codec": round(us["replay"] / us["codec"], 2),
+        "run_over_codec": round(us["run"] / us["codec"], 2),
+    }
 
 
 def _table(doc: dict[str, Any]) -> str:
@@ -282,6 +299,9 @@ def main() -> int:
     parser.add_argument("--accounts", type=int, default=50)
     parser.add_argument("--media", type=int, default=200, help="media per account")
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument(
+        "--variants", default="batch", help=f"comma-separated, of {', '.join(VARIANTS)}"
+    )
     parser.add_argument("--world", type=Path, help="(replay child) the simulator's world")
     parser.add_argument("--replay", type=Path, help="(replay child) the simulator's request log")
     parser.add_argument("--start", type=int, default=0, help="(replay child) first byte")
