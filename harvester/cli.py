@@ -172,7 +172,7 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="CONFIG",
         help="ask Meta's own metric lists with CONFIG's first usable token and print how the "
-        "catalogue differs at CONFIG's version (exit 3 when it does)",
+        "catalogue differs at CONFIG's version (exit 3 when it does, or nothing was compared)",
     )
     metrics.set_defaults(handler=_cmd_metrics)
 
@@ -481,7 +481,8 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
 
 
 def _cmd_probe(path: Path) -> int:
-    """Exit 0 when Meta's lists match the catalogue, 3 when any kind differs."""
+    """Exit 0 when Meta's lists match the catalogue, 3 when any kind differs or none could be
+    compared."""
     from harvester.harvest.probe import probe_catalog
 
     report = anyio.run(probe_catalog, load_config(path, writing=False))
@@ -498,6 +499,9 @@ def _cmd_probe(path: Path) -> int:
             print(f"{'':<8}  Meta offers, the catalogue lacks: {', '.join(kind.missing)}")
         if kind.stale:
             print(f"{'':<8}  the catalogue asks, Meta no longer lists: {', '.join(kind.stale)}")
+    if report.unprobed is not None:
+        print(f"harvester: probe compared nothing: {report.unprobed}", file=sys.stderr)
+        return EXIT_WITH_ERRORS
     return EXIT_WITH_ERRORS if report.differs else EXIT_OK
 
 

@@ -14,7 +14,7 @@ import pyarrow.dataset as ds
 import pytest
 
 from harvester.cli import main
-from harvester.simulator import SimulatorSettings, run_simulator
+from harvester.simulator import RunningSimulator, SimulatorSettings, run_simulator
 
 
 @pytest.mark.parametrize(
@@ -200,6 +200,21 @@ def test_demo_exits_0_with_its_troubles_in_a_summary_of_80_columns(
     assert "media_product_type" in shown and "REELS" in shown
 
 
+async def _probe(
+    sim: RunningSimulator, tmp_path: Path, token: str
+) -> subprocess.CompletedProcess[bytes]:
+    """A real `harvester metrics --probe` subprocess with `token` for the world's first account."""
+    info = sim.world_info()
+    config = tmp_path / "probe.toml"
+    config.write_text(
+        f"[graph]\nbase_url = '{info['base_url']}'\napi_version = 'v27.0'\n"
+        f"[output]\npath = '{tmp_path / 'lake'}'\n"
+        f"[[accounts]]\nid = '{info['accounts'][0]['id']}'\ntoken_env = 'PROBE_TOKEN'\n"
+    )
+    command = [sys.executable, "-m", "harvester", "metrics", "--probe", str(config)]
+    return await anyio.run_process(command, env={**os.environ, "PROBE_TOKEN": token}, check=False)
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize("extra", [False, True])
 async def test_metrics_probe_prints_the_difference_and_its_calls(
@@ -210,17 +225,8 @@ async def test_metrics_probe_prints_the_difference_and_its_calls(
     extras = {"REELS": ("reels_new_thing",)} if extra else {}
     settings = SimulatorSettings(seed=3, accounts=1, media_per_account=30, extra_metrics=extras)
     async with run_simulator(settings) as sim:
-        info = sim.world_info()
-        account = info["accounts"][0]
-        config = tmp_path / "probe.toml"
-        config.write_text(
-            f"[graph]\nbase_url = '{info['base_url']}'\napi_version = 'v27.0'\n"
-            f"[output]\npath = '{tmp_path / 'lake'}'\n"
-            f"[[accounts]]\nid = '{account['id']}'\ntoken_env = 'PROBE_TOKEN'\n"
-        )
-        env = {**os.environ, "PROBE_TOKEN": account["token"]}
-        command = [sys.executable, "-m", "harvester", "metrics", "--probe", str(config)]
-        done = await anyio.run_process(command, env=env, check=False)
+        account = sim.world_info()["accounts"][0]
+        done = await _probe(sim, tmp_path, account["token"])
         calls = len(sim.request_log)
     lines = done.stdout.decode().splitlines()
     assert done.returncode == (3 if extra else 0), done.stderr.decode()
@@ -233,6 +239,31 @@ async def test_metrics_probe_prints_the_difference_and_its_calls(
     ]
     details = [line.strip() for line in lines[1:] if line.startswith(" ")]
     assert details == (["Meta offers, the catalogue lacks: reels_new_thing"] if extra else [])
+
+
+@pytest.mark.anyio
+async def test_metrics_probe_that_compared_nothing_is_exit_3(tmp_path: Path) -> None:
+    """Every token refused: each kind says it was not probed, and the probe does not pass for a
+    catalogue that matches (exit 3, one stderr line naming why; the token nowhere)."""
+    settings = SimulatorSettings(seed=3, accounts=1, media_per_account=5)
+    async with run_simulator(settings) as sim:
+        account = sim.world_info()["accounts"][0]
+        wrong = "EAAG" + "x" * 150
+        done = await _probe(sim, tmp_path, wrong)
+        edges = [entry["edge"] for entry in sim.request_log]
+    out, err = done.stdout.decode(), done.stderr.decode()
+    assert done.returncode == 3, err
+    assert edges == ["media"]  # the listing was refused: nothing else was asked
+    kinds = [line.split()[:3] for line in out.splitlines()[1:]]
+    assert kinds == [
+        [kind, "not", "probed:"] for kind in ("PHOTO", "VIDEO", "CAROUSEL", "REEL", "STORY")
+    ] + [["ACCOUNT", "not", "probed:"]]
+    [line] = err.splitlines()
+    assert line == (
+        f"harvester: probe compared nothing: no account could be listed ({account['id']}: "
+        "TokenInvalid: Invalid OAuth access token - Cannot parse access token)"
+    )
+    assert wrong not in out + err
 
 
 def test_metrics_probe_config_error_is_exit_2(

@@ -84,6 +84,15 @@ class ProbeReport:
     def differs(self) -> bool:
         return any(k.differs for k in self.kinds)
 
+    @property
+    def unprobed(self) -> str | None:
+        """Why no kind got a list to compare, or None when one did: a probe that compared
+        nothing must not pass for a catalogue that matches. The account scope's note comes
+        last and names the root cause when no account could be listed."""
+        if any(k.listed is not None for k in self.kinds):
+            return None
+        return next((k.note for k in reversed(self.kinds) if k.note), "nothing was asked")
+
 
 def catalogue_names(
     scope: str, version: ApiVersion, login: Login, catalog: Catalog, *, unasked: bool
