@@ -98,10 +98,10 @@ class GraphClient:
         self._instagram_batches: bool | None = {"on": True, "off": False}.get(graph.instagram_batch)
         self.gate = gate or RateGate(limits)
         self.policy = retry
-        host = self._root.host or graph.base_url
-        if self._root.explicit_port:
-            host = f"{host}:{self._root.port}"
-        self.health = HealthWatch(retry.fail_fast_seconds, host=host, api_version=graph.api_version)
+        self._hosts = {login: _host(root) for login, root in self._roots.items()}
+        self.health = HealthWatch(
+            retry.fail_fast_seconds, host=self._hosts["facebook"], api_version=graph.api_version
+        )
         self.retry_budget = RetryBudget(self.policy)
         self._rng = rng or random.Random()
         self._session: aiohttp.ClientSession | None = None
@@ -173,6 +173,10 @@ class GraphClient:
 
     def statistics(self) -> ClientStatistics:
         return ClientStatistics(self._counters.requests, self._retries, dict(self._errors))
+
+    def host_of(self, account: Account) -> str:
+        """The host (with its port, if any) the account's requests go to: what a failure names."""
+        return self._hosts[account.login]
 
     def _root_of(self, account: Account) -> URL:
         """The version root of the account's own host: the one place a login picks a host."""
@@ -354,7 +358,7 @@ class GraphClient:
     def _after_failure(self, account: Account, error: GraphError, *, raising: bool = True) -> None:
         """Tell the health watch; raise NothingWorks instead of `error` once it decides (on this
         failure or before) that nothing works, unless the caller raises it later itself."""
-        stop = self.health.failed(account.id, error)
+        stop = self.health.failed(account.id, error, self.host_of(account))
         if stop is not None and raising:
             raise stop from error
 
@@ -442,6 +446,11 @@ def _reason(exc: BaseException) -> TransportReason:
     ):
         return "refused"  # refused, no route, network unreachable
     return "other"
+
+
+def _host(root: URL) -> str:
+    host = root.host or str(root)
+    return f"{host}:{root.port}" if root.explicit_port else host
 
 
 def _metrics(params: Sequence[tuple[str, str]]) -> tuple[str, ...]:

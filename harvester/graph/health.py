@@ -121,7 +121,8 @@ class HealthWatch:
     """Watches the outcomes of a run's requests (anyio tasks on one thread share it).
 
     `fail_fast_seconds` 0 disables the decision (the per-account record stays). `host` and
-    `api_version` only word the message.
+    `api_version` only word the message: `host` is the one a failure names unless the caller
+    says on which host it failed (a run's Instagram Login accounts go to graph.instagram.com).
     """
 
     def __init__(
@@ -141,6 +142,7 @@ class HealthWatch:
         self._cause: Cause | None = None
         self._tentative = False  # the cause so far rests on vague transport failures only
         self._cause_failures = 0
+        self._hosts: dict[str, None] = {}  # where the failures of the cause happened, in order
         self._status: int | None = None
         self._attempts = 0
         self._failures = 0
@@ -160,9 +162,12 @@ class HealthWatch:
         self._answered.add(account_id)
         self._unanswered.pop(account_id, None)
 
-    def failed(self, account_id: str, error: GraphError) -> NothingWorks | None:
-        """An attempt for `account_id` failed with `error`; the NothingWorks to raise instead
-        when this failure decides that nothing works (or it was decided before)."""
+    def failed(
+        self, account_id: str, error: GraphError, host: str | None = None
+    ) -> NothingWorks | None:
+        """An attempt for `account_id` failed with `error` (on `host`, if not the default); the
+        NothingWorks to raise instead when this failure decides that nothing works (or it was
+        decided before)."""
         self._attempts += 1
         self._failures += 1
         # An unknown competitor's username is about the competitor: the asking account's token
@@ -195,6 +200,7 @@ class HealthWatch:
             self._armed = False  # failures differ: not "nothing works"
             return None
         self._cause_failures += 1
+        self._hosts[host or self._host] = None
         if error.status is not None:
             self._status = error.status
         waited = now - self._first
@@ -209,25 +215,27 @@ class HealthWatch:
         instance at once would tangle its traceback), else None."""
         if not self._stopped or self._cause is None:
             return None
-        what = describe(
-            self._cause, host=self._host, api_version=self._api_version, status=self._status
-        )
-        where = "" if self._cause in (Cause.DNS, Cause.REFUSED) else f" at {self._host}"
+        hosts = ", ".join(self._hosts) or self._host
+        what = describe(self._cause, host=hosts, api_version=self._api_version, status=self._status)
+        where = "" if self._cause in (Cause.DNS, Cause.REFUSED) else f" at {hosts}"
         message = (
             f"nothing works: {what}{where}; all {self._cause_failures} requests so far failed "
             "alike, none succeeded"
         )
-        return NothingWorks(message, cause=self._cause.value, host=self._host, reason=what)
+        return NothingWorks(message, cause=self._cause.value, host=hosts, reason=what)
 
-    def explain(self, error: BaseException) -> str | None:
-        """The `describe` phrase for an error with an app-wide cause (None: it has none)."""
+    def explain(self, error: BaseException, host: str | None = None) -> str | None:
+        """The `describe` phrase for an error with an app-wide cause (None: it has none), met on
+        `host` if not the default."""
         if isinstance(error, NothingWorks):
             return error.reason or None
         cause = cause_of(error)
         if cause is None:
             return None
         status = error.status if isinstance(error, GraphError) else None
-        return describe(cause, host=self._host, api_version=self._api_version, status=status)
+        return describe(
+            cause, host=host or self._host, api_version=self._api_version, status=status
+        )
 
     def unanswered(self, account_id: str) -> GraphError | None:
         """The last error of an account none of whose requests succeeded (None: one did, or

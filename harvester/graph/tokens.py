@@ -94,7 +94,7 @@ async def check_account(client: GraphClient, account: Account, *, now: datetime)
         info = await client.get("debug_token", {"input_token": token}, account=account)
         data = _data(info)
     except GraphError as error:
-        valid, cause = _cause(client, error)
+        valid, cause = _cause(client, account, error)
         problem = None if valid is None else _text(error)
         return TokenCheck(account.id, account.token_env, valid, None, (), problem, now, cause)
     expires = data.get("expires_at")
@@ -121,7 +121,7 @@ async def _check_instagram_login(
     except WrongAccount as error:
         return TokenCheck(account.id, source, False, None, (), error.message, now, "wrong account")
     except GraphError as error:
-        valid, cause = _cause(client, error)
+        valid, cause = _cause(client, account, error)
         problem = None if valid is None else _text(error)
         return TokenCheck(
             account.id, source, valid, None, (), problem, now, cause, expiry_known=False
@@ -173,10 +173,10 @@ def _data(reply: object) -> dict[str, Any]:
     return data
 
 
-def _cause(client: GraphClient, error: GraphError) -> tuple[bool | None, str]:
+def _cause(client: GraphClient, account: Account, error: GraphError) -> tuple[bool | None, str]:
     """(valid, cause) for a check that failed with `error`: valid is None when the endpoint or
     the app failed, not the token (so the token is untested)."""
-    if (phrase := client.health.explain(error)) is not None:
+    if (phrase := client.health.explain(error, client.host_of(account))) is not None:
         return None, phrase
     if isinstance(error, TokenInvalid):
         return False, "token expired" if _expired(error.subcode, error.message) else "token invalid"

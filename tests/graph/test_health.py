@@ -208,6 +208,18 @@ def test_the_minute_counts_from_the_first_attempt_not_its_failure() -> None:
     )
 
 
+def test_the_stop_names_each_host_the_failures_met_in_order() -> None:
+    clock = Clock()
+    watch = HealthWatch(1.0, host="graph.example:1", api_version="v25.0", clock=clock)
+    assert watch.failed("a", refused(), "ig.example:2") is None
+    assert watch.failed("b", refused()) is None  # no host given: the default one
+    clock.now = 2.0
+    stop = watch.failed("c", refused(), "ig.example:2")
+    assert stop is not None
+    assert stop.reason == "host unreachable (ig.example:2, graph.example:1: refused)"
+    assert watch.explain(refused(), "ig.example:2") == "host unreachable (ig.example:2: refused)"
+
+
 def test_once_stopped_every_failure_stops_but_a_token_error_stays_itself() -> None:
     clock = Clock()
     watch = HealthWatch(1.0, host="127.0.0.1:9", api_version="v25.0", clock=clock)

@@ -170,3 +170,29 @@ async def test_preflight_names_what_stopped_the_check(
         )
     table = render_table(checks).splitlines()
     assert [line.split()[2] for line in table[1:]].count("?") == len(checks) - (case == "secret")
+
+
+@pytest.mark.anyio
+async def test_preflight_names_the_instagram_host_when_only_it_is_unreachable(
+    tmp_path: Path,
+) -> None:
+    """Instagram Login accounts go to graph.instagram.com: when that host refuses connections,
+    their check names it, not the Facebook host that answers the other accounts."""
+    settings = replace(SETTINGS, accounts=3, instagram_accounts=2, media_per_account=1)
+    async with run_simulator(settings) as sim:
+        info = sim.world_info()
+        info["instagram_base_url"] = _refused_url()
+        text, kwargs = demo_config(info, tmp_path, {"retry": FAST_RETRY})
+        checks = await run_preflight(parse_config(text, **kwargs), now=NOW)
+    instagram = info["instagram_base_url"].removeprefix("http://")
+    logins = [account.get("login", "facebook") for account in info["accounts"]]
+    assert logins.count("instagram") == 2
+    statuses = [check.status for check in checks]
+    assert [s for s, login in zip(statuses, logins, strict=True) if login == "instagram"] == [
+        f"UNUSABLE: host unreachable ({instagram}: refused)"
+    ] * 2
+    assert all(
+        "unreachable" not in s
+        for s, login in zip(statuses, logins, strict=True)
+        if login == "facebook"
+    )

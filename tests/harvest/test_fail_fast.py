@@ -112,6 +112,24 @@ async def test_an_unreachable_host_stops_the_run(
     assert (report["accounts_ok"], report["accounts_failed"]) == (0, WORLD["accounts"])
 
 
+async def test_an_unreachable_instagram_host_is_the_host_the_stop_names(tmp_path: Path) -> None:
+    """Instagram Login accounts only: the Facebook host is never asked, so the stop names the
+    Instagram host that refused them."""
+    port = refused_port()
+    settings = SimulatorSettings(**{**WORLD, "accounts": 2}, instagram_accounts=2)
+    async with run_simulator(settings) as sim:
+        info = sim.world_info()
+    assert {account["login"] for account in info["accounts"]} == {"instagram"}
+    info["instagram_base_url"] = f"http://127.0.0.1:{port}"
+    code, err = await run_cli(info, tmp_path, FAST)
+    assert code == EXIT_NOTHING_WORKS, err
+    assert re.fullmatch(
+        re.escape(f"harvester: nothing works: host unreachable (127.0.0.1:{port}: refused)")
+        + SUFFIX,
+        err[-1],
+    )
+
+
 async def test_a_server_answering_only_500_stops_the_run_before_the_retry_budget(
     tmp_path: Path,
 ) -> None:
