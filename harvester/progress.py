@@ -94,7 +94,7 @@ class ProgressDisplay:
                 c.insight_rows,
                 c.error_rows,
                 c.requests,
-                extra={"progress": _snapshot(c)},
+                extra={"progress": c.snapshot()},
             )
 
     def summary(self, report: RunReport, *, lake: str) -> None:
@@ -110,16 +110,3 @@ class ProgressDisplay:
         out.print(f"lake:   {lake}", soft_wrap=True, highlight=False)
         report_path = f"{lake.rstrip('/')}/{layout.run_report(report.run_id)}"
         out.print(f"report: {report_path}", soft_wrap=True, highlight=False)
-
-
-def _snapshot(c: RunCounters) -> dict[str, int]:
-    return {
-        "accounts_done": c.accounts_done,
-        "accounts_total": c.accounts_total,
-        "accounts_failed": c.accounts_failed,
-        "media_listed": c.media_listed,
-        "media_done": c.media_done,
-        "insight_rows": c.insight_rows,
-        "error_rows": c.error_rows,
-        "requests": c.requests,
-    }

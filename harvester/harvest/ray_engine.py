@@ -180,26 +180,14 @@ async def _harvest_shard(shard: _Shard) -> RunReport:
             await permits.release()
         finally:
             tg.cancel_scope.cancel()
-    await shard.board.post.remote(shard.index, attempt, _counters(counters))
+    await shard.board.post.remote(shard.index, attempt, counters.snapshot())
     return report
 
 
 async def _post_progress(shard: _Shard, attempt: str, counters: RunCounters) -> None:
     while True:
-        await shard.board.post.remote(shard.index, attempt, _counters(counters))
+        await shard.board.post.remote(shard.index, attempt, counters.snapshot())
         await anyio.sleep(PROGRESS_SECONDS)
-
-
-def _counters(counters: RunCounters) -> dict[str, Any]:
-    return {
-        "accounts_done": counters.accounts_done,
-        "accounts_failed": counters.accounts_failed,
-        "media_listed": counters.media_listed,
-        "media_done": counters.media_done,
-        "insight_rows": counters.insight_rows,
-        "error_rows": counters.error_rows,
-        "requests": counters.requests,
-    }
 
 
 async def run_on_ray(

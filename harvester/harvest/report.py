@@ -34,6 +34,19 @@ class RunCounters:
         self.error_rows += 1
         self.errors_by_code[error_label(error)] += 1
 
+    def snapshot(self) -> dict[str, int]:
+        """The live counts as they stand: a JSON progress line's, a Ray shard's progress post."""
+        return {
+            "accounts_done": self.accounts_done,
+            "accounts_total": self.accounts_total,
+            "accounts_failed": self.accounts_failed,
+            "media_listed": self.media_listed,
+            "media_done": self.media_done,
+            "insight_rows": self.insight_rows,
+            "error_rows": self.error_rows,
+            "requests": self.requests,
+        }
+
 
 @dataclass(frozen=True)
 class RunReport:
