@@ -238,7 +238,9 @@ async def _run(
             guard=guard,
         )
     )
-    sink = ParquetSink(lake, run_id=run_id, snapshot_date=job.snapshot_date, settings=config.output)
+    sink = ParquetSink(
+        lake, run_id=run_id, snapshot_date=job.snapshot_date, settings=config.output, guard=guard
+    )
     checkpoint = Checkpoint(
         lake, job, run_id, every_seconds=config.output.checkpoint_seconds, guard=guard
     )

@@ -33,10 +33,11 @@ lands more than `stale` after it. Between heartbeats, `check()` (the hook `Check
 before every commit) also refuses when the last confirmed refresh began more than `stale/2` ago
 by the local monotonic clock: no one can have judged the claim dead before `stale` elapsed since
 it, so what is committed in the remaining half lands while the lock is still this holder's.
-What stays unguarded: a write that takes longer than `stale/2` to land, clocks that run at
-visibly different rates (both far beyond the 120 s default), a part the sink publishes when it
-rotates at `target_file_mb` between two commits, and the shards of a Ray run (in processes of
-their own: their driver's lock covers them, and its check guards only the driver's settling).
+The sink checks too before it publishes a part it rotates at `target_file_mb` between two
+commits. What stays unguarded: a write that takes longer than `stale/2` to land, clocks that run
+at visibly different rates (both far beyond the 120 s default), and the shards of a Ray run (in
+processes of their own: their driver's lock covers them, and its check guards only the driver's
+settling).
 
 A process that dies leaves its claim, which expires: nothing ever needs clearing by hand. So a
 rerun after a crash on the same machine need not wait for that, a claim also names its machine

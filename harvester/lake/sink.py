@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from itertools import accumulate, chain
@@ -139,15 +139,24 @@ class ParquetSink:
     """Writes `Rows` blocks into the lake; `close()` commits, `abort()` drops what is uncommitted.
 
     Parts go where `lake.layout` puts them, are written with the lake's codec and are published
-    by `lake`; `settings` gives the row group and file sizes. Not thread-safe for writers: the
-    pipeline calls `write` from one worker thread at a time. `statistics()` may be read from
-    another thread.
+    by `lake`, each once `guard` lets it; `settings` gives the row group and file sizes. Not
+    thread-safe for writers: the pipeline calls `write` from one worker thread at a time.
+    `statistics()` may be read from another thread.
     """
 
     def __init__(
-        self, lake: Lake, *, run_id: str, snapshot_date: date, settings: OutputSettings
+        self,
+        lake: Lake,
+        *,
+        run_id: str,
+        snapshot_date: date,
+        settings: OutputSettings,
+        guard: Callable[[], None] = lambda: None,
     ) -> None:
         self._lake = lake
+        # Raises when the run may no longer publish (`lake.lock` lost): checked before every
+        # part is committed, those rotated at `target_file_mb` between two epochs included.
+        self._guard = guard
         self._run_id = run_id
         self._snapshot = snapshot_date.isoformat()
         self._settings = settings
@@ -279,9 +288,10 @@ class ParquetSink:
         return buffer.part
 
     def _commit(self, buffer: _Buffer) -> None:
-        part, buffer.part = buffer.part, None
-        if part is None:
+        if buffer.part is None:
             return
+        self._guard()  # raising, the part stays open for `abort()` to drop: never published
+        part, buffer.part = buffer.part, None
         try:
             part.writer.close()
             size = part.file.stream.tell()

@@ -288,6 +288,39 @@ async def test_holding_releases_when_the_block_fails(lake: Lake) -> None:
         assert claims(lake) == []
 
 
+def test_a_lost_lock_stops_the_parts_the_sink_rotates_between_commits(lake: Lake) -> None:
+    """With one-row row groups and a tiny target_file_mb every write rotates its part, published
+    at once, before any epoch: a holder that lost the lock publishes none of them more."""
+    run = "20260301T120000Z-eeeeee"
+    holder = new_lock(lake, run, stale=stale_for(lake))
+    holder.acquire()
+    spec = JobSpec("backfill", ("1784",), "v25.0", None, None, (("stories", True),))
+    clock = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    state = start_job(lake, spec, run, clock=clock, snapshot_date=date(2026, 3, 1), windows=dict)
+    settings = OutputSettings(lake.root, row_group_rows=1, target_file_mb=1e-6)
+    sink = ParquetSink(
+        lake, run_id=run, snapshot_date=state.snapshot_date, settings=settings, guard=holder.check
+    )
+    checkpoint = Checkpoint(lake, state, run, every_seconds=3600, guard=holder.check)
+
+    def parts() -> list[str]:
+        return sorted(i.base_name for i in lake.files("media") if i.base_name.endswith(".parquet"))
+
+    checkpoint.write(sink, [media_unit("m1")])
+    published = parts()
+    assert len(published) == 1  # rotated and published while held, no epoch yet
+    lake.delete(lake.full(layout.lock_claim(holder.claimant)))  # a takeover
+    try:
+        until(lambda: holder.lost)
+        with pytest.raises(LockLost, match="lost the lake lock"):
+            checkpoint.write(sink, [media_unit("m2")])
+    finally:
+        holder.release()
+    sink.abort()
+    assert parts() == published
+    assert not [i for i in lake.files("media") if i.base_name.endswith(".tmp")]
+
+
 def media_unit(media_id: str) -> Unit:
     """A media's one `media` row, as a unit of work."""
     fetched = datetime(2026, 3, 1, tzinfo=UTC)
