@@ -60,12 +60,10 @@ class LiveCounters(Protocol):
     while the run goes): the run's counters object, whatever layer defines it."""
 
     requests: int
-    accounts_failed: int
 
 
 class _Counters:
     requests = 0
-    accounts_failed = 0
 
 
 class ClientStatistics(NamedTuple):
@@ -284,7 +282,6 @@ class GraphClient:
         """Stop every call for the account: its token is unusable for reasons found outside a
         reply's error (it belongs to another account)."""
         if self.gate.closed(account.id) is None:
-            self._counters.accounts_failed += 1
             self._errors[error.label] += 1
             self.gate.close(account.id, error)
 
@@ -419,7 +416,6 @@ class GraphClient:
                 scope = APP_SCOPE if error.scope == "app" else account.id
                 self.gate.block(scope, error.retry_after)
             elif isinstance(error, AccountFatal) and self.gate.closed(account.id) is None:
-                self._counters.accounts_failed += 1
                 self.gate.close(account.id, error)
             raise
 

@@ -413,6 +413,10 @@ class _Harvest:
             async for account in accounts:
                 await self._harvest_account(account, rows)
                 self._counters.accounts_done += 1
+                # As the run report counts it: closed by a token or permission error, or none
+                # of its requests succeeded (the client knows both).
+                if self._client.failure(account.id) is not None:
+                    self._counters.accounts_failed += 1
 
     async def _harvest_account(self, account: Account, rows: MemoryObjectSendStream[Unit]) -> None:
         """Listing feeds this account's own insights workers, so an account that is throttled

@@ -23,6 +23,7 @@ from harvester.cli import EXIT_NOTHING_WORKS, demo_config
 from harvester.config import parse_config
 from harvester.graph.health import CERTAIN_AFTER
 from harvester.harvest.pipeline import run_harvest
+from harvester.harvest.report import RunCounters
 from harvester.simulator import FaultSettings, SimulatorSettings, run_simulator
 
 pytestmark = pytest.mark.anyio
@@ -237,8 +238,11 @@ async def test_an_account_none_of_whose_requests_succeeded_counts_as_failed(
         ghost = {"id": "17841400000000001", "token": info["accounts"][0]["token"]}
         info["accounts"] = [*info["accounts"], ghost]
         text, kwargs = demo_config(info, tmp_path, FAST)
-        report = await run_harvest(parse_config(text, **kwargs))
+        counters = RunCounters()
+        report = await run_harvest(parse_config(text, **kwargs), counters=counters)
         expired = sim.world.expired_token_account
     assert (report.accounts_ok, report.accounts_failed) == (WORLD["accounts"] - 1, 2)
+    # The live count (the progress display's "failed") says what the report says.
+    assert (counters.accounts_done, counters.accounts_failed) == (WORLD["accounts"] + 1, 2)
     assert set(report.failed_accounts) == {ghost["id"], expired.id if expired else ""}
     assert report.failed_accounts[ghost["id"]].startswith("ObjectUnavailable: Unsupported get")
