@@ -32,16 +32,8 @@ from facebook_business.adobjects.iguser import IGUser
 from facebook_business.api import FacebookAdsApi
 from facebook_business.session import FacebookSession
 
-# What a user's script hardcodes for v25 (the same metrics the harvester routes to each kind).
-FEED = (
-    "reach,saved,total_interactions,shares,likes,comments,follows,profile_visits,"
-    "profile_activity,views,reposts"
-)
-REELS = (
-    "reach,saved,comments,likes,shares,total_interactions,ig_reels_avg_watch_time,"
-    "ig_reels_video_view_total_time,views,reposts"
-)
-METRICS = {"FEED": FEED, "REELS": REELS}
+from harvester.harvest.routing import route
+
 MEDIA_FIELDS = ["id", "media_type", "media_product_type", "timestamp", "permalink"]
 
 
@@ -74,17 +66,18 @@ def insight_rows(owner: str, insights: Any, rows: list[dict[str, Any]]) -> None:
                 rows.append({"owner": owner, "metric": metric, "value": result["value"]})
 
 
-def media_rows(api: FacebookAdsApi, media: Any, rows: list[dict[str, Any]]) -> None:
-    """One media's insights the documented way: its metrics, then the breakdown call the
-    harvester also makes."""
-    metrics = METRICS.get(media["media_product_type"], FEED)
-    # The SDK JSON-encodes list parameters; a comma-joined string is what users pass.
-    insight_rows(
-        media["id"], IGMedia(media["id"], api=api).get_insights(params={"metric": metrics}), rows
-    )
-    if "profile_activity" in metrics:
-        params = {"metric": "profile_activity", "breakdown": "action_type"}
-        insight_rows(media["id"], IGMedia(media["id"], api=api).get_insights(params=params), rows)
+def media_rows(api: Any, media: Any, api_version: str, rows: list[dict[str, Any]]) -> None:
+    """One media's (or story's) insights the documented way: the metrics the harvester routes
+    to its kind (`harvester.harvest.routing.route`, what a user's script hardcodes for its
+    version) in one call, then one call per breakdown, as the harvester asks them."""
+    found = route(media["media_type"], media["media_product_type"], api_version)
+    if not found:
+        return
+    owner = IGMedia(media["id"], api=api)
+    insight_rows(media["id"], owner.get_insights(params={"metric": ",".join(found.metrics)}), rows)
+    for metric, key in found.breakdowns:
+        params = {"metric": metric, "breakdown": key}
+        insight_rows(media["id"], owner.get_insights(params=params), rows)
 
 
 def harvest(
@@ -101,7 +94,7 @@ def harvest(
         ):
             if media_done >= max_media or time.perf_counter() > deadline:
                 break
-            media_rows(api, media, rows)
+            media_rows(api, media, world["api_version"], rows)
             media_done += 1
         calls += api.get_num_requests_attempted()
         if media_done >= max_media or time.perf_counter() > deadline:

@@ -40,13 +40,11 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from facebook_business.adobjects.igmedia import IGMedia
 from facebook_business.adobjects.iguser import IGUser
 from sdk_baseline import MEDIA_FIELDS, api_for, insight_rows, media_rows, parser_for, print_measured
 
 from harvester.catalog import ApiVersion, load_catalog
 from harvester.harvest.account_insights import AccountRequest, account_window, plan_requests
-from harvester.harvest.routing import route
 
 
 def account_plan(api_version: str, now: datetime) -> list[AccountRequest]:
@@ -54,18 +52,6 @@ def account_plan(api_version: str, now: datetime) -> list[AccountRequest]:
     metrics = load_catalog().account_metrics_for(ApiVersion.parse(api_version))
     since, until = account_window(None, None, now=now)
     return plan_requests(metrics, since, until, now=now)
-
-
-def story_rows(api: Any, story: Any, api_version: str, rows: list[dict[str, Any]]) -> None:
-    """One story's insights: its routed metrics in one call, then one call per breakdown."""
-    found = route(story["media_type"], story["media_product_type"], api_version)
-    if not found:
-        return
-    owner = IGMedia(story["id"], api=api)
-    insight_rows(story["id"], owner.get_insights(params={"metric": ",".join(found.metrics)}), rows)
-    for metric, key in found.breakdowns:
-        params = {"metric": metric, "breakdown": key}
-        insight_rows(story["id"], owner.get_insights(params=params), rows)
 
 
 def harvest(
@@ -85,13 +71,13 @@ def harvest(
         for media in user.get_media(fields=MEDIA_FIELDS, params={"limit": 100}):
             if media_done >= max_media or time.perf_counter() > deadline:
                 break
-            media_rows(api, media, rows)
+            media_rows(api, media, world["api_version"], rows)
             media_done += 1
             n += 1
         t1, media_calls = time.perf_counter(), api.get_num_requests_attempted()
         stories = list(user.get_stories(fields=MEDIA_FIELDS, params={"limit": 100}))
         for story in stories:
-            story_rows(api, story, world["api_version"], rows)
+            media_rows(api, story, world["api_version"], rows)
         t2, story_calls = time.perf_counter(), api.get_num_requests_attempted() - media_calls
         for request in plan:
             insight_rows(account["id"], user.get_insights(params=request.params()), rows)
