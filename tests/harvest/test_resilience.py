@@ -108,14 +108,18 @@ async def test_faults_change_nothing_in_the_lake(tmp_path: Path, batch_size: int
 async def test_a_rate_limit_storm_is_waited_out_never_called_into(
     tmp_path: Path, scope: str
 ) -> None:
-    budget = {"account_budget": 25} if scope == "account" else {"app_budget": 60}
-    limits = LimitSettings(**budget, window_seconds=1.0, minute_seconds=0.05)
+    # Rates of 25 calls/s an account or 60 the app, over 2 s windows: each call is a small share
+    # of its window, so the headroom between slowing down (75 %) and stopping (95 %) holds more
+    # calls than are in flight even when a busy machine delays the replies that report usage
+    # (over 1 s windows, 2 runs in 10 under two CPU burners sent a call into a block).
+    budget = {"account_budget": 50} if scope == "account" else {"app_budget": 120}
+    limits = LimitSettings(**budget, window_seconds=2.0, minute_seconds=0.1)
     world = {**WORLD, "media_per_account": 25}
     # The tiny budgets need in-flight caps below their headroom (25 % of the budget): with no header
     # seen yet, a wider burst overshoots before the first reply reports usage.
     caps = {"max_requests_per_account": 4, "max_requests_in_flight": 8}
-    windows = {"account_window_seconds": 1.0, "app_window_seconds": 1.0}
-    scaled = {**caps, **windows, "regain_unit_seconds": 0.05}
+    windows = {"account_window_seconds": 2.0, "app_window_seconds": 2.0}
+    scaled = {**caps, **windows, "regain_unit_seconds": 0.1}
     settings = {**FAST, "limits": {**FAST["limits"], **scaled}}
     await harvest(SimulatorSettings(**world), tmp_path / "healthy", settings)
     _, stats, log = await harvest(
