@@ -7,6 +7,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Timing claims live in benchmarks/, never in tests: hypothesis' deadline and its "input generation
+# is slow" health check are timed assertions, and a busy or slow machine fails them (one draw of a
+# recursive strategy took 1.4 s in a fresh virtualenv). Loaded here, before any test module's
+# `@settings` is built on it.
+settings.register_profile("harvester", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("harvester")
 
 # CI and sessions lay `shared/` beside the checkout; the fixtures are read in place, never copied.
 SHARED_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"

@@ -376,7 +376,7 @@ def _toml_scalar(value: object) -> str:
     return repr(value)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(
     table=st.sampled_from(["graph", "output", "limits", "retry", "harvest"]),
     key=_KEYS,
@@ -394,7 +394,7 @@ def test_any_setting_value_is_accepted_or_named(
         assert str(exc).startswith("cfg.toml: ")
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(text=st.text(max_size=200))
 def test_arbitrary_text_never_crashes_the_parser(
     tmp_path_factory: pytest.TempPathFactory, text: str

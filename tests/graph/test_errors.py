@@ -585,7 +585,7 @@ BODIES = st.one_of(
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400)
 @given(status=STATUSES, headers=HEADERS, body=BODIES, requested=st.lists(st.text(max_size=5)))
 def test_classify_is_total(
     status: int, headers: dict[str, str], body: bytes, requested: list[str]
@@ -599,7 +599,7 @@ def test_classify_is_total(
     repr(error)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400)
 @given(status=STATUSES, headers=HEADERS, body=BODIES)
 def test_decode_reply_is_total(status: int, headers: dict[str, str], body: bytes) -> None:
     with contextlib.suppress(GraphError):
@@ -611,7 +611,7 @@ def test_decode_reply_is_total(status: int, headers: dict[str, str], body: bytes
 NAMES = st.lists(st.from_regex(r"[a-z][a-z0-9_]{0,30}", fullmatch=True), max_size=40)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(names=NAMES, index=st.integers(0, 999), period=st.booleans())
 def test_valid_metrics_reads_back_the_list_meta_writes(
     names: list[str], index: int, period: bool
@@ -620,7 +620,7 @@ def test_valid_metrics_reads_back_the_list_meta_writes(
     assert valid_metrics(message + ("." if period else "")) == tuple(dict.fromkeys(names))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(names=st.lists(NAMES.filter(bool).map(tuple), max_size=1), requested=st.lists(NAMES))
 def test_the_error_carries_meta_list_in_full(
     names: list[tuple[str, ...]], requested: list[list[str]]
@@ -637,7 +637,7 @@ def test_the_error_carries_meta_list_in_full(
     assert pickle.loads(pickle.dumps(error)).valid == error.valid
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=500)
 @given(text=st.text(max_size=200))
 def test_valid_metrics_is_total_and_yields_only_names(text: str) -> None:
     for message in (text, f"metric[0] must be one of the following values: {text}"):

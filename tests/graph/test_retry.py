@@ -53,7 +53,7 @@ class Flaky:
         return "ok"
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(attempt=st.integers(-3, 10_000), seed=st.integers(0, 2**32))
 def test_backoff_is_full_jitter_under_the_cap(attempt: int, seed: int) -> None:
     ceiling = min(

@@ -111,7 +111,7 @@ VALUES = st.one_of(
 NAMES = st.sampled_from(["X-App-Usage", "x-app-usage", "X-Business-Use-Case-Usage", "Other"])
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(headers=st.dictionaries(NAMES, VALUES, max_size=3), minute=st.floats(0, 1e6))
 def test_parse_usage_is_total(headers: dict[str, str], minute: float) -> None:
     usage = parse_usage(headers, minute_seconds=minute)

@@ -279,7 +279,7 @@ PRODUCTS = st.one_of(st.none(), st.sampled_from(["FEED", "REELS", "STORY", "AD"]
 VERSIONS = st.builds(ApiVersion, st.integers(2, 30), st.integers(0, 3))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(media_type=TYPES, product_type=PRODUCTS, version=VERSIONS, is_child=st.booleans())
 def test_route_never_crashes_and_routes_only_catalogued_metrics(
     media_type: str, product_type: str | None, version: ApiVersion, is_child: bool
@@ -294,7 +294,7 @@ def test_route_never_crashes_and_routes_only_catalogued_metrics(
     assert len(set(result.metrics)) == len(result.metrics)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100)
 @given(version=VERSIONS, dropped=st.frozensets(st.sampled_from(["reach", "saved", "views", "x"])))
 def test_dropped_never_routed(version: ApiVersion, dropped: frozenset[str]) -> None:
     for media_type, product_type in KINDS.values():

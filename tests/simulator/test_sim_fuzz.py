@@ -58,7 +58,7 @@ def check_body(status: int, body: Any) -> None:
         assert error["type"] in ("OAuthException", "GraphMethodException")
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300)
 @given(
     version=versions,
     path=segments,
@@ -122,7 +122,8 @@ safe_path = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789/%._-{}(),=&?"
 
 
 @settings(
-    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=120,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
     method=st.sampled_from(["GET", "POST", "DELETE", "PUT"]),
@@ -155,7 +156,8 @@ def test_http_never_crashes(
 
 
 @settings(
-    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=80,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
     urls=st.lists(
