@@ -66,7 +66,8 @@ class Parse:
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    method: str
+    """One logged HTTP request: a GET (`form` None) or a batch POST."""
+
     path: str
     params: dict[str, str]
     token: str
@@ -101,10 +102,10 @@ def requests_from(lines: list[bytes], tokens: dict[str, str], accounts: set[str]
                 url = urlsplit(op["relative_url"])
                 parses.append(_parse_of(url.path, dict(parse_qsl(url.query)), accounts))
             form = urlencode(params).encode()
-            out.append(Request("POST", entry["path"], params, token, form, tuple(parses)))
+            out.append(Request(entry["path"], params, token, form, tuple(parses)))
         else:
             parse = _parse_of(entry["path"], params, accounts)
-            out.append(Request("GET", entry["path"], params, token, None, (parse,)))
+            out.append(Request(entry["path"], params, token, None, (parse,)))
     return out
 
 
@@ -196,7 +197,6 @@ def replay_main(args: argparse.Namespace) -> int:
 
 
 def measure_main(args: argparse.Namespace) -> int:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     from measure import run_child
     from simproc import SimulatorProcess
 
