@@ -40,6 +40,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import aiohttp
 import orjson
+from batch_ceiling import pooled
 
 from harvester.graph.account_replies import parse_account_reply
 from harvester.graph.batch import FORM_CONTENT_TYPE, decode_batch
@@ -148,31 +149,24 @@ def _decoded(parse: Parse, status: int, headers: Any, body: bytes) -> int:
 
 
 async def replay(base_url: str, requests: list[Request], concurrency: int) -> int:
-    values = 0
-    queue = iter(requests)
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    async def one(session: aiohttp.ClientSession, request: Request) -> int:
+        headers = {"Authorization": "Bearer " + request.token}
+        url = base_url + request.path
+        if request.form is None:
+            async with session.get(url, params=request.params, headers=headers) as r:
+                status, reply_headers, raw = r.status, r.headers, await r.read()
+            return _decoded(request.parses[0], status, reply_headers, raw)
+        headers["Content-Type"] = FORM_CONTENT_TYPE
+        async with session.post(url, data=request.form, headers=headers) as r:
+            reply = orjson.loads(await r.read())
+        results = decode_batch(reply, len(request.parses))
+        return sum(
+            _decoded(parse, *result)
+            for parse, result in zip(request.parses, results, strict=True)
+            if result is not None
+        )
 
-        async def worker() -> None:
-            nonlocal values
-            for request in queue:
-                headers = {"Authorization": "Bearer " + request.token}
-                url = base_url + request.path
-                if request.form is None:
-                    async with session.get(url, params=request.params, headers=headers) as r:
-                        status, reply_headers, raw = r.status, r.headers, await r.read()
-                    values += _decoded(request.parses[0], status, reply_headers, raw)
-                    continue
-                headers["Content-Type"] = FORM_CONTENT_TYPE
-                async with session.post(url, data=request.form, headers=headers) as r:
-                    reply = orjson.loads(await r.read())
-                results = decode_batch(reply, len(request.parses))
-                for parse, result in zip(request.parses, results, strict=True):
-                    if result is not None:
-                        values += _decoded(parse, *result)
-
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return values
+    return await pooled(requests, concurrency, one)
 
 
 def replay_main(args: argparse.Namespace) -> int:

@@ -25,7 +25,7 @@ from s3_server import make_bucket, moto_endpoint  # noqa: F401  (a fixture)
 
 from harvester.config import OutputSettings
 from harvester.lake import layout
-from harvester.lake.checkpoint import Checkpoint, JobSpec, Unit, start_job
+from harvester.lake.checkpoint import Checkpoint, JobSpec, JobState, Unit, start_job
 from harvester.lake.fs import Lake, open_lake
 from harvester.lake.lock import (
     HEARTBEATS_PER_STALE,
@@ -241,13 +241,19 @@ def test_the_heartbeat_keeps_a_claim_alive_beyond_its_expiry(lake: Lake) -> None
     assert claims(lake) == []
 
 
-def test_a_lost_lock_stops_commits(lake: Lake) -> None:
-    holder = new_lock(lake, "20260301T120000Z-ffffff", stale=stale_for(lake))
+def held_job(lake: Lake, run: str) -> tuple[LakeLock, JobState]:
+    """A lock held by `run` and the job it started, as a run has them before its first write."""
+    holder = new_lock(lake, run, stale=stale_for(lake))
     holder.acquire()
     spec = JobSpec("backfill", ("1784",), "v25.0", None, None, (("stories", True),))
-    run = "20260301T120000Z-ffffff"
     clock = datetime(2026, 3, 1, 12, tzinfo=UTC)
     state = start_job(lake, spec, run, clock=clock, snapshot_date=date(2026, 3, 1), windows=dict)
+    return holder, state
+
+
+def test_a_lost_lock_stops_commits(lake: Lake) -> None:
+    run = "20260301T120000Z-ffffff"
+    holder, state = held_job(lake, run)
     settings = OutputSettings(lake.root)
     sink = ParquetSink(lake, run_id=run, snapshot_date=state.snapshot_date, settings=settings)
     checkpoint = Checkpoint(lake, state, run, every_seconds=3600, guard=holder.check)
@@ -292,11 +298,7 @@ def test_a_lost_lock_stops_the_parts_the_sink_rotates_between_commits(lake: Lake
     """With one-row row groups and a tiny target_file_mb every write rotates its part, published
     at once, before any epoch: a holder that lost the lock publishes none of them more."""
     run = "20260301T120000Z-eeeeee"
-    holder = new_lock(lake, run, stale=stale_for(lake))
-    holder.acquire()
-    spec = JobSpec("backfill", ("1784",), "v25.0", None, None, (("stories", True),))
-    clock = datetime(2026, 3, 1, 12, tzinfo=UTC)
-    state = start_job(lake, spec, run, clock=clock, snapshot_date=date(2026, 3, 1), windows=dict)
+    holder, state = held_job(lake, run)
     settings = OutputSettings(lake.root, row_group_rows=1, target_file_mb=1e-6)
     sink = ParquetSink(
         lake, run_id=run, snapshot_date=state.snapshot_date, settings=settings, guard=holder.check
