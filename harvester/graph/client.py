@@ -42,6 +42,7 @@ from harvester.graph.errors import (
     TransportError,
     TransportReason,
     decode_reply,
+    detached,
 )
 from harvester.graph.gate import APP_SCOPE, Charge, RateGate
 from harvester.graph.health import HealthWatch
@@ -224,7 +225,7 @@ class GraphClient:
                         self.health.succeeded(account.id)
                     except GraphError as error:
                         self._after_failure(account, error, raising=False)
-                        out.append(error)
+                        out.append(detached(error))
                 self._unless_stopped()
                 return out
 
@@ -258,7 +259,7 @@ class GraphClient:
             except NothingWorks:
                 raise
             except GraphError as error:
-                out[index] = error
+                out[index] = detached(error)
 
         async with anyio.create_task_group() as tg:
             for index, op in enumerate(ops):

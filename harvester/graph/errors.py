@@ -41,7 +41,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import orjson
 
@@ -73,6 +73,7 @@ __all__ = [
     "WrongAccount",
     "classify",
     "decode_reply",
+    "detached",
     "nonexisting_field",
     "scrub",
     "valid_metrics",
@@ -96,6 +97,22 @@ _MAX_MESSAGE = 2000  # error rows keep the gist; whole proxy pages do not belong
 # (a refused metric's message: ~5,000 a run of 10,000 media), and these substring tests cost a
 # tenth of the three regex scans.
 _SECRET_WORDS = ("token", "secret", "eaa", "igqv", "igaa", "bearer", "oauth")
+
+
+_Error = TypeVar("_Error", bound=BaseException)
+
+
+def detached(error: _Error) -> _Error:
+    """`error` to keep as a value (an op's answer, a request's result), without its traceback.
+
+    The traceback's first frame is the one that caught the error, and that frame's locals hold
+    the error (in the list of answers it builds): error, traceback and frame form a reference
+    cycle, which takes along all the frame held (a whole batch reply, raw and parsed) until the
+    cyclic garbage collector gets to it, instead of refcounting freeing it once answered. Kept,
+    the refused ops of a batched harvest of 10,000 media held ~430,000 objects in such cycles,
+    and the collector's walks over them were half its time (~0.5 s of CPU a run)."""
+    error.__traceback__ = None
+    return error
 
 
 def scrub(text: str) -> str:

@@ -23,7 +23,7 @@ import anyio
 
 from harvester.graph.batch import BatchOp
 from harvester.graph.client import GraphClient
-from harvester.graph.errors import GraphError
+from harvester.graph.errors import GraphError, detached
 from harvester.harvest.batched_insights import batch_room, transient
 from harvester.models import Account
 
@@ -167,7 +167,7 @@ class BatchRounds(Generic[Owner, Request]):
             final = False
         except GraphError as error:
             # The POST itself failed for good (its retries spent): every op's answer.
-            results, final = [error] * len(ops), True
+            results, final = [detached(error)] * len(ops), True
         later: list[tuple[_Ask[Owner, Request], float]] = []
         for ask, result in zip(asks, results, strict=True):
             repeat = None if final else transient(result)

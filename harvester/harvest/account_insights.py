@@ -43,6 +43,7 @@ from harvester.graph.errors import (
     GraphError,
     InvalidRequest,
     MetricUnsupported,
+    detached,
 )
 from harvester.harvest.account_batches import BatchRounds
 from harvester.harvest.routing import Refusals
@@ -439,7 +440,7 @@ class AccountInsightsStage:
             try:
                 result = await self._client.get(_path(run), request.params(), account=account)
             except GraphError as error:
-                result = error
+                result = detached(error)
             queue.extendleft(reversed(self._answer(run, request, result)))
         return True
 

@@ -6,6 +6,7 @@ harvester's catalogue, so a wrong constant on either side makes these tests fail
 
 from __future__ import annotations
 
+import gc
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 
 from harvester.cli import demo_config
 from harvester.config import parse_config
+from harvester.graph.errors import GraphError, TokenInvalid
 from harvester.harvest.pipeline import run_harvest
 from harvester.harvest.report import RunReport
 from harvester.lake.schema import SCHEMAS
@@ -202,3 +204,42 @@ async def test_media_gather_into_full_batches_behind_a_busy_sink(tmp_path: Path)
     posts = [e for e in log if e["edge"] == "batch"]
     assert len(ops) >= 6_000  # the media insights went in batches
     assert len(ops) / len(posts) >= 6, (len(ops), len(posts))
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "settings",
+    [
+        SETTINGS,
+        SimulatorSettings(seed=11, accounts=4, media_per_account=45, instagram_accounts=2),
+    ],
+    ids=["batch-posts", "instagram-singles"],
+)
+async def test_refused_ops_are_freed_once_answered_not_left_to_the_cycle_collector(
+    tmp_path: Path, settings: SimulatorSettings
+) -> None:
+    """An op's error kept as its answer once held, through its traceback, the frame that caught
+    it, and so the whole batch reply, in a reference cycle only the cyclic collector frees (half
+    its time in a batched harvest). With the collector off, none of them may outlive the run:
+    refusals, deleted media and too few viewers, in batch POSTs, and in the single GETs an
+    Instagram host that refuses batches gets instead. The expired account's token error stays
+    with its closed account; it is not an answer."""
+    async with run_simulator(settings) as sim:
+        text, kwargs = demo_config(sim.world_info(), tmp_path / "lake")
+        gc.collect()
+        gc.disable()
+        try:
+            before = {id(o) for o in gc.get_objects() if isinstance(o, GraphError)}  # other tests'
+            report = await run_harvest(parse_config(text, **kwargs))
+            alive = [
+                o for o in gc.get_objects() if isinstance(o, GraphError) and id(o) not in before
+            ]
+        finally:
+            gc.enable()
+        log = list(sim.request_log)
+    refused = [e for e in log if e["error_code"] in (10, 100)]
+    assert len(refused) >= 20, "the world should refuse ops"
+    if settings.instagram_accounts:
+        assert [e for e in refused if e["host"] == "instagram" and not e["batch"]]
+    assert report.rows["errors"] >= 5
+    assert [type(o).__name__ for o in alive if not isinstance(o, TokenInvalid)] == []
