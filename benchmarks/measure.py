@@ -65,6 +65,7 @@ def figures(raw: dict[str, Any]) -> dict[str, Any]:
     return {
         "media": raw["media"],
         "rows": raw["rows"],
+        "account_rows": raw.get("account_rows", 0),
         "wall_seconds": round(wall, 3),
         "media_per_s": round(raw["media"] / wall, 1),
         "http_requests_per_s": round(server["http_requests"] / wall, 1),
@@ -72,6 +73,9 @@ def figures(raw: dict[str, Any]) -> dict[str, Any]:
         "client_cpu_us_per_media": round(raw["cpu_seconds"] * 1e6 / media, 1),
         "client_cpu_pct": round(100 * raw["cpu_seconds"] / wall, 1),
         "server_cpu_pct": round(100 * server["cpu_seconds"] / wall, 1),
+        "client_cpu_seconds": round(raw["cpu_seconds"], 3),
+        "server_cpu_seconds": round(server["cpu_seconds"], 3),
+        "calls": server["calls"],
         "peak_rss_mb": round(raw["process_peak_rss_kb"] / 1024, 1),
         "calls_per_media": round(server["calls"] / media, 3),
         "http_requests_per_media": round(server["http_requests"] / media, 3),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
+from operator import itemgetter
 from pathlib import Path
 from statistics import median
 from typing import Any
@@ -91,22 +93,31 @@ def _by_round(results: list[dict[str, Any]]) -> dict[tuple[Any, ...], dict[int, 
     return out
 
 
+def _pairs(
+    runs: dict[tuple[Any, ...], dict[int, dict[str, Any]]],
+    top: tuple[Any, ...],
+    bottom: tuple[Any, ...],
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """`top`'s run and `bottom`'s, round by round: two variants of one round ran one after the
+    other, so a machine whose speed drifts between rounds moves both. A variant run once (the
+    SDK's) is the bottom of every round."""
+    under = runs.get(bottom, {})
+    pairs = []
+    for round_, run in sorted(runs.get(top, {}).items()):
+        base = under.get(round_) or (under.get(0) if len(under) == 1 else None)
+        if base:
+            pairs.append((run, base))
+    return pairs
+
+
 def _paired(
     runs: dict[tuple[Any, ...], dict[int, dict[str, Any]]],
     top: tuple[Any, ...],
     bottom: tuple[Any, ...],
     key: str,
 ) -> list[float]:
-    """`top`'s figure over `bottom`'s, round by round: two variants of one round ran one after
-    the other, so a machine whose speed drifts between rounds moves both. A variant run once
-    (the SDK's) is the bottom of every round."""
-    under = runs.get(bottom, {})
-    ratios = []
-    for round_, run in sorted(runs.get(top, {}).items()):
-        base = under.get(round_) or (under.get(0) if len(under) == 1 else None)
-        if base and base[key]:
-            ratios.append(run[key] / base[key])
-    return ratios
+    """`top`'s figure over `bottom`'s, round by round (`_pairs`)."""
+    return [run[key] / base[key] for run, base in _pairs(runs, top, bottom) if base[key]]
 
 
 def _median(ratios: list[float], fmt: str) -> str:
@@ -159,7 +170,28 @@ def whole_job_summary(results: list[dict[str, Any]]) -> list[str]:
             parts.append(f"{_median(sdk, '{:.0f}x')} sdk_job's")
         if parts:
             lines.append(f"- {latency:g} ms, {accounts} accounts: job at " + ", ".join(parts))
+        if cost := account_cost(_pairs(runs, job, ("job_noacct", latency, accounts))):
+            lines.append(f"  - {cost}")
     return _section("Whole job (issue 15: >= 90 % of job_noacct, >= 200x sdk_job at 50 ms):", lines)
+
+
+def account_cost(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> str:
+    """What account insights add to the job, job over job_noacct (medians of the rounds): calls,
+    insight rows, and the CPU seconds of the client and of the simulator, which share the
+    machine's cores. "" for runs without these figures (older results)."""
+    pairs = [(j, n) for j, n in pairs if "client_cpu_seconds" in j and "client_cpu_seconds" in n]
+    if not pairs:
+        return ""
+
+    def more(figure: Callable[[dict[str, Any]], float]) -> str:
+        return f"{100 * (median(figure(j) / figure(n) for j, n in pairs) - 1):+.0f} %"
+
+    return (
+        f"account insights add {more(itemgetter('calls'))} calls, "
+        f"{more(lambda r: r['rows'] + r['account_rows'])} insight rows, "
+        f"{more(itemgetter('client_cpu_seconds'))} client CPU and "
+        f"{more(itemgetter('server_cpu_seconds'))} simulator CPU"
+    )
 
 
 def _section(title: str, lines: list[str]) -> list[str]:
